@@ -6,12 +6,24 @@ Only strings live here, so listing names imports no model code. Add a line when 
 from __future__ import annotations
 
 NECKS: dict[str, str] = {
-    # filled by geoft/models/necks.py's components, e.g.
-    # "SelectIndices": "geoft.models.necks:SelectIndices",
+    "SelectIndices": "geoft.models.necks:SelectIndices",
+    "PermuteDims": "geoft.models.necks:PermuteDims",
+    "ReshapeTokensToImage": "geoft.models.necks:ReshapeTokensToImage",
+    "AggregateTokens": "geoft.models.necks:AggregateTokens",
+    "InterpolateToPyramidal": "geoft.models.necks:InterpolateToPyramidal",
+    "MaxpoolToPyramidal": "geoft.models.necks:MaxpoolToPyramidal",
+    "LearnedInterpolateToPyramidal": "geoft.models.necks:LearnedInterpolateToPyramidal",
+    "AddBottleneckLayer": "geoft.models.necks:AddBottleneckLayer",
 }
 
 DECODERS: dict[str, str] = {
-    # "UperNetDecoder": "geoft.models.decoders.upernet:UperNetDecoder",
+    "FCNDecoder": "geoft.models.decoders.fcn:FCNDecoder",
+    "UperNetDecoder": "geoft.models.decoders.upernet:UperNetDecoder",
+    "UNetDecoder": "geoft.models.decoders.unet:UNetDecoder",
+    "IdentityDecoder": "geoft.models.decoders.identity:IdentityDecoder",
+    "LinearDecoder": "geoft.models.decoders.linear:LinearDecoder",
+    "MLPDecoder": "geoft.models.decoders.mlp:MLPDecoder",
+    "ASPPDecoder": "geoft.models.decoders.aspp:ASPPDecoder",
 }
 
 MODEL_FACTORIES: dict[str, str] = {

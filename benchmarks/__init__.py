@@ -1,0 +1,1 @@
+"""Benchmarks of geoft against the reference (TerraTorch). Run them with ``benchmarks/run_all.py``."""

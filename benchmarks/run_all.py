@@ -1,0 +1,108 @@
+"""Run the benchmarks of geoft against the reference (TerraTorch) and write the results.
+
+    .venv/bin/python benchmarks/run_all.py              # everything (run on a quiet machine)
+    .venv/bin/python benchmarks/run_all.py --quick      # smoke run: few rounds, small inputs
+    .venv/bin/python benchmarks/run_all.py --only startup --only training
+
+Results: ``benchmarks/results/<timestamp>.json``, ``latest.json`` and ``latest.md`` (the table).
+The reference side needs ``bash benchmarks/setup_reference.sh`` once; without it the reference
+columns stay empty and each case says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.harness import (  # noqa: E402
+    RESULTS_DIR,
+    SIDES,
+    BenchmarkFailure,
+    Row,
+    format_table,
+    machine_info,
+    run_worker,
+    side_available,
+    write_results,
+)
+
+BENCHMARKS = ("startup", "training", "tiled_inference", "utilisation")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run: few rounds and small inputs")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=BENCHMARKS,
+        metavar="NAME",
+        help=f"run only these ({', '.join(BENCHMARKS)})",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="threads per side (default 2)")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results folder")
+    args = parser.parse_args(argv)
+
+    os.environ["GEOFT_BENCH_THREADS"] = str(args.threads)
+    names = list(dict.fromkeys(args.only or BENCHMARKS))
+    environments: dict[str, object] = {}
+    for side in SIDES:
+        missing = side_available(side)
+        if missing:
+            print(f"WARNING: {missing}", flush=True)
+            environments[side] = missing
+            continue
+        try:
+            environments[side] = run_worker(
+                side, "harness", "environment", timeout_s=300, threads=args.threads
+            )
+        except BenchmarkFailure as err:
+            environments[side] = f"broken: {err}"
+            print(f"WARNING: {side} environment is broken: {err}", flush=True)
+    print(f"environments: {environments}", flush=True)
+
+    machine_at_start = machine_info()
+    load = machine_at_start.get("load_avg")
+    if load and load[0] > 0.5:
+        print(
+            f"WARNING: load average {load[0]:.2f} at start: other work is running, timings will be noisy; "
+            "run on a quiet machine for numbers worth keeping",
+            flush=True,
+        )
+    rows: list[Row] = []
+    started = time.time()
+    for name in names:
+        module = importlib.import_module(f"benchmarks.{name}")
+        bench = module.build(quick=args.quick, threads=args.threads)
+        rows.extend(bench.run())
+    meta = {
+        "command": " ".join(["benchmarks/run_all.py", *(argv if argv is not None else sys.argv[1:])]),
+        "quick": args.quick,
+        "threads": args.threads,
+        "benchmarks": names,
+        "duration_s": time.time() - started,
+        "machine": machine_at_start,
+        "load_avg_at_end": machine_info().get("load_avg"),
+        "environments": environments,
+    }
+    path = write_results(rows, meta, args.out)
+    print()
+    print(format_table(rows))
+    print(f"\nwrote {path} and {args.out / 'latest.md'}")
+    # geoft is what is under test: its failures fail the run; a missing reference only warns.
+    geoft_failed = sorted({f"{r.benchmark}/{r.case}" for r in rows if "geoft" in r.errors})
+    if geoft_failed:
+        print(f"geoft side FAILED in: {', '.join(geoft_failed)}", file=sys.stderr)
+    return 1 if geoft_failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,138 @@
+"""Deterministic generated GeoTIFFs for the benchmarks: training chips and large scenes.
+
+Values look like surface reflectance (int16, 0..10000, spatially smooth per band) so that
+compression, reading and normalisation cost what they would on real HLS/Sentinel-2 chips. Files
+are georeferenced (UTM 33N, 30 m pixels). The same seed gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+CRS = "EPSG:32633"
+PIXEL = 30.0
+ORIGIN = (500_000.0, 5_000_000.0)
+
+
+def _smooth_field(rng: np.random.Generator, bands: int, height: int, width: int) -> np.ndarray:
+    """Band-wise smooth random field (coarse noise upsampled) plus fine noise, int16 in [0, 10000]."""
+    coarse = rng.random((bands, height // 16 + 2, width // 16 + 2), dtype=np.float32)
+    up = np.repeat(np.repeat(coarse, 16, axis=1), 16, axis=2)[:, :height, :width]
+    fine = rng.random((bands, height, width), dtype=np.float32) * 0.2
+    return ((up * 0.8 + fine) * 10_000).astype(np.int16)
+
+
+def _profile(bands: int, height: int, width: int, dtype: str, col: int = 0, row: int = 0) -> dict:
+    from rasterio.transform import from_origin
+
+    return {
+        "driver": "GTiff",
+        "height": height,
+        "width": width,
+        "count": bands,
+        "dtype": dtype,
+        "crs": CRS,
+        "transform": from_origin(ORIGIN[0] + col * PIXEL, ORIGIN[1] - row * PIXEL, PIXEL, PIXEL),
+        "tiled": True,
+        "blockxsize": 256 if width >= 256 else 16 * max(1, width // 16),
+        "blockysize": 256 if height >= 256 else 16 * max(1, height // 16),
+        "compress": "deflate",
+    }
+
+
+# Per-band statistics of the generated values (uniform mixture: mean 0.5, std ~0.238, x 10000).
+MEAN = 5000.0
+STD = 2380.0
+
+
+@dataclass(frozen=True)
+class ChipSet:
+    """Where generated chips lie, laid out the way both tools' generic datamodules read them:
+    ``root/{train,val}/images/chip_NNNNN_img.tif`` and ``root/{train,val}/labels/chip_NNNNN_mask.tif``.
+    """
+
+    root: Path
+    img_glob: ClassVar[str] = "*_img.tif"
+    label_glob: ClassVar[str] = "*_mask.tif"
+
+    def images(self, split: str) -> Path:
+        return self.root / split / "images"
+
+    def labels(self, split: str) -> Path:
+        return self.root / split / "labels"
+
+    @staticmethod
+    def means(bands: int) -> list[float]:
+        return [MEAN] * bands
+
+    @staticmethod
+    def stds(bands: int) -> list[float]:
+        return [STD] * bands
+
+
+def make_chips(
+    root: Path,
+    n_train: int,
+    n_val: int = 2,
+    size: int = 224,
+    bands: int = 6,
+    num_classes: int = 2,
+    seed: int = 0,
+) -> ChipSet:
+    """Write ``n_train`` + ``n_val`` image/mask GeoTIFF pairs under ``root/{train,val}/{images,labels}``.
+
+    Reuses the files when ``root`` already holds a complete set made with the same arguments.
+    """
+    import rasterio
+
+    root = Path(root)
+    stamp = root / f".complete-{n_train}-{n_val}-{size}-{bands}-{num_classes}-{seed}"
+    chipset = ChipSet(root)
+    if stamp.exists():
+        return chipset
+    rng = np.random.default_rng(seed)
+    for split, count in (("train", n_train), ("val", n_val)):
+        chipset.images(split).mkdir(parents=True, exist_ok=True)
+        chipset.labels(split).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            image = _smooth_field(rng, bands, size, size)
+            # Classes follow the first band so that the task is learnable, not noise.
+            edges = np.quantile(image[0], np.linspace(0, 1, num_classes + 1)[1:-1])
+            mask = np.digitize(image[0], edges).astype(np.uint8)
+            col = i * size
+            with rasterio.open(
+                chipset.images(split) / f"chip_{i:05d}_img.tif",
+                "w",
+                **_profile(bands, size, size, "int16", col),
+            ) as dst:
+                dst.write(image)
+            with rasterio.open(
+                chipset.labels(split) / f"chip_{i:05d}_mask.tif", "w", **_profile(1, size, size, "uint8", col)
+            ) as dst:
+                dst.write(mask[None])
+    stamp.touch()
+    return chipset
+
+
+def make_scene(path: Path, size: int, bands: int = 6, seed: int = 0, block: int = 1024) -> Path:
+    """Write a ``size x size`` scene block by block (memory stays at one block); reuse an existing one."""
+    import rasterio
+    from rasterio.windows import Window
+
+    path = Path(path)
+    stamp = path.with_suffix(path.suffix + f".complete-{size}-{bands}-{seed}")
+    if path.exists() and stamp.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    with rasterio.open(path, "w", **_profile(bands, size, size, "int16")) as dst:
+        for row in range(0, size, block):
+            for col in range(0, size, block):
+                h, w = min(block, size - row), min(block, size - col)
+                dst.write(_smooth_field(rng, bands, h, w), window=Window(col, row, w, h))
+    stamp.touch()
+    return path

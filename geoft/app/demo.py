@@ -1,0 +1,114 @@
+"""The one-click demo: generate the demo dataset, configure Prithvi tiny + UPerNet, train, predict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from geoft.app.data_summary import (
+    datamodule_paths,
+    dataset_statistics,
+    load_dataset_meta,
+    save_dataset_meta,
+    summarize,
+)
+from geoft.app.forms import PRESETS, PRITHVI_BANDS, DataChoice, TrainChoice, build_config
+from geoft.app.imagery import default_colors, parse_hex
+from geoft.app.jobs import JobRunner
+from geoft.app.run_store import RunRecord
+from geoft.app.settings import AppSettings
+from geoft.errors import DataError
+
+DEMO_TAG = "demo"
+
+
+def ensure_demo_dataset(settings: AppSettings) -> Path:
+    """Generate the demo dataset once (sized by the ``GEOFT_DEMO_*`` settings); return its folder."""
+    out = settings.demo_dir
+    marker = out / ".complete"
+    if not marker.is_file():
+        from geoft.datasets.demo import generate_demo_dataset
+
+        generate_demo_dataset(out, num_chips=settings.demo_chips, chip_size=settings.demo_size)
+        marker.write_text("ok")
+    return out
+
+
+def demo_config(settings: AppSettings, dataset: Path) -> dict[str, Any]:
+    """A working config for the demo dataset: Prithvi tiny + UPerNet on 6 bands, few epochs, CPU-friendly."""
+    meta = load_dataset_meta(settings.home, dataset)
+    summary = summarize(dataset)
+    stats = meta.get("statistics")
+    if not stats:
+        stats = dataset_statistics(summary)
+        save_dataset_meta(settings.home, dataset, {**meta, "statistics": stats})
+    class_names = list(meta.get("class_names") or ["background", "water"])
+    data = DataChoice(
+        root=str(dataset),
+        paths=datamodule_paths(summary),
+        class_names=class_names,
+        bands=list(meta.get("bands") or PRITHVI_BANDS),
+        means=stats["means"],
+        stds=stats["stds"],
+    )
+    train = TrainChoice(max_epochs=settings.demo_epochs, batch_size=4, accelerator="cpu")
+    return build_config(data, PRESETS["Prithvi tiny + UPerNet"], train)
+
+
+def start_demo(settings: AppSettings, runner: JobRunner) -> RunRecord:
+    """Generate (once), configure and submit the demo training job."""
+    dataset = ensure_demo_dataset(settings)
+    return runner.submit(demo_config(settings, dataset), "demo", tags=[DEMO_TAG], dataset_root=str(dataset))
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """A predicted demo scene and what is needed to draw it."""
+
+    image: Path
+    truth: Path | None
+    prediction: Path
+    class_names: list[str]
+    colors: list[tuple[int, int, int]]
+    rgb_bands: list[int]
+
+
+def demo_prediction(settings: AppSettings, run: RunRecord) -> DemoResult:
+    """Predict the first validation chip of the demo dataset with the demo run (cached in the run folder)."""
+    from geoft.app.predict import predict_to_geotiff
+
+    dataset = settings.demo_dir
+    summary = summarize(dataset)
+    pairs = [p for p in summary.all_pairs() if p[0] in ("val", "test")] or summary.all_pairs()
+    if not pairs:
+        raise DataError(
+            f"the demo dataset in {dataset} has no images", hint="delete the folder and run the demo again"
+        )
+    _split, image, truth = pairs[0]
+    out = run.run_dir / "predictions" / f"{image.stem}_prediction.tif"
+    if not out.is_file():
+        predict_to_geotiff(run, image, out)
+    meta = load_dataset_meta(settings.home, dataset)
+    names = list(meta.get("class_names") or ["background", "water"])
+    colors = [parse_hex(c) if isinstance(c, str) else tuple(c) for c in meta.get("class_colors") or []]
+    colors = (colors + default_colors(len(names)))[: len(names)]
+    return DemoResult(image, truth, out, names, colors, list(meta.get("rgb_indices") or [2, 1, 0]))
+
+
+def demo_map(result: DemoResult, js_url: str, css_url: str, opacity: float, tiles: str | None = None) -> Any:
+    """The offline map of a demo prediction: image, ground truth and prediction layers."""
+    from geoft.app.maps import build_scene_map, read_for_display
+
+    return build_scene_map(
+        read_for_display(result.image),
+        result.rgb_bands,
+        js_url,
+        css_url,
+        prediction=read_for_display(result.prediction),
+        truth=read_for_display(result.truth) if result.truth else None,
+        class_names=result.class_names,
+        colors=result.colors,
+        opacity=opacity,
+        tiles=tiles,
+    )

@@ -1,0 +1,187 @@
+"""Build a ``geoft fit`` config (the same YAML the CLI reads) from form values, and read one back.
+
+Presets are combinations known to train: Prithvi + UPerNet, Prithvi + UNet, timm ResNet + smp U-Net.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from geoft.app.config_safety import check_class_paths
+from geoft.errors import ConfigError
+
+TASK_CLASS = "geoft.tasks.SemanticSegmentationTask"
+DATAMODULE_CLASS = "geoft.datamodules.GenericNonGeoSegmentationDataModule"
+
+PRITHVI_BANDS = ["BLUE", "GREEN", "RED", "NIR_NARROW", "SWIR_1", "SWIR_2"]
+
+
+@dataclass
+class ModelChoice:
+    """The model part of the form."""
+
+    backbone: str = "prithvi_eo_tiny"
+    # None: the factory adds what the backbone needs (logged); []: no necks; a list: exactly these
+    necks: list[dict[str, Any]] | None = None
+    # how the backbone learns the input bands: by name ("bands") or by count ("in_chans")
+    band_arg: str = "bands"
+    decoder: str = "UperNetDecoder"
+    decoder_args: dict[str, Any] = field(default_factory=lambda: {"channels": 64})
+    head_dropout: float = 0.0
+    backbone_pretrained: bool = False
+    backbone_args: dict[str, Any] = field(default_factory=dict)
+    freeze_backbone: bool = False
+    freeze_decoder: bool = False
+    loss: str = "ce"
+    optimizer: str = "AdamW"
+    lr: float = 1e-3
+
+
+PRESETS: dict[str, ModelChoice] = {
+    "Prithvi tiny + UPerNet": ModelChoice(),
+    "Prithvi tiny + UNet": ModelChoice(decoder="UNetDecoder", decoder_args={"channels": [128, 64, 32, 16]}),
+    "ResNet18 (timm) + U-Net (smp)": ModelChoice(
+        backbone="timm_resnet18", band_arg="in_chans", decoder="smp_Unet", decoder_args={}
+    ),
+}
+
+
+@dataclass
+class DataChoice:
+    """The data part of the form (paths are already confined by the caller)."""
+
+    root: str
+    paths: dict[str, Any]  # train/val/test data and label roots, greps, split files (datamodule_paths)
+    class_names: list[str]
+    bands: list[str]
+    means: list[float] | None = None
+    stds: list[float] | None = None
+    ignore_index: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainChoice:
+    """The training part of the form."""
+
+    max_epochs: int = 3
+    batch_size: int = 4
+    precision: str | None = None  # None: bf16 where the hardware has it, else full precision
+    accelerator: str = "cpu"
+    num_workers: int = 0
+    seed: int = 0
+
+
+def model_args(model: ModelChoice, data: DataChoice) -> dict[str, Any]:
+    """``model_args`` for the encoder-decoder factory."""
+    args: dict[str, Any] = {
+        "backbone": model.backbone,
+        "backbone_pretrained": model.backbone_pretrained,
+        **(
+            {"backbone_bands": list(data.bands)}
+            if model.band_arg == "bands"
+            else {"backbone_in_chans": len(data.bands)}
+        ),
+        **{f"backbone_{k}": v for k, v in model.backbone_args.items()},
+        "decoder": model.decoder,
+        **{f"decoder_{k}": v for k, v in model.decoder_args.items()},
+        "num_classes": len(data.class_names),
+    }
+    if model.necks is not None:
+        args["necks"] = copy.deepcopy(model.necks)
+    if model.head_dropout:
+        args["head_dropout"] = model.head_dropout
+    return args
+
+
+def build_config(data: DataChoice, model: ModelChoice, train: TrainChoice) -> dict[str, Any]:
+    """A complete ``geoft fit`` config."""
+    if len(data.class_names) < 2:
+        raise ConfigError(
+            "segmentation needs at least two classes", hint="name every class, background included"
+        )
+    if not data.bands:
+        raise ConfigError("choose at least one input band")
+    if train.max_epochs < 1 or train.batch_size < 1:
+        raise ConfigError("epochs and batch size must be at least 1")
+    init_data: dict[str, Any] = {
+        **copy.deepcopy(data.paths),
+        "dataset_bands": list(data.bands),
+        "num_classes": len(data.class_names),
+        "class_names": list(data.class_names),
+        "batch_size": train.batch_size,
+        "num_workers": train.num_workers,
+        **copy.deepcopy(data.extra),
+    }
+    if data.means is not None and data.stds is not None:
+        init_data["means"] = list(data.means)
+        init_data["stds"] = list(data.stds)
+    task: dict[str, Any] = {
+        "model_factory": "EncoderDecoderFactory",
+        "model_args": model_args(model, data),
+        "loss": model.loss,
+        "lr": model.lr,
+        "optimizer": model.optimizer,
+        "freeze_backbone": model.freeze_backbone,
+        "freeze_decoder": model.freeze_decoder,
+        "class_names": list(data.class_names),
+    }
+    if data.ignore_index is not None:
+        task["ignore_index"] = data.ignore_index
+        init_data["ignore_index"] = data.ignore_index
+    config = {
+        "seed_everything": train.seed,
+        "trainer": {
+            "accelerator": train.accelerator,
+            "devices": 1,
+            "precision": train.precision or best_precision(train.accelerator),
+            "max_epochs": train.max_epochs,
+            "log_every_n_steps": 1,
+        },
+        "data": {"class_path": DATAMODULE_CLASS, "init_args": init_data},
+        "model": {"class_path": TASK_CLASS, "init_args": task},
+    }
+    check_class_paths(config)
+    return config
+
+
+def config_to_yaml(config: dict[str, Any]) -> str:
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def config_from_yaml(text: str | bytes) -> dict[str, Any]:
+    """Parse an uploaded YAML config; refuse non-mappings and classes outside allowed packages."""
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"the config is not valid YAML: {err}") from err
+    if not isinstance(config, dict):
+        raise ConfigError("the config must be a YAML mapping with trainer/data/model sections")
+    missing = [k for k in ("data", "model") if k not in config]
+    if missing:
+        raise ConfigError(
+            f"the config has no {', '.join(missing)} section", hint="start from a preset and edit it"
+        )
+    check_class_paths(config)
+    return config
+
+
+def best_precision(accelerator: str) -> str:
+    """bf16 where the hardware has it, else full precision."""
+    if accelerator in ("gpu", "cuda"):
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return "bf16-mixed"
+        return "16-mixed"
+    return "32-true"
+
+
+def available_accelerators() -> list[str]:
+    import torch
+
+    return (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]

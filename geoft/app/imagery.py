@@ -1,0 +1,112 @@
+"""Turn rasters into pictures: percentile-stretched RGB composites, class-coloured masks, PNG data URLs."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+
+import numpy as np
+
+from geoft.errors import ConfigError
+
+_PALETTE = [
+    (0, 0, 0),
+    (230, 159, 0),
+    (86, 180, 233),
+    (0, 158, 115),
+    (240, 228, 66),
+    (0, 114, 178),
+    (213, 94, 0),
+    (204, 121, 167),
+    (128, 128, 128),
+    (255, 255, 255),
+]
+
+
+def default_colors(num_classes: int) -> list[tuple[int, int, int]]:
+    """A distinct colour per class (geoft's GeoTIFF palette when available)."""
+    try:
+        from geoft.io.geotiff import default_colors as io_colors
+
+        return list(io_colors(num_classes))
+    except ImportError:  # pragma: no cover - the io module ships with geoft
+        return [_PALETTE[i % len(_PALETTE)] for i in range(num_classes)]
+
+
+def hex_color(rgb: Sequence[int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*(int(c) for c in rgb[:3]))
+
+
+def parse_hex(color: str) -> tuple[int, int, int]:
+    text = color.lstrip("#")
+    if len(text) != 6:
+        raise ConfigError(f"colour {color!r} is not '#rrggbb'")
+    return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
+
+
+def percentile_stretch(
+    image: np.ndarray,
+    bands: Sequence[int],
+    low: float = 2.0,
+    high: float = 98.0,
+    nodata: float | None = None,
+) -> np.ndarray:
+    """``[C, H, W]`` raster -> ``[H, W, 3]`` uint8 RGB, each band stretched between its percentiles.
+
+    Nodata and non-finite pixels are ignored for the percentiles and drawn black.
+    """
+    if image.ndim != 3:
+        raise ConfigError(f"expected an image [C, H, W], got shape {tuple(image.shape)}")
+    if len(bands) not in (1, 3):
+        raise ConfigError(f"choose 1 or 3 bands for display, got {list(bands)}")
+    bad = [b for b in bands if not 0 <= b < image.shape[0]]
+    if bad:
+        raise ConfigError(f"band index {bad} out of range: the image has {image.shape[0]} bands (0-based)")
+    out = np.zeros((*image.shape[1:], 3), dtype=np.uint8)
+    channels = [bands[0]] * 3 if len(bands) == 1 else list(bands)
+    for i, b in enumerate(channels):
+        band = image[b].astype(np.float64)
+        valid = np.isfinite(band)
+        if nodata is not None:
+            valid &= band != nodata
+        if not valid.any():
+            continue
+        lo, hi = np.percentile(band[valid], [low, high])
+        scale = hi - lo if hi > lo else 1.0
+        scaled = np.clip((band - lo) / scale, 0.0, 1.0) * 255.0
+        out[..., i] = np.where(valid, scaled, 0).astype(np.uint8)
+    return out
+
+
+def colorize(
+    mask: np.ndarray, colors: Sequence[Sequence[int]], transparent: Sequence[int] = (), alpha: int = 255
+) -> np.ndarray:
+    """``[H, W]`` class indices -> ``[H, W, 4]`` RGBA; unknown or listed values are transparent."""
+    if mask.ndim != 2:
+        raise ConfigError(f"expected a class mask [H, W], got shape {tuple(mask.shape)}")
+    lut = np.zeros((len(colors), 4), dtype=np.uint8)
+    for i, c in enumerate(colors):
+        lut[i, :3] = c[:3]
+        lut[i, 3] = alpha
+    idx = mask.astype(np.int64)
+    valid = (idx >= 0) & (idx < len(colors))
+    for t in transparent:
+        valid &= idx != t
+    rgba = np.zeros((*mask.shape, 4), dtype=np.uint8)
+    rgba[valid] = lut[idx[valid]]
+    return rgba
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """Encode ``[H, W, 3|4]`` uint8 as PNG."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def png_data_url(pixels: np.ndarray) -> str:
+    """``data:image/png;base64,...`` for embedding (no request leaves the page)."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(pixels)).decode("ascii")

@@ -1,0 +1,120 @@
+"""Reusable Streamlit pieces: live run panel, class legend, offline map."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import streamlit as st
+
+from geoft.app.imagery import hex_color
+from geoft.app.progress import (
+    curves,
+    estimate_progress,
+    find_metrics_file,
+    format_duration,
+    log_tail,
+    read_metrics,
+)
+from geoft.app.run_store import COMPLETED, FAILED, INTERRUPTED, QUEUED, RUNNING, STOPPED, RunRecord
+from geoft.app.ui import AppContext, guarded
+
+STATUS_ICONS = {
+    QUEUED: "⏳",
+    RUNNING: "🏃",
+    COMPLETED: "✅",
+    FAILED: "❌",
+    STOPPED: "⏹️",
+    INTERRUPTED: "⚡",
+    "cancelled": "🚫",
+}
+
+
+def status_label(run: RunRecord) -> str:
+    return f"{STATUS_ICONS.get(run.status, '')} {run.status}"
+
+
+def _max_epochs(run: RunRecord) -> int | None:
+    import yaml
+
+    try:
+        config = yaml.safe_load(run.config_path.read_text())
+        value = (config.get("trainer") or {}).get("max_epochs")
+        return int(value) if value else None
+    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        return None
+
+
+def curves_frame(records: list[dict[str, Any]]) -> Any:
+    """Wide DataFrame ``x -> metric columns`` for st.line_chart."""
+    import pandas as pd
+
+    data = curves(records)
+    frames = [
+        pd.DataFrame(points, columns=["step", name]).groupby("step").last() for name, points in data.items()
+    ]
+    return pd.concat(frames, axis=1).sort_index() if frames else pd.DataFrame()
+
+
+def run_panel(ctx: AppContext, run_id: str, controls: bool = True, key: str = "panel") -> RunRecord:
+    """Status, progress with ETA, live curves, log tail and errors of one run."""
+    ctx.runner.reconcile()
+    run = ctx.store.get(run_id)
+    cols = st.columns([3, 1, 1])
+    cols[0].markdown(f"**{run.name}** · `{run.id}` · {status_label(run)} · device `{run.device}`")
+    if controls:
+        if run.is_active and cols[1].button("Stop", key=f"{key}-stop-{run.id}"):
+            with guarded():
+                ctx.runner.stop(run.id)
+                st.toast(f"Stopping {run.name}")
+        if run.status in (STOPPED, FAILED, INTERRUPTED) and cols[2].button(
+            "Resume", key=f"{key}-resume-{run.id}"
+        ):
+            with guarded():
+                ctx.runner.resume(run.id)
+                st.toast(f"Resumed {run.name}")
+        run = ctx.store.get(run_id)
+    records = read_metrics(find_metrics_file(run.run_dir))
+    progress = estimate_progress(records, _max_epochs(run), run.started)
+    if run.status == RUNNING:
+        st.progress(
+            progress.fraction or 0.0, text=f"{progress.describe()} · running {format_duration(run.duration)}"
+        )
+    elif run.status == QUEUED:
+        st.info("Queued: it starts when the device is free.")
+    elif run.status == COMPLETED:
+        st.success(f"Finished in {format_duration(run.duration)}.")
+    elif run.status == STOPPED:
+        st.warning("Stopped. Resume continues from the last checkpoint.")
+    if run.error:
+        st.error(f"Training {run.status}: {run.error}")
+    frame = curves_frame(records)
+    if not frame.empty:
+        loss_cols = [c for c in frame.columns if "loss" in c.lower()]
+        other = [c for c in frame.columns if c not in loss_cols and not c.lower().startswith(("lr", "epoch"))]
+        c1, c2 = st.columns(2)
+        if loss_cols:
+            c1.caption("Loss")
+            c1.line_chart(frame[loss_cols])
+        if other:
+            c2.caption("Metrics")
+            c2.line_chart(frame[other])
+    with st.expander("Log", expanded=run.status == FAILED):
+        st.code(log_tail(run.log_path) or "(no output yet)", language="text")
+    return run
+
+
+def class_legend(names: Sequence[str], colors: Sequence[Sequence[int]]) -> None:
+    items = " ".join(
+        f"<span style='white-space:nowrap;margin-right:12px'><span style='display:inline-block;width:12px;"
+        f"height:12px;background:{hex_color(c)};border:1px solid #333;margin-right:4px'></span>{n}</span>"
+        for n, c in zip(names, colors)
+    )
+    st.markdown(items, unsafe_allow_html=True)
+
+
+def show_map(m: Any, key: str, height: int = 520) -> None:
+    """Render a folium map with streamlit-folium; interactions do not rerun the page."""
+    from streamlit_folium import st_folium
+
+    st_folium(m, key=key, height=height, use_container_width=True, returned_objects=[])

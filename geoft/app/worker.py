@@ -1,0 +1,125 @@
+"""The detached job worker: ``python -m geoft.app.worker --store DB --run ID``.
+
+Runs the job's command (``geoft fit ...``) as a child with its output in ``train.log``, forwards a
+stop request (SIGTERM) to it, records the outcome (completed / stopped / failed with the error
+message) in the run store, then dispatches the next queued job. If the worker itself is killed,
+no exit is recorded and the job is later marked interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from geoft.app.processes import die_with_parent
+from geoft.app.progress import best_metrics, find_metrics_file
+from geoft.app.run_store import COMPLETED, FAILED, STOPPED, RunStore
+
+_EXC_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)[\w.]*)(:.*)?$")
+
+
+def extract_error(log_text: str, max_lines: int = 6) -> str:
+    """The error a user should see, from the end of a training log.
+
+    A Python traceback gives its final exception line; a CLI error (``geoft`` prints the message of
+    a GeoftError) gives its last lines.
+    """
+    lines = [ln.rstrip() for ln in log_text.splitlines() if ln.strip()]
+    if not lines:
+        return "the training process failed without writing any output"
+    if any(ln.startswith("Traceback") for ln in lines):
+        for i in range(len(lines) - 1, -1, -1):
+            if _EXC_LINE.match(lines[i].strip()):
+                return "\n".join(ln.strip() for ln in lines[i : i + max_lines])
+    return "\n".join(lines[-max_lines:])
+
+
+def _tail(path: Path, max_bytes: int = 20_000) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - max_bytes))
+            return fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def run_job(store_path: Path, run_id: str) -> int:
+    """Run one job to the end and record its outcome; return the child's exit code."""
+    store = RunStore(store_path)
+    run = store.get(run_id)
+    spec = json.loads((run.run_dir / "job.json").read_text())
+    argv: list[str] = spec["argv"]
+    grace_s = float(spec.get("grace_s", 30.0))
+    stop = threading.Event()
+
+    with open(run.log_path, "ab", buffering=0) as log:
+        log.write(
+            f"[geoft worker] {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode()
+        )
+        child = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=run.run_dir,
+            preexec_fn=die_with_parent,
+        )
+
+        def on_stop(signum: int, _frame: object) -> None:
+            if stop.is_set():
+                return
+            stop.set()
+            log.write(b"[geoft worker] stop requested\n")
+            child.send_signal(signal.SIGTERM)
+
+            def escalate() -> None:
+                if child.poll() is None:
+                    child.kill()
+
+            timer = threading.Timer(grace_s, escalate)
+            timer.daemon = True
+            timer.start()
+
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGINT, on_stop)
+        rc = child.wait()
+        log.write(f"[geoft worker] exit code {rc}\n".encode())
+
+    stop_requested = stop.is_set() or store.get(run_id).stop_requested
+    if stop_requested:
+        status, error = STOPPED, None
+    elif rc == 0:
+        status, error = COMPLETED, None
+    else:
+        status, error = FAILED, extract_error(_tail(run.log_path))
+    metrics_file = find_metrics_file(run.run_dir)
+    best = best_metrics(metrics_file) if metrics_file else {}
+    store.update(run_id, status=status, exit_code=rc, error=error, finished=time.time(), best_metrics=best)
+    return rc
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--store", type=Path, required=True)
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--no-dispatch", action="store_true", help="do not start the next queued job")
+    args = parser.parse_args(argv)
+    rc = run_job(args.store, args.run)
+    if not args.no_dispatch:
+        from geoft.app.jobs import JobRunner
+
+        store = RunStore(args.store)
+        JobRunner(store, store.get(args.run).run_dir.parent).dispatch()
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""Shared machinery of the generic datamodules: datasets per split, statistics, batch transforms.
+
+Built on torchgeo's :class:`~torchgeo.datamodules.NonGeoDataModule`. Subclasses say which dataset
+class to build and with which arguments (:meth:`dataset_arguments`).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import yaml
+from torch.utils.data import DataLoader, Dataset
+from torchgeo.datamodules import NonGeoDataModule
+
+from geoft.datamodules.transforms import BatchTransform, TargetKind, build_augmentations
+from geoft.datasets.samples import collate_samples
+from geoft.errors import ConfigError, DataError
+
+SPLITS = ("train", "val", "test", "predict")
+
+
+def load_values(value: list[float] | tuple[float, ...] | str | Path | None, name: str) -> list[float] | None:
+    """Means/stds given inline, or as a file (JSON/YAML list, or numbers separated by spaces/commas/lines)."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        try:
+            return [float(v) for v in value]
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{name} must be numbers, got {list(value)}.") from err
+    path = Path(value)
+    if not path.is_file():
+        raise ConfigError(f"{name}: {value!r} is neither a list of numbers nor an existing file.")
+    text = path.read_text()
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError:
+        loaded = None
+    if isinstance(loaded, dict) and name in loaded:
+        loaded = loaded[name]
+    if isinstance(loaded, list):
+        return load_values(loaded, name)
+    try:
+        return [float(v) for v in text.replace(",", " ").split()]
+    except ValueError as err:
+        raise ConfigError(f"{name} file {path} does not hold a list of numbers.") from err
+
+
+class GenericDataModuleBase(NonGeoDataModule):
+    """Datasets per split, means/stds (given, cached or computed), mixed-size checks, batch transforms."""
+
+    target_kind: TargetKind = "segmentation"
+
+    def __init__(
+        self,
+        dataset_class: type[Dataset],
+        batch_size: int,
+        num_workers: int,
+        means: list[float] | str | None,
+        stds: list[float] | str | None,
+        train_transform: list[Any] | None,
+        val_transform: list[Any] | None,
+        test_transform: list[Any] | None,
+        drop_last: bool,
+        pin_memory: bool,
+        check_stackability: bool,
+        stats_cache_dir: str | None,
+        stats_max_samples: int | None,
+        ignore_index: int | None,
+    ) -> None:
+        super().__init__(dataset_class, batch_size, num_workers)  # type: ignore[arg-type]
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, not {batch_size}.")
+        self.means = load_values(means, "means")
+        self.stds = load_values(stds, "stds")
+        if (self.means is None) != (self.stds is None):
+            raise ConfigError(
+                "give both means and stds, or neither (then they are computed from the training data)."
+            )
+        self.stats_source = "given" if self.means is not None else None
+        self.drop_last = drop_last
+        self.pin_memory = pin_memory
+        self.check_stackability = check_stackability
+        self.stats_cache_dir = stats_cache_dir
+        self.stats_max_samples = stats_max_samples
+        self.ignore_index = ignore_index
+        self.collate_fn = collate_samples
+        self._augmentations = {
+            "train": build_augmentations(train_transform),
+            "val": build_augmentations(val_transform),
+            "test": build_augmentations(test_transform),
+            "predict": [],  # predictions keep their geometry, so the map stays right
+        }
+        self._batch_transforms: dict[str, BatchTransform] = {}
+
+    # -- subclass hooks --------------------------------------------------------------------------
+    def data_root(self, split: str) -> Any:
+        """The configured data root of a split (None when the split is not configured)."""
+        raise NotImplementedError
+
+    def dataset_arguments(self, split: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # -- datasets --------------------------------------------------------------------------------
+    def build_dataset(self, split: str, strict: bool = True) -> Any:
+        """The dataset of a split (``train``, ``val``, ``test`` or ``predict``)."""
+        if split not in SPLITS:
+            raise ConfigError(f"split must be one of {SPLITS}, not {split!r}.")
+        if self.data_root(split) is None:
+            raise ConfigError(f"No {split}_data_root is configured, so there is no {split} dataset.")
+        return self.dataset_class(**self.dataset_arguments(split), strict=strict, name=split)
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            self.train_dataset = self.build_dataset("train")
+            self.val_dataset = self.build_dataset("val") if self.data_root("val") is not None else None
+            self.statistics()
+        elif stage == "validate":
+            self.val_dataset = self.build_dataset("val")
+        elif stage == "test":
+            self.test_dataset = self.build_dataset("test")
+        elif stage == "predict":
+            self.predict_dataset = self.build_dataset("predict")
+
+    # -- statistics ------------------------------------------------------------------------------
+    def statistics(self) -> tuple[list[float], list[float]]:
+        """Means and stds: given, restored from a checkpoint, or computed from the training split (cached)."""
+        if self.means is None or self.stds is None:
+            if self.data_root("train") is None:
+                raise ConfigError(
+                    "means and stds are not given and there is no train_data_root to compute them from.",
+                    hint="give means/stds, or load a checkpoint trained by geoft (it stores them).",
+                )
+            from geoft.datasets.statistics import cached_statistics
+
+            train = self.train_dataset if self.train_dataset is not None else self.build_dataset("train")
+            stats, path = cached_statistics(train, self.stats_cache_dir, self.stats_max_samples)
+            self.means, self.stds = stats.means, [s if s > 0 else 1.0 for s in stats.stds]
+            self.stats_source = str(path)
+        return self.means, self.stds
+
+    def batch_transform(self, split: str) -> BatchTransform:
+        if split not in self._batch_transforms:
+            means, stds = self.statistics()
+            self._batch_transforms[split] = BatchTransform(
+                means, stds, self._augmentations[split], self.target_kind, self.ignore_index
+            )
+        return self._batch_transforms[split]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"means": self.means, "stds": self.stds}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if self.means is None and state_dict.get("means") is not None:
+            self.means, self.stds = list(state_dict["means"]), list(state_dict["stds"])
+            self.stats_source = "checkpoint"
+            self._batch_transforms.clear()
+
+    # -- loaders ---------------------------------------------------------------------------------
+    def check_sizes(self, dataset: Any, batch_size: int, split: str) -> None:
+        """Mixed chip sizes cannot be batched: say so from the headers, before any loading."""
+        shapes = dataset.shapes()
+        if len(shapes) <= 1 or batch_size == 1 or not self.check_stackability:
+            return
+        parts = [
+            f"{h}x{w}: {len(files)} (e.g. {Path(files[0]).name})" for (h, w), files in sorted(shapes.items())
+        ]
+        raise DataError(
+            f"The {split} images have {len(shapes)} different sizes, so they cannot be batched: "
+            + "; ".join(parts),
+            hint="set chip_size (centre crop/pad to one size), pad_to_multiple, or batch_size: 1.",
+        )
+
+    def _dataloader_factory(self, split: str) -> DataLoader:
+        dataset = self._valid_attribute(f"{split}_dataset", "dataset")
+        batch_size = self._valid_attribute(f"{split}_batch_size", "batch_size")
+        self.check_sizes(dataset, batch_size, split)
+        drop_last = split == "train" and self.drop_last
+        if drop_last and len(dataset) < batch_size:
+            warnings.warn(
+                f"The train split has {len(dataset)} samples, fewer than batch_size {batch_size}; "
+                "keeping the incomplete batch instead of dropping every sample.",
+                stacklevel=2,
+            )
+            drop_last = False
+        return DataLoader(
+            dataset=dataset,
+            batch_size=batch_size,
+            shuffle=split == "train",
+            num_workers=self.num_workers,
+            collate_fn=self.collate_fn,
+            drop_last=drop_last,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def _current_split(self) -> str:
+        trainer = self.trainer
+        if trainer is None:
+            return "val"
+        if trainer.training:
+            return "train"
+        if trainer.testing:
+            return "test"
+        if trainer.predicting:
+            return "predict"
+        return "val"
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        """Normalise and augment the batch on the device it was moved to."""
+        return self.batch_transform(self._current_split())(batch)
+
+    def describe(self) -> dict[str, Any]:
+        """What the datamodule knows, for logs and the app (JSON-serialisable)."""
+        return json.loads(
+            json.dumps(
+                {
+                    "class": type(self).__name__,
+                    "batch_size": self.batch_size,
+                    "means": self.means,
+                    "stds": self.stds,
+                    "stats_source": self.stats_source,
+                    "ignore_index": self.ignore_index,
+                },
+                default=str,
+            )
+        )

@@ -1,0 +1,172 @@
+"""Raster I/O with rasterio: cheap header reads, pixel reads with nodata masks, clear errors.
+
+Every failure becomes a :class:`~geoft.errors.DataError` that names the file and says what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.errors import NotGeoreferencedWarning as _RioNotGeoreferenced
+from rasterio.errors import RasterioIOError
+
+from geoft.datasets.problems import FileDataError
+
+
+class NotGeoreferencedWarning(UserWarning):
+    """Images without CRS/transform load fine, but predictions cannot be shown on a map."""
+
+
+@dataclass(frozen=True)
+class RasterInfo:
+    """What the header of a raster says (no pixels read)."""
+
+    path: str
+    width: int
+    height: int
+    count: int
+    dtype: str
+    nodata: float | None
+    crs: str | None
+    transform: tuple[float, float, float, float, float, float] | None
+    descriptions: tuple[str | None, ...]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+    @property
+    def georeferenced(self) -> bool:
+        return self.crs is not None
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise FileDataError(
+            "missing_file",
+            f"File {path} does not exist.",
+            str(path),
+            hint="check the data root and the grep patterns.",
+        )
+    if path.is_dir():
+        raise FileDataError(
+            "is_directory",
+            f"{path} is a directory, not a raster file; it matched the file pattern by name.",
+            str(path),
+            hint="rename it or make img_grep/label_grep more specific.",
+        )
+    if not os.access(path, os.R_OK):
+        raise FileDataError(
+            "permission_denied",
+            f"No permission to read {path}.",
+            str(path),
+            hint="fix the file permissions (chmod a+r).",
+        )
+
+
+def _open(path: Path) -> rasterio.DatasetReader:
+    _check_path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", _RioNotGeoreferenced)
+            return rasterio.open(path)
+    except PermissionError as err:
+        raise FileDataError(
+            "permission_denied", f"No permission to read {path}.", str(path), hint="fix the file permissions."
+        ) from err
+    except RasterioIOError as err:
+        size = path.stat().st_size
+        what = (
+            "is empty (0 bytes)"
+            if size == 0
+            else "is not a readable raster (corrupt, truncated or another format)"
+        )
+        raise FileDataError(
+            "corrupt_file",
+            f"{path} {what}: {err}",
+            str(path),
+            hint="re-export or re-download the file, or remove it from the dataset.",
+        ) from err
+
+
+def _info(src: rasterio.DatasetReader, path: Path) -> RasterInfo:
+    georef = src.crs is not None
+    transform = tuple(src.transform)[:6] if georef else None
+    return RasterInfo(
+        path=str(path),
+        width=src.width,
+        height=src.height,
+        count=src.count,
+        dtype=str(src.dtypes[0]),
+        nodata=None if src.nodata is None else float(src.nodata),
+        crs=src.crs.to_wkt() if georef else None,
+        transform=transform,  # type: ignore[arg-type]
+        descriptions=tuple(src.descriptions),
+    )
+
+
+def read_header(path: str | Path) -> RasterInfo:
+    """Read size, band count, dtype, nodata, CRS and transform without reading pixels."""
+    path = Path(path)
+    with _open(path) as src:
+        return _info(src, path)
+
+
+def read_raster(
+    path: str | Path,
+    indexes: list[int] | Callable[[RasterInfo], list[int] | None] | None = None,
+    out_shape: tuple[int, int] | None = None,
+    resampling: Resampling = Resampling.bilinear,
+) -> tuple[np.ndarray, np.ndarray, RasterInfo]:
+    """Read bands (1-based ``indexes``, default all) in one open.
+
+    ``indexes`` may be a function of the header, to choose bands without opening the file twice.
+
+    Returns ``(data [C, H, W], nodata_mask [C, H, W] bool, info)``. The mask is True where the value
+    equals the file's nodata value or is NaN. With ``out_shape`` the bands are resampled (as float32).
+    """
+    path = Path(path)
+    with _open(path) as src:
+        info = _info(src, path)
+        if callable(indexes):
+            indexes = indexes(info)
+        if indexes is not None:
+            bad = [i for i in indexes if not 1 <= i <= src.count]
+            if bad:
+                raise FileDataError(
+                    "band_count", f"{path} has {src.count} bands; band numbers {bad} do not exist.", str(path)
+                )
+        try:
+            if out_shape is not None and tuple(out_shape) != (src.height, src.width):
+                count = src.count if indexes is None else len(indexes)
+                data = src.read(
+                    indexes,
+                    out_shape=(count, *out_shape),
+                    resampling=resampling,
+                    out_dtype="float32",
+                )
+            else:
+                data = src.read(indexes)
+        except (RasterioIOError, rasterio.errors.RasterioError) as err:
+            raise FileDataError(
+                "corrupt_file",
+                f"Cannot read the pixels of {path}: {err}",
+                str(path),
+                hint="the file is probably truncated or corrupt; re-export it or remove it from the dataset.",
+            ) from err
+    mask = np.zeros(data.shape, dtype=bool)
+    if info.nodata is not None:
+        if np.isnan(info.nodata):
+            mask |= np.isnan(data) if data.dtype.kind == "f" else False
+        else:
+            mask |= data == np.asarray(info.nodata).astype(data.dtype)
+    if data.dtype.kind == "f":
+        mask |= np.isnan(data)
+    return data, mask, info

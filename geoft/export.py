@@ -1,0 +1,355 @@
+"""Export a whole geoft model (encoder, decoder and head) to ONNX, TorchScript or a torch.export program.
+
+The exported graph takes one image tensor (``[B, C, H, W]`` or ``[B, C, T, H, W]``) and returns the
+model's main output as a tensor. Batch, height and width are dynamic where the architecture allows.
+ViT backbones need ``H, W`` to be multiples of their patch size: the exported graph reflect-pads the
+input up to the next multiple and crops the output back, so any size works at run time.
+
+:func:`verify_onnx` runs the file in onnxruntime and compares it with PyTorch.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from geoft.errors import ConfigError, GeoftError
+
+ExportFormat = Literal["onnx", "torchscript", "pt2"]
+FORMATS: tuple[str, ...] = ("onnx", "torchscript", "pt2")
+
+
+class ExportError(GeoftError, RuntimeError):
+    """A model could not be exported, or the exported file disagrees with PyTorch."""
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The network inside a Lightning task (its ``.model``), or ``model`` itself."""
+    try:
+        import lightning.pytorch as pl
+    except ImportError:  # pragma: no cover - lightning is a dependency
+        return model
+    if isinstance(model, pl.LightningModule) and isinstance(getattr(model, "model", None), nn.Module):
+        return model.model
+    return model
+
+
+def spatial_multiple(model: nn.Module) -> int:
+    """The input size multiple the model needs: the largest spatial patch size of its ViT parts, else 1."""
+    multiple = 1
+    for module in model.modules():
+        patch = getattr(module, "patch_size", None)
+        if getattr(module, "output_format", None) != "tokens" or patch is None:
+            continue
+        sizes = [patch] if isinstance(patch, int) else list(patch)[-2:]
+        for size in sizes:
+            multiple = max(multiple, int(size))
+    return multiple
+
+
+class ExportableModel(nn.Module):
+    """Tensor in, tensor out: pads ``H, W`` to ``multiple`` (reflect), runs the model, crops back.
+
+    Args:
+        model: a geoft :class:`~geoft.models.Model` (returning ``ModelOutput``) or any module returning a tensor.
+        multiple: input size multiple the model needs (1: no padding).
+    """
+
+    def __init__(self, model: nn.Module, multiple: int = 1) -> None:
+        super().__init__()
+        self.model = model
+        self.multiple = int(multiple)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        height, width = image.shape[-2], image.shape[-1]
+        pad_h = (self.multiple - height % self.multiple) % self.multiple
+        pad_w = (self.multiple - width % self.multiple) % self.multiple
+        x = image
+        if self.multiple > 1:
+            if x.ndim == 5:  # reflect padding works on 2-D spatial layouts only: fold time into channels
+                b, c, t = x.shape[0], x.shape[1], x.shape[2]
+                x = F.pad(x.reshape(b, c * t, height, width), (0, pad_w, 0, pad_h), mode="reflect")
+                x = x.reshape(b, c, t, height + pad_h, width + pad_w)
+            else:
+                x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+        out = self.model(x)
+        out = out.output if hasattr(out, "output") else out
+        if out.ndim >= 3:  # pixel-wise outputs: crop the padding off
+            out = out[..., :height, :width]
+        return out
+
+
+def _prepare(model: nn.Module, pad_to_patch: bool) -> ExportableModel:
+    net = unwrap_model(model)
+    wrapped = ExportableModel(net, spatial_multiple(net) if pad_to_patch else 1)
+    return wrapped.eval()
+
+
+def _check_input(example_input: torch.Tensor) -> None:
+    if not isinstance(example_input, torch.Tensor) or example_input.ndim not in (4, 5):
+        shape = getattr(example_input, "shape", None)
+        raise ConfigError(f"example input must be a [B, C, H, W] or [B, C, T, H, W] tensor, got {shape}")
+
+
+def _dynamic_shapes(example_input: torch.Tensor, batch: bool, hw: bool, multiple: int) -> dict[str, Any]:
+    dims: dict[int, Any] = {}
+    if batch:
+        dims[0] = torch.export.Dim("batch", min=1, max=4096)
+    if hw:
+        low = max(2, multiple)
+        dims[example_input.ndim - 2] = torch.export.Dim("height", min=low, max=16384)
+        dims[example_input.ndim - 1] = torch.export.Dim("width", min=low, max=16384)
+    return {"image": dims}
+
+
+def _export_program(
+    wrapped: ExportableModel,
+    example_input: torch.Tensor,
+    dynamic_batch: bool,
+    dynamic_hw: bool | None,
+) -> tuple[torch.export.ExportedProgram, bool]:
+    """``torch.export`` the wrapper; returns the program and whether height/width stayed dynamic."""
+    if dynamic_batch and example_input.shape[0] == 1:
+        # torch.export specialises dimensions of size 1; trace with two samples to keep the batch free.
+        example_input = torch.cat([example_input, example_input])
+    attempts = [dynamic_hw] if dynamic_hw is not None else [True, False]
+    for hw in attempts:
+        shapes = _dynamic_shapes(example_input, dynamic_batch, bool(hw), wrapped.multiple)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=FutureWarning)
+                return torch.export.export(wrapped, (example_input,), dynamic_shapes=shapes), bool(hw)
+        except Exception as err:  # torch.export raises many types; report them uniformly
+            first_line = str(err).splitlines()[0] if str(err) else ""
+            if dynamic_hw is None and hw:
+                warnings.warn(
+                    f"{type(wrapped.model).__name__} cannot be exported with dynamic height/width "
+                    f"({type(err).__name__}: {first_line}); exporting for the fixed size "
+                    f"{tuple(example_input.shape[-2:])}. Run other sizes through tiled inference with that crop.",
+                    stacklevel=3,
+                )
+                continue
+            raise ExportError(
+                f"torch.export failed: {type(err).__name__}: {first_line}",
+                hint="try dynamic_hw=False or another example input size",
+            ) from err
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def export_onnx(
+    model: nn.Module,
+    path: str | Path,
+    example_input: torch.Tensor,
+    *,
+    dynamic_batch: bool = True,
+    dynamic_hw: bool | None = None,
+    pad_to_patch: bool = True,
+    opset: int | None = None,
+) -> Path:
+    """Export ``model`` (a task or a model) to ONNX: ``torch.export``, then ``torch.onnx.export``.
+
+    Args:
+        example_input: a representative input; its channel (and time) sizes are fixed in the graph.
+        dynamic_batch: keep the batch size dynamic.
+        dynamic_hw: ``True``: height/width must be dynamic; ``False``: fixed to the example's;
+            ``None``: dynamic if the architecture allows, else fixed with a warning that says so.
+        pad_to_patch: pad inputs inside the graph to the ViT patch-size multiple.
+        opset: ONNX opset (default: the exporter's).
+
+    Returns:
+        The path written. Its metadata (:func:`onnx_metadata`) records the example shape, which axes
+        are dynamic and the size multiple.
+    """
+    import onnx
+
+    _check_input(example_input)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapped = _prepare(model, pad_to_patch)
+    program, hw = _export_program(wrapped, example_input, dynamic_batch, dynamic_hw)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=FutureWarning)
+            torch.onnx.export(
+                program,
+                (example_input,),
+                str(path),
+                dynamo=True,
+                input_names=["image"],
+                output_names=["output"],
+                opset_version=opset,
+                external_data=False,
+                verbose=False,
+            )
+    except Exception as err:  # the exporter raises many types; report them uniformly
+        raise ExportError(
+            f"ONNX conversion failed: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
+            hint="try --format pt2 (torch.export), which supports more operators",
+        ) from err
+    proto = onnx.load(str(path))
+    meta = {
+        "geoft_input_shape": json.dumps(list(example_input.shape)),
+        "geoft_dynamic_batch": json.dumps(dynamic_batch),
+        "geoft_dynamic_hw": json.dumps(hw),
+        "geoft_size_multiple": str(wrapped.multiple),
+    }
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(path))
+    return path
+
+
+def onnx_metadata(path: str | Path) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file (geoft writes input shape and dynamic axes there)."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+def verify_onnx(
+    model: nn.Module,
+    path: str | Path,
+    inputs: Sequence[torch.Tensor] | torch.Tensor,
+    *,
+    rtol: float = 1e-3,
+    atol: float = 1e-4,
+) -> float:
+    """Run ``path`` in onnxruntime on each input and compare with PyTorch; return the largest abs difference.
+
+    Raises:
+        ExportError: if shapes differ or values differ by more than ``atol + rtol * |expected|``.
+    """
+    import numpy as np
+    import onnxruntime as ort
+
+    wrapped = _prepare(model, pad_to_patch=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    worst = 0.0
+    for x in [inputs] if isinstance(inputs, torch.Tensor) else list(inputs):
+        with torch.no_grad():
+            expected = wrapped(x).float().cpu().numpy()
+        try:
+            got = session.run(None, {name: x.cpu().numpy()})[0]
+        except Exception as err:
+            raise ExportError(
+                f"onnxruntime could not run {path} on an input of shape {tuple(x.shape)}: {err}",
+                hint="the graph may have fixed sizes; see geoft.export.onnx_metadata(path)",
+            ) from err
+        if got.shape != expected.shape:
+            raise ExportError(
+                f"ONNX output shape {got.shape} != PyTorch {expected.shape} for input {tuple(x.shape)}"
+            )
+        diff = float(np.max(np.abs(got - expected))) if got.size else 0.0
+        if not np.allclose(got, expected, rtol=rtol, atol=atol):
+            raise ExportError(
+                f"ONNX output differs from PyTorch by up to {diff:.3g} for input {tuple(x.shape)} "
+                f"(rtol={rtol}, atol={atol})"
+            )
+        worst = max(worst, diff)
+    return worst
+
+
+def export_torchscript(
+    model: nn.Module, path: str | Path, example_input: torch.Tensor, *, pad_to_patch: bool = True
+) -> Path:
+    """Trace ``model`` to TorchScript (``torch.jit.load``-able). Shapes other than the example's may not
+    trace correctly for every architecture; verify with :func:`verify_torchscript`."""
+    _check_input(example_input)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapped = _prepare(model, pad_to_patch)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # jit is deprecated upstream and warns on every trace
+            traced = torch.jit.trace(wrapped, example_input, check_trace=False)
+            traced.save(str(path))
+    except Exception as err:
+        raise ExportError(
+            f"TorchScript tracing failed: {type(err).__name__}: {err}", hint="try --format pt2"
+        ) from err
+    return path
+
+
+def verify_torchscript(
+    model: nn.Module, path: str | Path, inputs: Sequence[torch.Tensor] | torch.Tensor, *, atol: float = 1e-4
+) -> float:
+    """Compare a TorchScript file with PyTorch on each input; return the largest abs difference."""
+    loaded = torch.jit.load(str(path))
+    wrapped = _prepare(model, pad_to_patch=True)
+    worst = 0.0
+    for x in [inputs] if isinstance(inputs, torch.Tensor) else list(inputs):
+        with torch.no_grad():
+            expected, got = wrapped(x), loaded(x)
+        if got.shape != expected.shape:
+            raise ExportError(
+                f"TorchScript output shape {tuple(got.shape)} != PyTorch {tuple(expected.shape)}"
+            )
+        diff = float((got - expected).abs().max()) if got.numel() else 0.0
+        if diff > atol + 1e-3 * float(expected.abs().max()):
+            raise ExportError(f"TorchScript output differs from PyTorch by up to {diff:.3g}")
+        worst = max(worst, diff)
+    return worst
+
+
+def export_pt2(
+    model: nn.Module,
+    path: str | Path,
+    example_input: torch.Tensor,
+    *,
+    dynamic_batch: bool = True,
+    dynamic_hw: bool = True,
+) -> Path:
+    """Save a ``torch.export`` program (``torch.export.load(path).module()(x)``)."""
+    _check_input(example_input)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapped = _prepare(model, pad_to_patch=True)
+    program, _ = _export_program(wrapped, example_input, dynamic_batch, dynamic_hw)
+    torch.export.save(program, str(path))
+    return path
+
+
+def export_model(
+    model: nn.Module,
+    path: str | Path,
+    example_input: torch.Tensor,
+    *,
+    format: ExportFormat = "onnx",
+    verify_inputs: Sequence[torch.Tensor] | None = None,
+) -> tuple[Path, float | None]:
+    """Export in ``format`` and, when ``verify_inputs`` are given, check the file against PyTorch.
+
+    Returns the path and the largest difference seen (``None`` when not verified).
+    """
+    if format not in FORMATS:
+        raise ConfigError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    model = unwrap_model(model).eval()
+    if format == "onnx":
+        out = export_onnx(model, path, example_input)
+        return out, verify_onnx(model, out, verify_inputs) if verify_inputs else None
+    if format == "torchscript":
+        out = export_torchscript(model, path, example_input)
+        return out, verify_torchscript(model, out, verify_inputs) if verify_inputs else None
+    out = export_pt2(model, path, example_input)
+    if not verify_inputs:
+        return out, None
+    program = torch.export.load(str(out)).module()
+    wrapped = _prepare(model, pad_to_patch=True)
+    worst = 0.0
+    for x in verify_inputs:
+        with torch.no_grad():
+            diff = float((program(x) - wrapped(x)).abs().max())
+        if diff > 1e-4 + 1e-3 * float(wrapped(x).abs().max()):
+            raise ExportError(f"torch.export program differs from PyTorch by up to {diff:.3g}")
+        worst = max(worst, diff)
+    return out, worst

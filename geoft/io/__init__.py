@@ -1,0 +1,1 @@
+"""Raster input/output for predictions: GeoTIFF writing and scene-scale tiled prediction."""

@@ -1,0 +1,192 @@
+"""Write predictions as georeferenced GeoTIFFs: class maps with colour tables, float rasters.
+
+Class maps are ``uint8`` (``uint16`` beyond 255 classes) with an embedded colour table, the class
+names in the band description and tags, and a nodata value one past the last class. Regression
+maps and probabilities are ``float32`` with ``NaN`` as nodata. Files are tiled and compressed and
+written to a temporary name first, then renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import rasterio
+from rasterio.crs import CRS
+from rasterio.transform import Affine
+
+from geoft.errors import ConfigError
+
+Kind = Literal["classes", "float"]
+
+# A qualitative palette (colour-blind friendly first, then distinct extras); cycled past its end.
+_PALETTE = [
+    (0, 0, 0),
+    (230, 159, 0),
+    (86, 180, 233),
+    (0, 158, 115),
+    (240, 228, 66),
+    (0, 114, 178),
+    (213, 94, 0),
+    (204, 121, 167),
+    (128, 128, 128),
+    (255, 255, 255),
+    (166, 86, 40),
+    (152, 78, 163),
+    (77, 175, 74),
+    (228, 26, 28),
+    (55, 126, 184),
+    (255, 127, 0),
+]
+
+
+def default_colors(num_classes: int) -> list[tuple[int, int, int]]:
+    """A distinct RGB colour per class."""
+    return [_PALETTE[i % len(_PALETTE)] for i in range(num_classes)]
+
+
+def parse_color(color: str | Sequence[int]) -> tuple[int, int, int]:
+    """``"#rrggbb"`` or ``(r, g, b)`` -> ``(r, g, b)``."""
+    if isinstance(color, str):
+        text = color.lstrip("#")
+        if len(text) != 6:
+            raise ConfigError(f"colour {color!r} is not '#rrggbb'")
+        try:
+            return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
+        except ValueError as err:
+            raise ConfigError(f"colour {color!r} is not '#rrggbb'") from err
+    values = tuple(int(c) for c in color)
+    if len(values) < 3 or not all(0 <= c <= 255 for c in values):
+        raise ConfigError(f"colour {color!r} must be three integers in 0..255")
+    return values[0], values[1], values[2]
+
+
+def class_dtype(num_classes: int) -> str:
+    """uint8 up to 255 classes (255 is kept for nodata), uint16 beyond."""
+    return "uint8" if num_classes < 255 else "uint16"
+
+
+def class_nodata(num_classes: int) -> int:
+    return 255 if num_classes < 255 else 65535
+
+
+def output_profile(
+    *,
+    height: int,
+    width: int,
+    count: int,
+    kind: Kind,
+    num_classes: int | None,
+    crs: CRS | str | None,
+    transform: Affine | Sequence[float] | None,
+) -> dict[str, Any]:
+    """A tiled, deflate-compressed GTiff profile for a prediction raster."""
+    if kind == "classes":
+        if num_classes is None:
+            raise ValueError("num_classes is required for class maps")
+        dtype, nodata = class_dtype(num_classes), class_nodata(num_classes)
+    else:
+        dtype, nodata = "float32", float("nan")
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "height": height,
+        "width": width,
+        "count": count,
+        "dtype": dtype,
+        "nodata": nodata,
+        "compress": "deflate",
+        "BIGTIFF": "IF_SAFER",
+    }
+    # GDAL needs tile sizes that are multiples of 16; tiny rasters stay striped.
+    if height >= 256 and width >= 256:
+        profile.update(tiled=True, blockxsize=256, blockysize=256)
+    if crs is not None:
+        profile["crs"] = CRS.from_user_input(crs)
+    if transform is not None:
+        profile["transform"] = transform if isinstance(transform, Affine) else Affine(*list(transform)[:6])
+    return profile
+
+
+def describe_classes(
+    dst: rasterio.io.DatasetWriter,
+    class_names: Sequence[str] | None,
+    class_colors: Sequence[str | Sequence[int]] | None,
+    num_classes: int,
+) -> None:
+    """Embed the colour table, band description and class-name tags in an open class-map dataset."""
+    names = list(class_names) if class_names is not None else [f"class_{i}" for i in range(num_classes)]
+    if len(names) != num_classes:
+        raise ConfigError(f"{len(names)} class names given for {num_classes} classes: {names}")
+    colors = (
+        [parse_color(c) for c in class_colors] if class_colors is not None else default_colors(num_classes)
+    )
+    if len(colors) < num_classes:
+        raise ConfigError(f"{len(colors)} class colours given for {num_classes} classes")
+    if dst.dtypes[0] == "uint8":
+        dst.write_colormap(1, {i: (*colors[i], 255) for i in range(num_classes)})
+    dst.set_band_description(1, "class")
+    dst.update_tags(1, class_names=json.dumps(names), **{f"CLASS_{i}": n for i, n in enumerate(names)})
+
+
+def float_band_names(dst: rasterio.io.DatasetWriter, names: Sequence[str] | None) -> None:
+    if names is None:
+        return
+    for i, name in enumerate(names, start=1):
+        dst.set_band_description(i, name)
+
+
+def temporary_path(path: Path) -> Path:
+    """A sibling name to write to before the atomic rename (same folder, so ``os.replace`` is atomic)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def write_array(
+    path: str | Path,
+    array: np.ndarray,
+    *,
+    kind: Kind,
+    crs: CRS | str | None,
+    transform: Affine | Sequence[float] | None,
+    nodata_mask: np.ndarray | None = None,
+    num_classes: int | None = None,
+    class_names: Sequence[str] | None = None,
+    class_colors: Sequence[str | Sequence[int]] | None = None,
+    band_names: Sequence[str] | None = None,
+) -> Path:
+    """Write ``array`` (``[H, W]`` or ``[bands, H, W]``) as a GeoTIFF, atomically.
+
+    ``nodata_mask`` (``[H, W]`` bool, True = no data) sets those pixels to the nodata value.
+    """
+    path = Path(path)
+    data = array[None] if array.ndim == 2 else array
+    if data.ndim != 3:
+        raise ValueError(f"expected [H, W] or [bands, H, W], got {array.shape}")
+    profile = output_profile(
+        height=data.shape[1],
+        width=data.shape[2],
+        count=data.shape[0],
+        kind=kind,
+        num_classes=num_classes,
+        crs=crs,
+        transform=transform,
+    )
+    data = data.astype(profile["dtype"], copy=True)
+    if nodata_mask is not None:
+        data[:, nodata_mask] = profile["nodata"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path(path)
+    try:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(data)
+            if kind == "classes":
+                describe_classes(dst, class_names, class_colors, int(num_classes or 0))
+            else:
+                float_band_names(dst, band_names)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

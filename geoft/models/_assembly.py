@@ -1,0 +1,107 @@
+"""What PixelWiseModel and ScalarOutputModel share: the encoder -> necks -> decoder path."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from geoft.errors import ConfigError
+from geoft.models.model import Model, freeze_module
+from geoft.models.necks import NeckChain
+from geoft.models.padding import as_multiple, check_padding_mode, pad_to_multiple
+
+TASKS = ("segmentation", "regression", "classification", "multilabel_classification")
+
+
+class AuxiliaryHeadModule(nn.Module):
+    """An auxiliary decoder and its head (``nn.Identity`` when the decoder includes one)."""
+
+    def __init__(self, decoder: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.decoder = decoder
+        self.head = head
+
+    def forward(self, features: list[Tensor]) -> Tensor:
+        return self.head(self.decoder(features))
+
+
+class EncoderDecoderModel(Model):
+    """Encoder, optional neck chain, decoder, head and auxiliary heads, with input padding.
+
+    Args:
+        task: one of ``segmentation``, ``regression``, ``classification``, ``multilabel_classification``.
+        encoder: backbone returning a list of features.
+        decoder: maps the (necked) features to one tensor.
+        head: maps the decoder output to the prediction (``nn.Identity`` if the decoder includes it).
+        neck: a :class:`NeckChain` (or None).
+        aux_heads: name -> :class:`AuxiliaryHeadModule`, fed the same features as the decoder.
+        patch_size: pad inputs to a multiple of this (an int, (h, w) or a ViT's (t, h, w)); None: no padding.
+        padding: ``reflect`` (default), ``zero``, ``replicate`` or ``none``.
+    """
+
+    tasks: tuple[str, ...] = TASKS
+
+    def __init__(
+        self,
+        task: str,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        head: nn.Module | None = None,
+        neck: NeckChain | None = None,
+        aux_heads: Mapping[str, AuxiliaryHeadModule] | None = None,
+        patch_size: int | tuple[int, ...] | None = None,
+        padding: str = "reflect",
+    ) -> None:
+        super().__init__()
+        if task not in self.tasks:
+            raise ConfigError(
+                f"{type(self).__name__} does not do task {task!r}; it does {', '.join(self.tasks)}"
+            )
+        self.task = task
+        self.encoder = encoder
+        self.neck = neck if neck is not None else NeckChain([])
+        self.decoder = decoder
+        self.head = head if head is not None else nn.Identity()
+        self.aux_heads = nn.ModuleDict(dict(aux_heads or {}))
+        self.patch_size = as_multiple(patch_size)
+        self.padding = check_padding_mode(padding)
+
+    # -- freezing ---------------------------------------------------------------------------------
+    def freeze_encoder(self) -> None:
+        freeze_module(self.encoder)
+
+    def freeze_decoder(self) -> None:
+        freeze_module(self.neck)
+        freeze_module(self.decoder)
+        for aux in self.aux_heads.values():
+            freeze_module(aux.decoder)
+
+    def freeze_head(self) -> None:
+        freeze_module(self.head)
+        for aux in self.aux_heads.values():
+            freeze_module(aux.head)
+
+    # -- forward pieces ---------------------------------------------------------------------------
+    def _features(
+        self, x: Tensor, temporal_coords: Tensor | None, location_coords: Tensor | None
+    ) -> tuple[list[Tensor], tuple[int, int], tuple[int, int]]:
+        """Pad, run the encoder and the necks; return the features, the original and the padded ``(H, W)``."""
+        if x.ndim not in (4, 5):
+            raise ConfigError(
+                f"model input must be [B, C, H, W] or [B, C, T, H, W], got shape {tuple(x.shape)}"
+            )
+        size = (int(x.shape[-2]), int(x.shape[-1]))
+        x = pad_to_multiple(x, self.patch_size, self.padding)
+        coords: dict[str, Any] = {}
+        if temporal_coords is not None:
+            coords["temporal_coords"] = temporal_coords
+        if location_coords is not None:
+            coords["location_coords"] = location_coords
+        features = self.encoder(x, **coords)
+        if isinstance(features, torch.Tensor):
+            features = [features]
+        padded = (int(x.shape[-2]), int(x.shape[-1]))
+        return self.neck(list(features), image_size=padded), size, padded

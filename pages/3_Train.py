@@ -1,0 +1,79 @@
+"""Train: start, stop and resume jobs; live curves, progress with ETA, and the log."""
+
+import streamlit as st
+
+from geoft.app.forms import available_accelerators, best_precision, config_from_yaml, config_to_yaml
+from geoft.app.run_store import ACTIVE_STATUSES
+from geoft.app.ui import guarded, setup_page
+from geoft.app.widgets import run_panel, status_label
+
+ctx = setup_page("Train")
+st.title("Train")
+
+config = st.session_state.get("geoft_config")
+with st.expander("Configuration", expanded=config is None):
+    uploaded = st.file_uploader("Upload a config (YAML)", type=["yaml", "yml"], key="train_cfg_upload")
+    if uploaded is not None:
+        with guarded():
+            config = config_from_yaml(uploaded.getvalue())
+            st.session_state["geoft_config"] = config
+            st.session_state.pop("geoft_config_dataset", None)
+            st.success("Config loaded.")
+    if config is None:
+        st.info(
+            "No configuration yet: build one on the **Model** page, upload a YAML file, or run the demo on the home page."
+        )
+    else:
+        st.code(config_to_yaml(config), language="yaml")
+
+if config is not None:
+    trainer = config.setdefault("trainer", {})
+    c1, c2, c3, c4 = st.columns(4)
+    accelerators = available_accelerators()
+    current = "cuda" if str(trainer.get("accelerator", "cpu")) in ("gpu", "cuda") else "cpu"
+    accel = c1.selectbox(
+        "Device", accelerators, index=accelerators.index(current) if current in accelerators else 0
+    )
+    epochs = c2.number_input("Epochs", min_value=1, value=int(trainer.get("max_epochs") or 3))
+    batch = c3.number_input(
+        "Batch size",
+        min_value=1,
+        value=int(((config.get("data") or {}).get("init_args") or {}).get("batch_size", 4)),
+    )
+    precisions = ["32-true", "bf16-mixed", "16-mixed"]
+    default_precision = trainer.get("precision") or best_precision(accel)
+    precision = c4.selectbox(
+        "Precision",
+        precisions,
+        index=precisions.index(default_precision) if default_precision in precisions else 0,
+        help="bf16 where the hardware has it (recent NVIDIA GPUs); full precision on CPU.",
+    )
+    name = st.text_input("Run name", value=st.session_state.get("geoft_run_name", "my-run"))
+    if st.button("Start training", type="primary"):
+        with guarded():
+            trainer.update(accelerator=accel, max_epochs=int(epochs), precision=precision)
+            config.setdefault("data", {}).setdefault("init_args", {})["batch_size"] = int(batch)
+            run = ctx.runner.submit(config, name, dataset_root=st.session_state.get("geoft_config_dataset"))
+            st.session_state["geoft_current_run"] = run.id
+            st.toast(f"Run {run.id} is {run.status}")
+
+st.divider()
+active = ctx.store.list(status=ACTIVE_STATUSES)
+mine = st.session_state.get("geoft_current_run")
+choices = [r.id for r in active]
+if mine and mine not in choices:
+    choices.insert(0, mine)
+recent = [r.id for r in ctx.store.list()[:10] if r.id not in choices]
+choices += recent
+if not choices:
+    st.caption("No runs yet.")
+else:
+    labels = {r.id: f"{r.name} ({status_label(r)}) · {r.id}" for r in ctx.store.list() if r.id in choices}
+    selected = st.selectbox("Run", choices, format_func=lambda i: labels.get(i, i), key="train_run_select")
+
+    @st.fragment(run_every=2.0)
+    def live(run_id: str) -> None:
+        with guarded():
+            run_panel(ctx, run_id, key="train")
+
+    live(selected)

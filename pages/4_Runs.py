@@ -1,0 +1,114 @@
+"""Runs: history, comparison, per-class scores, checkpoints, export and deletion."""
+
+import pandas as pd
+import streamlit as st
+
+from geoft.app.evaluation import load_confusion, per_class_scores
+from geoft.app.jobs import find_checkpoints
+from geoft.app.progress import find_metrics_file, format_duration, read_metrics
+from geoft.app.ui import guarded, setup_page
+from geoft.app.widgets import curves_frame, run_panel, status_label
+
+ctx = setup_page("Runs")
+st.title("Runs")
+
+runs = ctx.store.list()
+if not runs:
+    st.info("No runs yet. Start one on the **Train** page or run the demo on the home page.")
+    st.stop()
+
+table = pd.DataFrame(
+    [
+        {
+            "id": r.id,
+            "name": r.name,
+            "status": status_label(r),
+            "created": pd.Timestamp(r.created, unit="s").strftime("%Y-%m-%d %H:%M"),
+            "duration": format_duration(r.duration),
+            **{k: round(v, 4) for k, v in r.best_metrics.items()},
+        }
+        for r in runs
+    ]
+)
+st.dataframe(table, hide_index=True, width="stretch")
+
+st.subheader("Compare")
+by_id = {r.id: r for r in runs}
+picked = st.multiselect(
+    "Runs to compare", list(by_id), default=list(by_id)[:2], format_func=lambda i: by_id[i].name + " · " + i
+)
+if picked:
+    frames = {i: curves_frame(read_metrics(find_metrics_file(by_id[i].run_dir))) for i in picked}
+    metrics = sorted({c for f in frames.values() for c in f.columns})
+    if metrics:
+        metric = st.selectbox(
+            "Metric", metrics, index=next((k for k, m in enumerate(metrics) if "val" in m), 0)
+        )
+        overlay = pd.concat(
+            {by_id[i].name + " · " + i[-4:]: f[metric] for i, f in frames.items() if metric in f.columns},
+            axis=1,
+        )
+        st.line_chart(overlay)
+    else:
+        st.caption("These runs have logged no metrics yet.")
+
+st.subheader("Details")
+run_id = st.selectbox("Run", list(by_id), format_func=lambda i: f"{by_id[i].name} · {i}", key="runs_detail")
+run = by_id[run_id]
+with guarded():
+    run_panel(ctx, run_id, key="runs")
+
+tab_cfg, tab_scores, tab_files = st.tabs(["Config", "Per-class scores", "Checkpoints & export"])
+with tab_cfg:
+    if run.config_path.is_file():
+        text = run.config_path.read_text()
+        st.code(text, language="yaml")
+        st.download_button("Download config.yaml", text, file_name=f"{run.id}.yaml")
+        if st.button("Use this config for a new run"):
+            from geoft.app.forms import config_from_yaml
+
+            with guarded():
+                st.session_state["geoft_config"] = config_from_yaml(text)
+                st.switch_page("pages/3_Train.py")
+with tab_scores:
+    with guarded():
+        confusion = load_confusion(run.run_dir)
+        if not confusion:
+            st.caption("This run saved no confusion matrix (it is written after each validation epoch).")
+        for split, entry in confusion.items():
+            st.markdown(f"**{split}** (epoch {entry.get('epoch')})")
+            names = entry.get("class_names") or []
+            scores = pd.DataFrame(per_class_scores(entry["matrix"], names))
+            st.dataframe(scores, hide_index=True)
+            cm = pd.DataFrame(
+                entry["matrix"],
+                index=[f"true {n}" for n in scores["class"]],
+                columns=[f"pred {n}" for n in scores["class"]],
+            )
+            st.dataframe(cm)
+with tab_files:
+    ckpts = find_checkpoints(run.run_dir)
+    if not ckpts:
+        st.caption("No checkpoints yet.")
+    for ckpt in ckpts:
+        size_mb = ckpt.stat().st_size / 1e6
+        c1, c2 = st.columns([3, 1])
+        c1.write(f"`{ckpt.relative_to(run.run_dir)}` · {size_mb:.1f} MB")
+        if size_mb < 2000:
+            c2.download_button(
+                "Download", ckpt.read_bytes(), file_name=f"{run.id}-{ckpt.name}", key=f"dl-{ckpt}"
+            )
+    if ckpts and st.button("Export to ONNX"):
+        from geoft.app.exporting import export_run_onnx
+
+        with guarded(), st.spinner("Exporting..."):
+            onnx_path = export_run_onnx(run)
+            st.success(f"Exported {onnx_path.name}")
+            st.download_button("Download ONNX", onnx_path.read_bytes(), file_name=f"{run.id}.onnx")
+    st.divider()
+    confirm = st.checkbox("I want to delete this run and its files", key=f"confirm-del-{run.id}")
+    if st.button("Delete run", disabled=not confirm, type="secondary"):
+        with guarded():
+            ctx.runner.delete(run.id)
+            st.success(f"Deleted {run.id}")
+            st.rerun()

@@ -1,0 +1,124 @@
+"""Predict / Map: run a trained model on an image or an uploaded scene; offline map and downloads."""
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from geoft.app.data_summary import config_chips, load_dataset_meta
+from geoft.app.imagery import colorize, default_colors, parse_hex, percentile_stretch
+from geoft.app.jobs import find_checkpoints, run_dataset_root
+from geoft.app.maps import build_scene_map, read_for_display
+from geoft.app.paths import confine, relative_label
+from geoft.app.predict import predict_to_geotiff, run_config
+from geoft.app.ui import guarded, leaflet_urls, setup_page
+from geoft.app.uploads import safe_filename
+from geoft.app.widgets import class_legend, show_map
+
+ctx = setup_page("Predict")
+st.title("Predict / Map")
+roots = list(ctx.settings.allowed_roots)
+
+runs = [r for r in ctx.store.list() if find_checkpoints(r.run_dir)]
+if not runs:
+    st.info("No trained run with a checkpoint yet. Train one (or run the demo on the home page).")
+    st.stop()
+run = st.selectbox("Run", runs, format_func=lambda r: f"{r.name} · {r.status} · {r.id}", key="pred_run")
+
+config = {}
+with guarded():
+    config = run_config(run)
+data_args = (config.get("data") or {}).get("init_args") or {}
+dataset_root = run_dataset_root(run)
+class_names = ((config.get("model") or {}).get("init_args") or {}).get("class_names") or []
+meta = load_dataset_meta(ctx.settings.home, dataset_root) if dataset_root else {}
+colors = [parse_hex(c) if isinstance(c, str) else tuple(c) for c in meta.get("class_colors") or []]
+colors = (colors + default_colors(max(2, len(class_names))))[: max(2, len(class_names))]
+class_names = class_names or [f"class {i}" for i in range(len(colors))]
+
+source = st.radio(
+    "Image", ["From the run's dataset", "Upload a GeoTIFF scene"], horizontal=True, key="pred_source"
+)
+image_path, truth_path = None, None
+if source == "From the run's dataset":
+    pairs = []
+    with guarded():
+        pairs = [p for p in config_chips(data_args) if confine(p[1], roots)]
+    if pairs:
+        choice = st.selectbox(
+            "Chip",
+            range(len(pairs)),
+            format_func=lambda i: f"{pairs[i][0]} · {pairs[i][1].name}",
+            key="pred_chip",
+        )
+        _split, image_path, truth_path = pairs[choice]
+    else:
+        st.caption("The run's dataset is not available here; upload a scene instead.")
+else:
+    up = st.file_uploader("GeoTIFF scene", type=["tif", "tiff"], key="pred_upload")
+    if up is not None:
+        with guarded():
+            dest = ctx.settings.uploads_dir / "scenes" / safe_filename(up.name)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(up.getvalue())
+            image_path = confine(dest, roots)
+
+if image_path is None:
+    st.stop()
+
+out_path = run.run_dir / "predictions" / f"{Path(image_path).stem}_prediction.tif"
+if st.button("Predict", type="primary", key="pred_go") or out_path.is_file():
+    if not out_path.is_file():
+        with guarded(), st.spinner(f"Tiled inference on {Path(image_path).name}..."):
+            predict_to_geotiff(run, Path(image_path), out_path)
+    if out_path.is_file():
+        rgb = list(meta.get("rgb_indices") or [2, 1, 0])
+        with guarded():
+            image = read_for_display(image_path)
+            prediction = read_for_display(out_path)
+            truth = read_for_display(truth_path) if truth_path else None
+            rgb = [min(b, image.array.shape[0] - 1) for b in rgb]
+            opacity = st.slider("Prediction opacity", 0.0, 1.0, 0.6, 0.05, key="pred_opacity")
+            class_legend(class_names, colors)
+            if image.crs is not None:
+                js, css = leaflet_urls()
+                m = build_scene_map(
+                    image,
+                    rgb,
+                    js,
+                    css,
+                    prediction=prediction,
+                    truth=truth,
+                    class_names=class_names,
+                    colors=colors,
+                    opacity=opacity,
+                    tiles=ctx.settings.map_tiles,
+                )
+                show_map(m, key=f"pred_map_{run.id}_{Path(image_path).stem}")
+            else:
+                st.warning("This image has no CRS: no map, only the side-by-side view.")
+            cols = st.columns(3 if truth else 2)
+            cols[0].image(
+                percentile_stretch(image.array, rgb, nodata=image.nodata), caption="image", width="stretch"
+            )
+            k = 1
+            if truth is not None:
+                cols[1].image(
+                    colorize(truth.array[0].astype(np.int64), colors)[..., :3],
+                    caption="ground truth",
+                    width="stretch",
+                )
+                k = 2
+            cols[k].image(
+                colorize(prediction.array[0].astype(np.int64), colors)[..., :3],
+                caption="prediction",
+                width="stretch",
+            )
+            st.download_button(
+                "Download prediction (GeoTIFF)",
+                out_path.read_bytes(),
+                file_name=out_path.name,
+                mime="image/tiff",
+                key="pred_dl",
+            )
+            st.caption(f"Saved as {relative_label(out_path, roots)}")
