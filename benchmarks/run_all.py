@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/run_all.py --quick      # smoke run: few rounds, small inputs
     .venv/bin/python benchmarks/run_all.py --only startup --only training
 
-Results: ``benchmarks/results/<timestamp>.json``, ``latest.json`` and ``latest.md`` (the table).
+Results: ``benchmarks/results/<timestamp>.json``, ``latest.json`` and ``latest.md`` (the table);
+``--quick`` writes under ``benchmarks/results/quick/`` instead.
 The reference side needs ``bash benchmarks/setup_reference.sh`` once; without it the reference
 columns stay empty and each case says why.
 """
@@ -33,6 +34,19 @@ from benchmarks.harness import (  # noqa: E402
 )
 
 BENCHMARKS = ("startup", "training", "tiled_inference", "utilisation")
+# Benchmarks other helpers own; run when their module exists and defines
+# ``build(quick: bool, threads: int) -> benchmarks.harness.Benchmark``.
+OPTIONAL = ("data_loading",)
+
+
+def available_benchmarks() -> list[str]:
+    """The built-in benchmarks plus the optional ones that are present and follow the protocol."""
+    names = list(BENCHMARKS)
+    for name in OPTIONAL:
+        path = Path(__file__).with_name(f"{name}.py")
+        if path.exists() and "def build(" in path.read_text():
+            names.append(name)
+    return names
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,16 +57,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=BENCHMARKS,
+        choices=available_benchmarks(),
         metavar="NAME",
-        help=f"run only these ({', '.join(BENCHMARKS)})",
+        help=f"run only these ({', '.join(available_benchmarks())})",
     )
     parser.add_argument("--threads", type=int, default=2, help="threads per side (default 2)")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results folder")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"results folder (default {RESULTS_DIR}; --quick: {RESULTS_DIR / 'quick'}, so a smoke run "
+        "never replaces the kept latest.md)",
+    )
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = RESULTS_DIR / "quick" if args.quick else RESULTS_DIR
 
     os.environ["GEOFT_BENCH_THREADS"] = str(args.threads)
-    names = list(dict.fromkeys(args.only or BENCHMARKS))
+    names = list(dict.fromkeys(args.only or available_benchmarks()))
     environments: dict[str, object] = {}
     for side in SIDES:
         missing = side_available(side)

@@ -179,6 +179,31 @@ def train_e2e(
     }
 
 
+def load_only(
+    tool: str, chips: str, batch_size: int = 8, num_workers: int = 0, epochs: int = 2
+) -> dict[str, float]:
+    """Samples/s of the training loader plus the tool's batch normalisation, no model.
+
+    geoft normalises in its batch transform, the reference in its (torchgeo) ``train_aug``; both
+    run on the batch as ``on_after_batch_transfer`` would during ``fit``.
+    """
+    datamodule = build_datamodule(tool, chips, batch_size, num_workers)
+    datamodule.setup("fit")
+    if tool == "geoft":
+        transform = datamodule.batch_transform("train")
+    else:
+        transform = datamodule._valid_attribute("train_aug", "aug")
+    loader = datamodule.train_dataloader()
+    seen = 0
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for batch in loader:
+            batch = transform(batch)
+            seen += int(batch["image"].shape[0])
+    elapsed = time.perf_counter() - start
+    return {"samples_per_s": seen / elapsed, "peak_rss_mb": peak_rss_mb()}
+
+
 def model_step_fn(tool: str, precision: str, batch_size: int, size: int = 224) -> Callable[[], None]:
     """A closure running one forward/backward/AdamW step of the tool's model on a fixed batch."""
     import torch
@@ -231,7 +256,7 @@ def data_dir() -> Path:
 
 
 def build(quick: bool, threads: int = 2) -> Benchmark:
-    """Cases: end to end and model-only, at fp32 and bf16-mixed (quick: fp32 only, 3 steps)."""
+    """Cases: data loading alone; end to end and model-only at fp32 and bf16-mixed (quick: fp32 only)."""
     from benchmarks.scenes import make_chips
 
     batch = 8
@@ -287,14 +312,39 @@ def build(quick: bool, threads: int = 2) -> Benchmark:
         "steps_per_s": Metric("steps/s", higher_is_better=True),
         "peak_rss_mb": Metric("MiB", higher_is_better=False),
     }
+
     # Neither tool sets a Trainer precision of its own, so 32-true is also "each at its defaults".
     # If one grows a different default, add a case with precision=None (the Trainer's default).
+    def loader() -> dict[str, Measure]:
+        return {
+            tool: (
+                lambda tool=tool: run_worker(
+                    tool,
+                    "training",
+                    "load_only",
+                    {"tool": tool, "chips": str(chips.root), "batch_size": batch, "num_workers": 0},
+                    timeout_s=timeout,
+                    threads=threads,
+                )
+            )
+            for tool in ("geoft", "reference")
+        }
+
     cases = [
+        Case(
+            "loader_w0",
+            loader(),
+            {
+                "samples_per_s": Metric("samples/s", higher_is_better=True),
+                "peak_rss_mb": Metric("MiB", higher_is_better=False),
+            },
+            note="train loader + batch normalisation, 0 workers, 2 epochs, no model",
+        ),
         Case("e2e_fp32", e2e("32-true"), speed, note="Trainer.fit, 32-true (both tools' default)"),
         Case("e2e_bf16", e2e("bf16-mixed"), speed, note="Trainer.fit, bf16-mixed"),
         Case("model_fp32", model_only("32-true"), speed, note="forward+CE+backward+AdamW, fp32"),
         Case("model_bf16", model_only("bf16-mixed"), speed, note="forward+CE+backward+AdamW, bf16 autocast"),
     ]
     if quick:
-        cases = [c for c in cases if c.name in ("e2e_fp32", "model_fp32")]
+        cases = [c for c in cases if c.name in ("loader_w0", "e2e_fp32", "model_fp32")]
     return Benchmark("training", cases, repeats=1 if quick else 3, warmup=0)

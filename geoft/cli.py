@@ -1,19 +1,233 @@
-"""The ``geoft`` command line (placeholder until the CLI lands)."""
+"""The ``geoft`` command line.
+
+::
+
+    geoft fit|validate|test|predict -c config.yaml [--ckpt_path X] [--run_name NAME] [--predict_output_dir DIR]
+    geoft compute_statistics -c config.yaml [--split train] [--max_samples N] [--no_cache]
+    geoft validate-data -c config.yaml [--no_pixels]
+    geoft demo-data OUT_DIR [--size 64] [--n_train 64] [--n_val 16] [--n_test 16] [--seed 0] [--overwrite]
+    geoft export -c config.yaml --ckpt_path X [--format onnx|torchscript|pt2] -o model.onnx [--input_shape ...]
+
+Training commands run Lightning's CLI (see :mod:`geoft.lightning_cli`). Configs in TerraTorch's
+shape work (see :mod:`geoft.config_compat`). A :class:`~geoft.errors.GeoftError` anywhere prints
+its message (no traceback) and exits with status 2.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from geoft.errors import ConfigError, GeoftError
+
+TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
+ALIASES = {
+    "compute-statistics": "compute_statistics",
+    "validate_data": "validate-data",
+    "demo_data": "demo-data",
+}
+
+
+def _notice(message: str) -> None:
+    print(f"geoft: {message}", file=sys.stderr)
+
+
+def _usage() -> str:
+    from geoft import __version__
+
+    return (
+        f"geoft {__version__}: fine-tune geospatial foundation models.\n\n"
+        "commands:\n"
+        "  fit|validate|test|predict -c CONFIG   train / evaluate / predict (Lightning CLI; --help for options)\n"
+        "  compute_statistics -c CONFIG          per-band means and stds of the training data\n"
+        "  validate-data -c CONFIG               check every file of the dataset, report all problems\n"
+        "  demo-data OUT_DIR                     write a small synthetic GeoTIFF segmentation dataset\n"
+        "  export -c CONFIG --ckpt_path X -o F   export the trained model to ONNX / TorchScript / torch.export\n"
+    )
+
+
+def _find_geoft_error(err: BaseException) -> GeoftError | None:
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, GeoftError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
-    from geoft import __version__
-
-    args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] in {"-h", "--help"}:
-        print(f"geoft {__version__}: fine-tune geospatial foundation models.")
+    """Run the command line; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(_usage())
         return 0
-    print(f"geoft: unknown command {args[0]!r}", file=sys.stderr)
-    return 2
+    command = ALIASES.get(args[0], args[0])
+    handlers: dict[str, Callable[[list[str]], int]] = {
+        "compute_statistics": _compute_statistics,
+        "validate-data": _validate_data,
+        "demo-data": _demo_data,
+        "export": _export,
+    }
+    try:
+        if command in TRAINER_COMMANDS:
+            return _trainer_command(args)
+        if command in handlers:
+            return handlers[command](args[1:])
+        print(f"geoft: unknown command {args[0]!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    except SystemExit as exit_:  # argparse / jsonargparse errors and --help
+        code = exit_.code
+        return code if isinstance(code, int) else (0 if code is None else 2)
+    except Exception as err:
+        found = _find_geoft_error(err)
+        if found is None:
+            raise
+        print(f"geoft: error: {found}", file=sys.stderr)
+        return 2
+
+
+# -- fit / validate / test / predict ---------------------------------------------------------------
+
+
+def _trainer_command(args: list[str]) -> int:
+    from geoft.config_compat import rewrite_config_args
+
+    translated = rewrite_config_args(args, _notice)
+    from geoft.lightning_cli import GeoftCLI
+
+    with warnings.catch_warnings():
+        # We pass the rewritten argv explicitly; Lightning warns when sys.argv is non-empty too.
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        cli = GeoftCLI(args=translated)
+    if cli.run_dir is not None:
+        _notice(f"run folder: {cli.run_dir}")
+    return 0
+
+
+# -- helpers shared by the small commands -----------------------------------------------------------
+
+
+def _config_from(paths: list[str]) -> dict[str, Any]:
+    from geoft.config_compat import load_config, merge_configs, translate
+
+    if not paths:
+        raise ConfigError("this command needs a config: -c config.yaml")
+    return translate(merge_configs([load_config(p) for p in paths]), _notice)
+
+
+def _parser(prog: str, description: str, config: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"geoft {prog}", description=description)
+    if config:
+        parser.add_argument("-c", "--config", action="append", default=[], help="config file (repeatable)")
+    return parser
+
+
+# -- compute_statistics -----------------------------------------------------------------------------
+
+
+def _compute_statistics(args: list[str]) -> int:
+    parser = _parser("compute_statistics", "Per-band statistics of a datamodule's split (printed as YAML).")
+    parser.add_argument("--split", default="train", choices=["train", "val", "test", "predict"])
+    parser.add_argument("--max_samples", type=int, default=None, help="read at most this many samples")
+    parser.add_argument("--no_cache", action="store_true", help="recompute even if cached")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of YAML")
+    opts = parser.parse_args(args)
+    config = _config_from(opts.config)
+    from geoft.datasets.statistics import datamodule_statistics
+
+    stats = datamodule_statistics(
+        config, split=opts.split, max_samples=opts.max_samples, use_cache=not opts.no_cache
+    )
+    data = stats.to_dict()
+    if opts.json:
+        print(json.dumps(data, indent=2))
+    else:
+        import yaml
+
+        print("# paste means/stds into data.init_args of your config")
+        print(yaml.safe_dump(data, sort_keys=False))
+    return 0
+
+
+# -- validate-data ----------------------------------------------------------------------------------
+
+
+def _validate_data(args: list[str]) -> int:
+    parser = _parser("validate-data", "Check a dataset and report every problem at once.")
+    parser.add_argument("--split", action="append", default=None, help="only this split (repeatable)")
+    parser.add_argument("--no_pixels", action="store_true", help="check files and headers only (faster)")
+    opts = parser.parse_args(args)
+    config = _config_from(opts.config)
+    from geoft.datasets.validation import format_problems, validate_dataset
+
+    problems = validate_dataset(config, splits=opts.split, read_pixels=not opts.no_pixels)
+    print(format_problems(problems))
+    return 1 if any(p.severity == "error" for p in problems) else 0
+
+
+# -- demo-data --------------------------------------------------------------------------------------
+
+
+def _demo_data(args: list[str]) -> int:
+    parser = _parser("demo-data", "Write a small synthetic GeoTIFF segmentation dataset.", config=False)
+    parser.add_argument("out_dir")
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--n_train", type=int, default=64)
+    parser.add_argument("--n_val", type=int, default=16)
+    parser.add_argument("--n_test", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true")
+    opts = parser.parse_args(args)
+    from geoft.datasets.demo import generate_demo_dataset
+
+    info = generate_demo_dataset(
+        opts.out_dir,
+        n_train=opts.n_train,
+        n_val=opts.n_val,
+        n_test=opts.n_test,
+        size=opts.size,
+        seed=opts.seed,
+        overwrite=opts.overwrite,
+    )
+    print(f"wrote {sum(info.counts.values())} samples ({info.counts}) to {info.root}")
+    print(f"classes: {', '.join(info.class_names)}; bands: {', '.join(info.bands)}")
+    return 0
+
+
+# -- export -----------------------------------------------------------------------------------------
+
+
+def _export(args: list[str]) -> int:
+    parser = _parser("export", "Export a trained model (encoder, decoder and head) for deployment.")
+    parser.add_argument("--ckpt_path", required=True, help="Lightning checkpoint to export")
+    parser.add_argument("--format", default="onnx", choices=["onnx", "torchscript", "pt2"])
+    parser.add_argument("-o", "--output", required=True, help="file to write")
+    parser.add_argument(
+        "--input_shape",
+        default=None,
+        help="example input B,C,H,W or B,C,T,H,W (default: from the model and tiled_inference_parameters)",
+    )
+    parser.add_argument("--static_hw", action="store_true", help="fix height/width to the example's")
+    parser.add_argument("--no_verify", action="store_true", help="skip comparing the file with PyTorch")
+    opts = parser.parse_args(args)
+    from geoft.export_cli import run_export
+
+    return run_export(
+        config=_config_from(opts.config) if opts.config else None,
+        ckpt_path=opts.ckpt_path,
+        output=opts.output,
+        format=opts.format,
+        input_shape=opts.input_shape,
+        static_hw=opts.static_hw,
+        verify=not opts.no_verify,
+        notice=_notice,
+    )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from geoft.errors import ConfigError, GeoftError
 
 ExportFormat = Literal["onnx", "torchscript", "pt2"]
 FORMATS: tuple[str, ...] = ("onnx", "torchscript", "pt2")
+PT2_METADATA = "geoft_metadata.json"
 
 
 class ExportError(GeoftError, RuntimeError):
@@ -143,6 +144,17 @@ def _export_program(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _metadata(
+    example_input: torch.Tensor, dynamic_batch: bool, dynamic_hw: bool, multiple: int
+) -> dict[str, str]:
+    return {
+        "geoft_input_shape": json.dumps(list(example_input.shape)),
+        "geoft_dynamic_batch": json.dumps(dynamic_batch),
+        "geoft_dynamic_hw": json.dumps(dynamic_hw),
+        "geoft_size_multiple": str(multiple),
+    }
+
+
 def export_onnx(
     model: nn.Module,
     path: str | Path,
@@ -194,13 +206,7 @@ def export_onnx(
             hint="try --format pt2 (torch.export), which supports more operators",
         ) from err
     proto = onnx.load(str(path))
-    meta = {
-        "geoft_input_shape": json.dumps(list(example_input.shape)),
-        "geoft_dynamic_batch": json.dumps(dynamic_batch),
-        "geoft_dynamic_hw": json.dumps(hw),
-        "geoft_size_multiple": str(wrapped.multiple),
-    }
-    for key, value in meta.items():
+    for key, value in _metadata(example_input, dynamic_batch, hw, wrapped.multiple).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.save(proto, str(path))
@@ -314,9 +320,57 @@ def export_pt2(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wrapped = _prepare(model, pad_to_patch=True)
-    program, _ = _export_program(wrapped, example_input, dynamic_batch, dynamic_hw)
-    torch.export.save(program, str(path))
+    program, hw = _export_program(wrapped, example_input, dynamic_batch, dynamic_hw)
+    meta = _metadata(example_input, dynamic_batch, hw, wrapped.multiple)
+    torch.export.save(program, str(path), extra_files={PT2_METADATA: json.dumps(meta)})
     return path
+
+
+def export_info(path: str | Path, format: ExportFormat) -> dict[str, Any]:
+    """What an exported file accepts: ``input_shape``, ``dynamic_batch``, ``dynamic_hw``, ``size_multiple``."""
+    if format == "onnx":
+        raw = onnx_metadata(path)
+    elif format == "pt2":
+        extra = {PT2_METADATA: ""}
+        torch.export.load(str(path), extra_files=extra)
+        raw = json.loads(extra[PT2_METADATA] or "{}")
+    else:
+        raw = {}
+    if not raw:  # traced TorchScript is specialised to the example it saw
+        return {"input_shape": None, "dynamic_batch": False, "dynamic_hw": False, "size_multiple": 1}
+    return {
+        "input_shape": json.loads(raw["geoft_input_shape"]),
+        "dynamic_batch": json.loads(raw["geoft_dynamic_batch"]),
+        "dynamic_hw": json.loads(raw["geoft_dynamic_hw"]),
+        "size_multiple": int(raw["geoft_size_multiple"]),
+    }
+
+
+def verify_pt2(
+    model: nn.Module, path: str | Path, inputs: Sequence[torch.Tensor] | torch.Tensor, *, atol: float = 1e-4
+) -> float:
+    """Compare a saved ``torch.export`` program with PyTorch on each input; return the largest abs difference."""
+    program = torch.export.load(str(path)).module()
+    wrapped = _prepare(model, pad_to_patch=True)
+    worst = 0.0
+    for x in [inputs] if isinstance(inputs, torch.Tensor) else list(inputs):
+        with torch.no_grad():
+            expected, got = wrapped(x), program(x)
+        diff = float((got - expected).abs().max()) if got.numel() else 0.0
+        if got.shape != expected.shape or diff > atol + 1e-3 * float(expected.abs().max()):
+            raise ExportError(f"torch.export program differs from PyTorch (max difference {diff:.3g})")
+        worst = max(worst, diff)
+    return worst
+
+
+def verify_export(
+    model: nn.Module, path: str | Path, format: ExportFormat, inputs: Sequence[torch.Tensor] | torch.Tensor
+) -> float:
+    """Verify a file of any format against PyTorch; returns the largest abs difference."""
+    verifiers = {"onnx": verify_onnx, "torchscript": verify_torchscript, "pt2": verify_pt2}
+    if format not in verifiers:
+        raise ConfigError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    return verifiers[format](unwrap_model(model).eval(), path, inputs)
 
 
 def export_model(
@@ -325,31 +379,14 @@ def export_model(
     example_input: torch.Tensor,
     *,
     format: ExportFormat = "onnx",
-    verify_inputs: Sequence[torch.Tensor] | None = None,
-) -> tuple[Path, float | None]:
-    """Export in ``format`` and, when ``verify_inputs`` are given, check the file against PyTorch.
-
-    Returns the path and the largest difference seen (``None`` when not verified).
-    """
+    dynamic_hw: bool | None = None,
+) -> Path:
+    """Export a task or model in ``format`` (``onnx``, ``torchscript`` or ``pt2``)."""
     if format not in FORMATS:
         raise ConfigError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
     model = unwrap_model(model).eval()
     if format == "onnx":
-        out = export_onnx(model, path, example_input)
-        return out, verify_onnx(model, out, verify_inputs) if verify_inputs else None
+        return export_onnx(model, path, example_input, dynamic_hw=dynamic_hw)
     if format == "torchscript":
-        out = export_torchscript(model, path, example_input)
-        return out, verify_torchscript(model, out, verify_inputs) if verify_inputs else None
-    out = export_pt2(model, path, example_input)
-    if not verify_inputs:
-        return out, None
-    program = torch.export.load(str(out)).module()
-    wrapped = _prepare(model, pad_to_patch=True)
-    worst = 0.0
-    for x in verify_inputs:
-        with torch.no_grad():
-            diff = float((program(x) - wrapped(x)).abs().max())
-        if diff > 1e-4 + 1e-3 * float(wrapped(x).abs().max()):
-            raise ExportError(f"torch.export program differs from PyTorch by up to {diff:.3g}")
-        worst = max(worst, diff)
-    return out, worst
+        return export_torchscript(model, path, example_input)
+    return export_pt2(model, path, example_input, dynamic_hw=dynamic_hw)

@@ -19,7 +19,7 @@ st.title("Data")
 
 source = st.radio(
     "Where is the dataset?",
-    ["Folder on this server", "Upload a zip", "Upload files", "Demo dataset"],
+    ["Folder on this server", "Upload a zip", "Upload a folder", "Demo dataset"],
     horizontal=True,
     key="data_source",
 )
@@ -55,31 +55,30 @@ elif source == "Upload a zip":
                 raise
             use_dataset(dataset_root_of(dest))
             st.success(f"Extracted to {relative_label(dest, roots)}")
-elif source == "Upload files":
-    name = st.text_input("Dataset name", value="my-dataset", key="data_up_name")
+elif source == "Upload a folder":
     ups = st.file_uploader(
-        "GeoTIFF files (images in images/, masks in labels/: name masks *_mask.tif or *_label.tif)",
-        type=["tif", "tiff"],
-        accept_multiple_files=True,
+        "Dataset folder (GeoTIFFs; e.g. train/images, train/labels, val/...)",
+        type=["tif", "tiff", "txt", "json"],
+        accept_multiple_files="directory",
         key="data_files",
     )
     if ups and st.button("Save", key="data_save"):
-        dest = settings.uploads_dir / safe_filename(name)
         with guarded():
-            files = [
-                (
-                    ("labels/" if any(t in u.name.lower() for t in ("_mask", "_label")) else "images/")
-                    + u.name,
-                    u.getvalue(),
-                )
-                for u in ups
-            ]
-            save_files(files, dest)
-            use_dataset(dest)
+            top = {Path(u.name).parts[0] for u in ups if len(Path(u.name).parts) > 1}
+            name = top.pop() if len(top) == 1 else "uploaded-folder"
+            dest = settings.uploads_dir / safe_filename(name)
+            save_files(
+                [(u.name, u.getvalue()) for u in ups],
+                settings.uploads_dir if name != "uploaded-folder" else dest,
+            )
+            use_dataset(dataset_root_of(dest))
+            st.success(f"Saved {len(ups)} files to {relative_label(dest, roots)}")
 else:
     from geoft.app import demo
 
-    st.write("A small synthetic 6-band dataset (HLS bands) with two classes, generated on this machine.")
+    st.write(
+        "A small synthetic 6-band dataset (HLS bands, five land-cover classes), generated on this machine."
+    )
     if st.button("Generate the demo dataset", key="data_demo"):
         with guarded(), st.spinner("Generating..."):
             use_dataset(demo.ensure_demo_dataset(settings))
@@ -101,14 +100,16 @@ for problem in summary.problems:
     st.error(problem)
 for warning in summary.warnings:
     st.warning(warning)
-c = st.columns(6)
+c = st.columns(5)
 c[0].metric("Chips", summary.chip_count)
 c[1].metric("Size", f"{summary.size[0]}×{summary.size[1]}" if summary.size else "-")
 c[2].metric("Data type", summary.dtype or "-")
 c[3].metric("Bands", summary.band_count or "-")
 c[4].metric("Nodata", "-" if summary.nodata is None else f"{summary.nodata:g}")
-c[5].metric("CRS", summary.crs or "none")
-st.write("Split sizes:", summary.split_sizes)
+st.markdown(
+    f"**CRS:** `{summary.crs or 'none'}` · **Splits:** "
+    + ", ".join(f"{name} {count}" for name, count in summary.split_sizes.items())
+)
 
 meta = load_dataset_meta(settings.home, summary.root)
 values = sorted(summary.class_histogram)
@@ -126,7 +127,16 @@ hist = pd.DataFrame(
     }
 )
 if not hist.empty:
-    st.bar_chart(hist, x="class", y="pixels")
+    import altair as alt
+
+    palette = [hex_color(colors[v]) if 0 <= v < len(colors) else "#999999" for v in values]
+    scale = alt.Scale(domain=list(hist["class"]), range=palette)
+    chart = (
+        alt.Chart(hist)
+        .mark_bar()
+        .encode(x=alt.X("class", sort=None), y="pixels", color=alt.Color("class", scale=scale, legend=None))
+    )
+    st.altair_chart(chart, width="stretch")
 with st.form("classes"):
     new_names, new_colors = [], []
     cols = st.columns(min(4, max(1, len(names))))

@@ -231,10 +231,20 @@ def _meta_path(home: Path, root: Path) -> Path:
 def load_dataset_meta(home: Path, root: Path) -> dict[str, Any]:
     """Saved class names/colours, band names and statistics for a dataset ({} when none)."""
     path = _meta_path(home, root)
-    if not path.is_file():
-        sidecar = Path(root) / "geoft_dataset.json"  # written by dataset producers such as the demo
-        return json.loads(sidecar.read_text()) if sidecar.is_file() else {}
-    return json.loads(path.read_text())
+    if path.is_file():
+        return json.loads(path.read_text())
+    sidecar = Path(root) / "dataset.json"  # written by dataset producers such as the demo generator
+    if sidecar.is_file():
+        try:
+            data = json.loads(sidecar.read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}
+        keys = ("class_names", "class_colors", "bands")
+        meta = {k: data[k] for k in keys if k in data}
+        if "means" in data and "stds" in data:
+            meta["statistics"] = {"means": data["means"], "stds": data["stds"]}
+        return meta
+    return {}
 
 
 def save_dataset_meta(home: Path, root: Path, meta: dict[str, Any]) -> None:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from geoft.app.data_summary import (
-    datamodule_paths,
-    dataset_statistics,
     load_dataset_meta,
-    save_dataset_meta,
     summarize,
 )
-from geoft.app.forms import PRESETS, PRITHVI_BANDS, DataChoice, TrainChoice, build_config
+from geoft.app.forms import PRESETS, DataChoice, TrainChoice, build_config
 from geoft.app.imagery import default_colors, parse_hex
 from geoft.app.jobs import JobRunner
 from geoft.app.run_store import RunRecord
@@ -25,32 +23,33 @@ DEMO_TAG = "demo"
 
 def ensure_demo_dataset(settings: AppSettings) -> Path:
     """Generate the demo dataset once (sized by the ``GEOFT_DEMO_*`` settings); return its folder."""
-    out = settings.demo_dir
-    marker = out / ".complete"
-    if not marker.is_file():
-        from geoft.datasets.demo import generate_demo_dataset
+    from geoft.datasets.demo import generate_demo_dataset
 
-        generate_demo_dataset(out, num_chips=settings.demo_chips, chip_size=settings.demo_size)
-        marker.write_text("ok")
+    out = settings.demo_dir
+    if not (out / "dataset.json").is_file():
+        if out.exists():  # an interrupted generation: the folder belongs to the app, start over
+            shutil.rmtree(out)
+        n_eval = max(2, settings.demo_chips // 4)
+        generate_demo_dataset(
+            out, n_train=settings.demo_chips, n_val=n_eval, n_test=n_eval, size=settings.demo_size
+        )
     return out
 
 
 def demo_config(settings: AppSettings, dataset: Path) -> dict[str, Any]:
     """A working config for the demo dataset: Prithvi tiny + UPerNet on 6 bands, few epochs, CPU-friendly."""
-    meta = load_dataset_meta(settings.home, dataset)
-    summary = summarize(dataset)
-    stats = meta.get("statistics")
-    if not stats:
-        stats = dataset_statistics(summary)
-        save_dataset_meta(settings.home, dataset, {**meta, "statistics": stats})
-    class_names = list(meta.get("class_names") or ["background", "water"])
+    from geoft.datasets.demo import load_demo_info
+
+    info = load_demo_info(dataset)
+    init = info.datamodule_init_args()
+    owned = ("num_classes", "class_names", "dataset_bands", "means", "stds")
     data = DataChoice(
         root=str(dataset),
-        paths=datamodule_paths(summary),
-        class_names=class_names,
-        bands=list(meta.get("bands") or PRITHVI_BANDS),
-        means=stats["means"],
-        stds=stats["stds"],
+        paths={k: v for k, v in init.items() if k not in owned},
+        class_names=list(info.class_names),
+        bands=list(info.bands),
+        means=init["means"],
+        stds=init["stds"],
     )
     train = TrainChoice(max_epochs=settings.demo_epochs, batch_size=4, accelerator="cpu")
     return build_config(data, PRESETS["Prithvi tiny + UPerNet"], train)
@@ -90,7 +89,7 @@ def demo_prediction(settings: AppSettings, run: RunRecord) -> DemoResult:
     if not out.is_file():
         predict_to_geotiff(run, image, out)
     meta = load_dataset_meta(settings.home, dataset)
-    names = list(meta.get("class_names") or ["background", "water"])
+    names = list(meta.get("class_names") or [])
     colors = [parse_hex(c) if isinstance(c, str) else tuple(c) for c in meta.get("class_colors") or []]
     colors = (colors + default_colors(len(names)))[: len(names)]
     return DemoResult(image, truth, out, names, colors, list(meta.get("rgb_indices") or [2, 1, 0]))

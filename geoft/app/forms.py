@@ -141,6 +141,7 @@ def build_config(data: DataChoice, model: ModelChoice, train: TrainChoice) -> di
             "precision": train.precision or best_precision(train.accelerator),
             "max_epochs": train.max_epochs,
             "log_every_n_steps": 1,
+            "enable_progress_bar": False,  # the app follows metrics.jsonl; bars only clutter the log
         },
         "data": {"class_path": DATAMODULE_CLASS, "init_args": init_data},
         "model": {"class_path": TASK_CLASS, "init_args": task},

@@ -40,8 +40,8 @@ CommandFactory = Callable[[RunRecord], list[str]]
 
 
 def geoft_fit_command(run: RunRecord) -> list[str]:
-    """The same code path as the CLI: ``geoft fit -c config.yaml [--ckpt_path CKPT]``."""
-    argv = [sys.executable, "-m", "geoft.cli", "fit", "-c", str(run.config_path)]
+    """The same code path as the CLI: ``geoft fit -c submitted_config.yaml [--ckpt_path CKPT]``."""
+    argv = [sys.executable, "-m", "geoft.cli", "fit", "-c", str(run.submitted_config_path)]
     if run.resume_ckpt:
         argv += ["--ckpt_path", run.resume_ckpt]
     return argv
@@ -129,8 +129,9 @@ class JobRunner:
     ) -> RunRecord:
         """Write a run folder for ``config`` and queue it; start it at once if its device is free.
 
-        The config's class paths are checked (configs may come from the web) and
-        ``trainer.default_root_dir`` is pointed at the run folder.
+        The config's class paths are checked (configs may come from the web); ``run_name`` and
+        ``trainer.default_root_dir`` are set so that ``geoft fit`` writes into the run folder
+        (``<runs_root>/<run id>``: resolved config.yaml, metrics.jsonl, checkpoints/).
         """
         if not isinstance(config, dict):
             raise ConfigError("a training config must be a mapping (YAML dictionary)")
@@ -141,9 +142,10 @@ class JobRunner:
         run_dir.mkdir(parents=True)
         config = dict(config)
         trainer = dict(config.get("trainer") or {})
-        trainer["default_root_dir"] = str(run_dir)
+        trainer["default_root_dir"] = str(self.runs_root)
         config["trainer"] = trainer
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        config["run_name"] = run_id
+        (run_dir / "submitted_config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         if dataset_root:  # lets the app find class colours and chips of the run's dataset later
             (run_dir / "app.json").write_text(json.dumps({"dataset_root": str(dataset_root)}))
         record = self.store.add(run_id, name or run_id, run_dir, device, tags=list(tags))

@@ -34,9 +34,31 @@ def read_metrics(path: Path | None) -> list[dict[str, Any]]:
             rec = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if isinstance(rec, dict):
+        if not isinstance(rec, dict):
+            continue
+        if rec.get("event") == "metrics" and isinstance(rec.get("metrics"), dict):
+            # geoft's run-folder format: {"event": "metrics", "epoch", "step", "metrics": {...}}
+            flat = {k: v for k, v in rec["metrics"].items() if isinstance(v, int | float)}
+            flat.update({k: rec[k] for k in ("epoch", "step", "time") if rec.get(k) is not None})
+            records.append(flat)
+        elif "event" not in rec:
             records.append(rec)
     return records
+
+
+def read_events(path: Path | None) -> list[dict[str, Any]]:
+    """The ``start``/``checkpoint``/``end`` lines of a run-folder metrics file."""
+    if path is None or not Path(path).is_file():
+        return []
+    out = []
+    for line in Path(path).read_text(errors="replace").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and rec.get("event") in ("start", "checkpoint", "end"):
+            out.append(rec)
+    return out
 
 
 def metric_names(records: list[dict[str, Any]]) -> list[str]:

@@ -80,8 +80,15 @@ class RunRecord:
     attempts: int = 0
 
     @property
+    def submitted_config_path(self) -> Path:
+        """The config the app handed to ``geoft fit``."""
+        return self.run_dir / "submitted_config.yaml"
+
+    @property
     def config_path(self) -> Path:
-        return self.run_dir / "config.yaml"
+        """The resolved config ``geoft fit`` saved (every default filled in), else the submitted one."""
+        resolved = self.run_dir / "config.yaml"
+        return resolved if resolved.is_file() else self.submitted_config_path
 
     @property
     def log_path(self) -> Path:

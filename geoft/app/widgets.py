@@ -14,6 +14,7 @@ from geoft.app.progress import (
     find_metrics_file,
     format_duration,
     log_tail,
+    read_events,
     read_metrics,
 )
 from geoft.app.run_store import COMPLETED, FAILED, INTERRUPTED, QUEUED, RUNNING, STOPPED, RunRecord
@@ -37,6 +38,9 @@ def status_label(run: RunRecord) -> str:
 def _max_epochs(run: RunRecord) -> int | None:
     import yaml
 
+    starts = [e for e in read_events(find_metrics_file(run.run_dir)) if e.get("event") == "start"]
+    if starts and isinstance(starts[-1].get("max_epochs"), int):
+        return starts[-1]["max_epochs"]
     try:
         config = yaml.safe_load(run.config_path.read_text())
         value = (config.get("trainer") or {}).get("max_epochs")
@@ -117,4 +121,11 @@ def show_map(m: Any, key: str, height: int = 520) -> None:
     """Render a folium map with streamlit-folium; interactions do not rerun the page."""
     from streamlit_folium import st_folium
 
+    if not st.get_option("server.enableStaticServing"):
+        st.error(
+            "The map needs Streamlit static serving (Leaflet is served by this app, never from a CDN). "
+            "Start the app from the geoft folder (`make run`, which reads .streamlit/config.toml) or add "
+            "`--server.enableStaticServing true`."
+        )
+        return
     st_folium(m, key=key, height=height, use_container_width=True, returned_objects=[])

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,53 +48,62 @@ class RasterInfo:
         return self.crs is not None
 
 
-def _check_path(path: Path) -> None:
+def _diagnose(path: Path, err: Exception) -> FileDataError:
+    """The specific reason a raster could not be opened."""
     if not path.exists():
-        raise FileDataError(
+        return FileDataError(
             "missing_file",
             f"File {path} does not exist.",
             str(path),
             hint="check the data root and the grep patterns.",
         )
     if path.is_dir():
-        raise FileDataError(
+        return FileDataError(
             "is_directory",
             f"{path} is a directory, not a raster file; it matched the file pattern by name.",
             str(path),
             hint="rename it or make img_grep/label_grep more specific.",
         )
-    if not os.access(path, os.R_OK):
-        raise FileDataError(
+    if isinstance(err, PermissionError) or not os.access(path, os.R_OK) or "ermission denied" in str(err):
+        return FileDataError(
             "permission_denied",
             f"No permission to read {path}.",
             str(path),
             hint="fix the file permissions (chmod a+r).",
         )
+    size = path.stat().st_size
+    what = (
+        "is empty (0 bytes)"
+        if size == 0
+        else "is not a readable raster (corrupt, truncated or another format)"
+    )
+    return FileDataError(
+        "corrupt_file",
+        f"{path} {what}: {err}",
+        str(path),
+        hint="re-export or re-download the file, or remove it from the dataset.",
+    )
 
 
-def _open(path: Path) -> rasterio.DatasetReader:
-    _check_path(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", _RioNotGeoreferenced)
-            return rasterio.open(path)
-    except PermissionError as err:
-        raise FileDataError(
-            "permission_denied", f"No permission to read {path}.", str(path), hint="fix the file permissions."
-        ) from err
-    except RasterioIOError as err:
-        size = path.stat().st_size
-        what = (
-            "is empty (0 bytes)"
-            if size == 0
-            else "is not a readable raster (corrupt, truncated or another format)"
-        )
-        raise FileDataError(
-            "corrupt_file",
-            f"{path} {what}: {err}",
-            str(path),
-            hint="re-export or re-download the file, or remove it from the dataset.",
-        ) from err
+def _gdal_env() -> rasterio.Env:
+    # GDAL lists the whole folder on every open to look for sidecar files; with thousands of chips
+    # per folder that dominates reading time. Users can turn it back on with the variable.
+    if "GDAL_DISABLE_READDIR_ON_OPEN" in os.environ:
+        return rasterio.Env()
+    return rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR")
+
+
+@contextmanager
+def _open(path: Path) -> Iterator[rasterio.DatasetReader]:
+    with _gdal_env():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", _RioNotGeoreferenced)
+                src = rasterio.open(path)
+        except (RasterioIOError, PermissionError) as err:
+            raise _diagnose(path, err) from err
+        with src:
+            yield src
 
 
 def _info(src: rasterio.DatasetReader, path: Path) -> RasterInfo:

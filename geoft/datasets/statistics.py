@@ -253,3 +253,16 @@ def cached_statistics(
         "Computed the dataset statistics but could not cache them anywhere: " + "; ".join(errors),
         hint="set GEOFT_CACHE_DIR to a writable folder, or give means and stds explicitly.",
     )
+
+
+def datamodule_statistics(
+    source: Any, split: str = "train", max_samples: int | None = None, use_cache: bool = True
+) -> DatasetStatistics:
+    """Statistics of one split of a datamodule (or its config dict / YAML file), for ``geoft compute_statistics``."""
+    from geoft.datasets.validation import datamodule_from_config
+
+    dm = source if hasattr(source, "build_dataset") else datamodule_from_config(source)
+    dataset = dm.build_dataset(split)
+    if use_cache:
+        return cached_statistics(dataset, dm.stats_cache_dir, max_samples)[0]
+    return compute_statistics(dataset, max_samples)

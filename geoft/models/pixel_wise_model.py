@@ -58,6 +58,5 @@ class PixelWiseModel(EncoderDecoderModel):
         output = self._finish(self.head(self.decoder(list(features))), padded, size)
         aux: dict[str, Tensor] = {}
         for name, module in self.aux_heads.items():
-            assert isinstance(module, AuxiliaryHeadModule)
             aux[name] = self._finish(module(list(features)), padded, size)
         return ModelOutput(output=output, auxiliary_heads=aux)

@@ -172,6 +172,7 @@ class GeoftTask(LightningModule):
         self.confusion_matrices: dict[str, dict[str, Any]] = {}
         self._updated: set[str] = set()
         self._target_checked = False
+        self._output_checked = False
 
     # -- what subclasses define -----------------------------------------------------------------
     @abstractmethod
@@ -192,13 +193,35 @@ class GeoftTask(LightningModule):
         ignore = self.hparams["ignore_index"]
         values = torch.unique(target[~torch.isnan(target)] if target.is_floating_point() else target)
         allowed = set(range(self.num_classes)) if self.task_kind != "multilabel" else {0, 1}
-        bad = sorted({int(v) for v in values.tolist()} - allowed - ({int(ignore)} if ignore is not None else set()))
+        bad = sorted(
+            {int(v) for v in values.tolist()} - allowed - ({int(ignore)} if ignore is not None else set())
+        )
         if bad:
             raise DataError(
                 f"the {self.target_key!r} values {bad[:10]} are neither classes ({min(allowed)}..{max(allowed)}) "
                 f"nor ignore_index ({ignore})",
                 hint="set ignore_index to the no-data value, or check num_classes and the label files",
             )
+
+    def _check_output_once(self, output: Tensor, target: Tensor | None) -> None:
+        """Compare the model's output layout with the task once, so mistakes fail with a clear message."""
+        if self._output_checked:
+            return
+        if self.uses_classes and (output.ndim < 2 or output.shape[1] != self.num_classes):
+            raise ConfigError(
+                f"the model's output has shape {tuple(output.shape)}, but the task has {self.num_classes} classes "
+                f"(expected [B, {self.num_classes}, ...])",
+                hint="make model_args.num_classes match the model, or fix the model's last layer",
+            )
+        if target is not None:
+            spatial = output.shape[2:] if self.uses_classes else output.shape[-target.ndim + 1 :]
+            expected = target.shape[1:]
+            if self.target_key == "mask" and tuple(spatial) != tuple(expected):
+                raise ConfigError(
+                    f"the model's output {tuple(output.shape)} does not match the mask {tuple(target.shape)}",
+                    hint="pixel-wise models must return predictions at the input's height and width",
+                )
+        self._output_checked = True
 
     @abstractmethod
     def update_metrics(self, metrics: MetricCollection, output: Tensor, target: Tensor) -> None:
@@ -393,6 +416,7 @@ class GeoftTask(LightningModule):
     ) -> tuple[Tensor, ModelOutput, Tensor]:
         target = self._target(batch)
         output = self._infer(batch, tiled)
+        self._check_output_once(output.output, target)
         handler = self._tiled_loss_handler if tiled else self.loss_handler
         losses = handler.compute(output, target)
         LossHandler.log(self.log, prefix, losses, target.shape[0], on_step=train, add_dataloader_idx=False)
@@ -433,6 +457,7 @@ class GeoftTask(LightningModule):
         CPU, and the batch's ``filename``, ``crs`` and ``transform`` (None when absent)."""
         tiled = self.hparams["tiled_inference_parameters"] is not None
         output = self._infer(batch, tiled).output.detach().float()
+        self._check_output_once(output, None)
         produced = self.inference(output)
         result: dict[str, Any] = {"prediction": produced["prediction"].cpu()}
         for kind in self.output_kinds:

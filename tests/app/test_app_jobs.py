@@ -58,8 +58,8 @@ def test_job_completes_and_records_best_metrics(runner: JobRunner):
     assert done.status == COMPLETED, done.error
     assert done.exit_code == 0
     assert done.best_metrics == {"val/mIoU": pytest.approx(0.4)}
-    assert (done.run_dir / "config.yaml").is_file()
-    assert "default_root_dir" in done.config_path.read_text()
+    submitted = done.submitted_config_path.read_text()
+    assert f"run_name: {run.id}" in submitted and f"default_root_dir: {done.run_dir.parent}" in submitted
 
 
 def test_two_simultaneous_starts_one_runs_one_queued(tmp_path: Path):

@@ -102,7 +102,7 @@ def test_data_page_summary_gallery_and_problems(home: Path):
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Chips"] == "5" and metrics["Bands"] == "6" and metrics["Size"] == "32×32"
-    assert metrics["CRS"] == "EPSG:32633"
+    assert "EPSG:32633" in texts(at, "markdown")
     assert "val: 1 image(s) have no label" in texts(at, "error")
     assert len(at.get("image")) == 10  # the gallery: 5 paired chips, each with its label
     at.button(key="data_stats").click().run()
@@ -182,3 +182,36 @@ def test_runs_and_predict_pages_empty(home: Path):
         at = run_page(page)
         assert not at.exception
         assert "No " in texts(at, "info")
+
+
+def test_exposed_server_without_password_warns_loudly(home: Path):
+    from streamlit import config
+
+    old = config.get_option("server.address")
+    config.set_option("server.address", "0.0.0.0")
+    try:
+        at = run_page("app.py")
+    finally:
+        config.set_option("server.address", old)
+    assert "reachable from other machines" in texts(at, "warning")
+    at = run_page("app.py")
+    assert "reachable from other machines" not in texts(at, "warning")
+
+
+def _error_script() -> None:
+    from geoft.app.ui import guarded
+    from geoft.errors import DataError
+
+    with guarded():
+        raise DataError("the mask has 3 bands", hint="save masks with one band")
+    with guarded():
+        raise ValueError("kaboom")
+
+
+def test_errors_are_messages_not_tracebacks():
+    at = AppTest.from_function(_error_script).run()
+    assert not at.exception
+    errors = texts(at, "error")
+    assert "the mask has 3 bands" in errors and "save masks with one band" in errors
+    assert "Something unexpected went wrong: ValueError: kaboom" in errors
+    assert at.expander[0].label.startswith("Details")

@@ -112,13 +112,13 @@ def test_missing_and_unexpected_keys_are_errors(tmp_path):
         build_prithvi("prithvi_eo_tiny", ckpt_path=tmp_path / "deeper.pt", depth=1, img_size=32)
 
 
-def test_tl_checkpoint_into_plain_model_drops_coords_and_plain_into_tl_fails(tmp_path):
-    torch.save(published_layout("prithvi_eo_v2_100_tl"), tmp_path / "tl.pt")
-    model = build_prithvi("prithvi_eo_v1_100", ckpt_path=tmp_path / "tl.pt", depth=1, img_size=32)
-    assert "built without it" in model.load_report.dropped["encoder.temporal_embed_enc.scale"]
-    torch.save(published_layout("prithvi_eo_v1_100"), tmp_path / "plain.pt")
+def test_tl_checkpoint_into_plain_model_drops_coords_and_plain_into_tl_fails():
+    plain = build_prithvi("prithvi_eo_v1_100", depth=1, img_size=32)
+    report = load_prithvi_checkpoint(plain, published_layout("prithvi_eo_v2_100_tl"), PRITHVI_BANDS)
+    assert "built without it" in report.dropped["encoder.temporal_embed_enc.scale"]
+    tl = build_prithvi("prithvi_eo_v2_100_tl", depth=1, img_size=32)
     with pytest.raises(CheckpointError, match="temporal_embed_enc.scale"):
-        build_prithvi("prithvi_eo_v2_100_tl", ckpt_path=tmp_path / "plain.pt", depth=1, img_size=32)
+        load_prithvi_checkpoint(tl, published_layout("prithvi_eo_v1_100"), PRITHVI_BANDS)
 
 
 def test_coords_encoding_override_drops_the_unused_encoding():

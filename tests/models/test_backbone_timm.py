@@ -93,3 +93,18 @@ def test_pretrained_offline_names_ckpt_path(monkeypatch, tmp_path):
     with pytest.raises(OfflineError, match="ckpt_path") as info:
         BACKBONE_REGISTRY.build("timm_resnet18", pretrained=True)
     assert "timm/resnet18" in str(info.value)
+
+
+def test_channels_last_models_are_returned_as_nchw():
+    model = BACKBONE_REGISTRY.build(
+        "timm_swin_tiny_patch4_window7_224",
+        in_chans=4,
+        img_size=64,
+        embed_dim=24,
+        depths=(1, 1, 1, 1),
+        num_heads=(1, 1, 1, 1),
+        out_indices=[1, 3],
+    ).eval()
+    assert model.channels_last_output and model.out_channels == [48, 192]
+    feats = model(torch.randn(1, 4, 64, 64))
+    assert [tuple(f.shape) for f in feats] == [(1, 48, 8, 8), (1, 192, 2, 2)]

@@ -111,3 +111,12 @@ def test_smp_decoder_argument_errors_and_listing():
         DECODER_REGISTRY.build("smp_Unet", CNN5, decoder_channels=[8, 8])
     with pytest.raises(ConfigError, match="at least 2 features"):
         DECODER_REGISTRY.build("smp_FPN", [8])
+
+
+def test_smp_decoder_pickles_with_its_model(tmp_path):
+    decoder = DECODER_REGISTRY.build("smp_Unet", CNN5)
+    torch.save(decoder, tmp_path / "d.pt")
+    loaded = torch.load(tmp_path / "d.pt", weights_only=False)
+    feats = [torch.randn(1, c, 32 // 2 ** (i + 1), 32 // 2 ** (i + 1)) for i, c in enumerate(CNN5)]
+    loaded.eval(), decoder.eval()
+    assert torch.allclose(loaded(feats), decoder(feats))

@@ -261,3 +261,5 @@ def test_full_model_factory_wraps_modules():
         FullModelFactory().build_model(
             "regression", "torch.nn:Conv2d", model_kwargs={"in_channels": 3, "out_channels": 1, "kernel": 1}
         )
+    with pytest.raises(ConfigError, match="import path"):
+        FullModelFactory().build_model("regression", "prithvi_eo_tiny")

@@ -192,3 +192,44 @@ def test_backbones_by_registry_name():
         "segmentation", "timm_resnet18", "smp_DeepLabV3Plus", num_classes=2, decoder_channels=16
     )
     _check_trains(cnn, torch.randn(2, 3, 64, 64), (2, 2, 64, 64))
+
+
+def test_cnn_inputs_are_padded_to_the_deepest_stride():
+    if not _has("timm_resnet18"):
+        pytest.skip("backbone timm_resnet18 is not registered")
+    model = factory.build_model(
+        "segmentation",
+        _backbone("timm_resnet18"),
+        "smp_FPN",
+        num_classes=2,
+        **{"decoder_pyramid_channels": 16, "decoder_segmentation_channels": 32},
+    )
+    assert model.patch_size == (32, 32)
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 50, 70)).output.shape == (1, 2, 50, 70)
+
+
+def test_upernet_scale_modules_like_reference_configs():
+    necks = [{"name": "SelectIndices", "indices": [0, 1, 2, 3]}, {"name": "ReshapeTokensToImage"}]
+    model = factory.build_model(
+        "segmentation",
+        TinyViT(),
+        "UperNetDecoder",
+        num_classes=2,
+        necks=necks,
+        decoder_channels=8,
+        decoder_scale_modules=True,
+        head_channel_list=[8],
+        head_dropout=0.1,
+    )
+    _check_trains(model, torch.randn(2, 3, 32, 32), (2, 2, 32, 32))
+    auto = factory.build_model(
+        "segmentation",
+        TinyViT(),
+        "UperNetDecoder",
+        num_classes=2,
+        decoder_channels=8,
+        decoder_scale_modules=True,
+    )
+    assert [type(n).__name__ for n in auto.neck.necks] == ["ReshapeTokensToImage"]
+    assert auto.decoder(auto._features(torch.randn(2, 3, 32, 32), None, None)[0]).shape[-1] == 16

@@ -31,7 +31,14 @@ class TinyDataset(Dataset):
     """
 
     def __init__(
-        self, kind: str, n: int, size: int, channels: int, num_classes: int, seed: int, ignore_index: int | None
+        self,
+        kind: str,
+        n: int,
+        size: int,
+        channels: int,
+        num_classes: int,
+        seed: int,
+        ignore_index: int | None,
     ) -> None:
         g = torch.Generator().manual_seed(seed)
         self.kind = kind
@@ -88,7 +95,9 @@ class TinyDataModule(lightning.LightningDataModule):
         args = (kind, n, size, channels, num_classes)
         self.train_ds = TinyDataset(*args, seed=0, ignore_index=ignore_index)
         self.val_ds = TinyDataset(*args, seed=1, ignore_index=ignore_index)
-        self.test_ds = [TinyDataset(*args, seed=2 + i, ignore_index=ignore_index) for i in range(test_loaders)]
+        self.test_ds = [
+            TinyDataset(*args, seed=2 + i, ignore_index=ignore_index) for i in range(test_loaders)
+        ]
         self.batch_size = batch_size
 
     def _loader(self, ds: Dataset, shuffle: bool = False) -> DataLoader:
@@ -127,7 +136,11 @@ class ImageNet(nn.Module):
     def __init__(self, in_ch: int = 3, out: int = 2) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(in_ch, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, out)
+            nn.Conv2d(in_ch, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(16, out),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

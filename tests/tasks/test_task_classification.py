@@ -17,7 +17,11 @@ from geoft.tasks import ClassificationTask, MultiLabelClassificationTask
 def test_classification_trains(tk: Any, loss: Any, ignore_index: int | None) -> None:
     dm = tk.DataModule("classification", n=32, size=8, batch_size=8, num_classes=3)
     task = ClassificationTask(
-        model=tk.ImageNet(3, 3), model_args={"num_classes": 3}, loss=loss, ignore_index=ignore_index, lr=0.02,
+        model=tk.ImageNet(3, 3),
+        model_args={"num_classes": 3},
+        loss=loss,
+        ignore_index=ignore_index,
+        lr=0.02,
         class_names=["a", "b", "c"],
     )
     trainer = tk.trainer(max_epochs=3)
@@ -30,7 +34,15 @@ def test_classification_trains(tk: Any, loss: Any, ignore_index: int | None) -> 
     before = train_loss()
     trainer.fit(task, dm)
     assert train_loss() < before
-    for name in ("Accuracy", "Accuracy_Micro", "F1_Score", "Precision", "Recall", "Class_Accuracy_b", "Class_F1_c"):
+    for name in (
+        "Accuracy",
+        "Accuracy_Micro",
+        "F1_Score",
+        "Precision",
+        "Recall",
+        "Class_Accuracy_b",
+        "Class_F1_c",
+    ):
         assert f"val/{name}" in trainer.callback_metrics, name
     assert task.confusion_matrices["val"]["class_names"] == ["a", "b", "c"]
     assert sum(map(sum, task.confusion_matrices["val"]["matrix"])) == 32
@@ -39,7 +51,9 @@ def test_classification_trains(tk: Any, loss: Any, ignore_index: int | None) -> 
 def test_classification_predict_and_checkpoint(tk: Any, tmp_path: Any) -> None:
     dm = tk.DataModule("classification", n=8, size=8, num_classes=2)
     task = ClassificationTask(
-        model=tk.ImageNet(3, 2), model_args={"num_classes": 2}, output_on_inference=["probabilities", "logits"]
+        model=tk.ImageNet(3, 2),
+        model_args={"num_classes": 2},
+        output_on_inference=["probabilities", "logits"],
     )
     trainer = tk.trainer(max_steps=2, limit_val_batches=0)
     trainer.fit(task, dm)
@@ -52,7 +66,9 @@ def test_classification_predict_and_checkpoint(tk: Any, tmp_path: Any) -> None:
     x = torch.randn(2, 3, 8, 8)
     assert torch.allclose(task.eval()(x).output, loaded.eval()(x).output)
     with pytest.raises(ConfigError, match="tiled inference does not apply"):
-        ClassificationTask(model=tk.ImageNet(3, 2), model_args={"num_classes": 2}, tiled_inference_parameters={})
+        ClassificationTask(
+            model=tk.ImageNet(3, 2), model_args={"num_classes": 2}, tiled_inference_parameters={}
+        )
 
 
 @pytest.mark.parametrize(("loss", "ignore_index"), [("bce", None), ("balanced_bce", -1)])
@@ -75,7 +91,9 @@ def test_multilabel_trains(tk: Any, loss: str, ignore_index: int | None) -> None
 
 def test_multilabel_output_variants(tk: Any) -> None:
     task = MultiLabelClassificationTask(
-        model=tk.ImageNet(3, 4), model_args={"num_classes": 4}, output_on_inference=["prediction", "probabilities"]
+        model=tk.ImageNet(3, 4),
+        model_args={"num_classes": 4},
+        output_on_inference=["prediction", "probabilities"],
     )
     batch = {"image": torch.randn(2, 3, 8, 8), "filename": ["x", "y"]}
     out = task.predict_step(batch, 0)

@@ -56,7 +56,9 @@ def test_prithvi_tiny_classification_and_regression(tk: Any) -> None:
 
     dm = tk.DataModule("regression", n=4, size=32)
     task = PixelwiseRegressionTask(
-        model_factory="EncoderDecoderFactory", model_args={**PRITHVI, "decoder": "FCNDecoder"}, freeze_backbone=True
+        model_factory="EncoderDecoderFactory",
+        model_args={**PRITHVI, "decoder": "FCNDecoder"},
+        freeze_backbone=True,
     )
     trainer = tk.trainer(max_epochs=1)
     trainer.fit(task, dm)

@@ -80,7 +80,9 @@ def test_everything_ignored_gives_zero_not_nan() -> None:
     loss = build_criterion("segmentation", "ce", ignore_index=-1)(pred, torch.full_like(target, -1))
     assert loss.item() == 0.0
     pred, target = _inputs("regression")
-    loss = build_criterion("regression", "rmse", ignore_index=None)(pred, torch.full_like(target, float("nan")))
+    loss = build_criterion("regression", "rmse", ignore_index=None)(
+        pred, torch.full_like(target, float("nan"))
+    )
     assert loss.item() == 0.0
 
 

@@ -36,22 +36,36 @@ def test_warmup_cosine_shape() -> None:
 
 
 def test_schedulers_by_name() -> None:
-    cfg = build_scheduler("StepLR", _opt(), {"step_size": 2, "gamma": 0.5, "interval": "step"}, "val/loss", lambda _: 9)
+    cfg = build_scheduler(
+        "StepLR", _opt(), {"step_size": 2, "gamma": 0.5, "interval": "step"}, "val/loss", lambda _: 9
+    )
     assert cfg["interval"] == "step" and cfg["monitor"] == "val/loss"
     assert _lrs(cfg["scheduler"], 5) == [1.0, 1.0, 0.5, 0.5, 0.25]
-    plateau = build_scheduler("ReduceLROnPlateau", _opt(), {"monitor": "val/mIoU", "mode": "max"}, "val/loss", lambda _: 9)
+    plateau = build_scheduler(
+        "ReduceLROnPlateau", _opt(), {"monitor": "val/mIoU", "mode": "max"}, "val/loss", lambda _: 9
+    )
     assert plateau["monitor"] == "val/mIoU"
     # WarmupCosine takes the run length from the trainer when total_iters is not given
     seen: list[str] = []
     cfg = build_scheduler(
-        "WarmupCosine", _opt(), {"warmup_iters": 2, "interval": "step"}, "val/loss", lambda i: seen.append(i) or 10
+        "WarmupCosine",
+        _opt(),
+        {"warmup_iters": 2, "interval": "step"},
+        "val/loss",
+        lambda i: seen.append(i) or 10,
     )
     assert seen == ["step"] and cfg["scheduler"].optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
     # the reference's SequentialLR layout
     seq = build_scheduler(
         "SequentialLR",
         _opt(),
-        {"schedulers": {"LinearLR": {"start_factor": 0.5, "total_iters": 2}, "CosineAnnealingLR": {"T_max": 4}}, "milestones": [2]},
+        {
+            "schedulers": {
+                "LinearLR": {"start_factor": 0.5, "total_iters": 2},
+                "CosineAnnealingLR": {"T_max": 4},
+            },
+            "milestones": [2],
+        },
         "val/loss",
         lambda _: 9,
     )
@@ -90,8 +104,11 @@ def test_optimizer_errors() -> None:
 
 def test_scheduler_runs_in_training(tk: Any) -> None:
     task = SemanticSegmentationTask(
-        model=tk.PixelNet(), model_args={"num_classes": 3}, lr=0.1,
-        scheduler="WarmupCosine", scheduler_hparams={"warmup_iters": 2, "interval": "step", "start_factor": 0.5},
+        model=tk.PixelNet(),
+        model_args={"num_classes": 3},
+        lr=0.1,
+        scheduler="WarmupCosine",
+        scheduler_hparams={"warmup_iters": 2, "interval": "step", "start_factor": 0.5},
     )
     trainer = tk.trainer(max_epochs=2, limit_val_batches=0)
     trainer.fit(task, tk.DataModule("segmentation", n=8))  # 2 batches x 2 epochs = 4 steps
@@ -100,7 +117,9 @@ def test_scheduler_runs_in_training(tk: Any) -> None:
     assert config.scheduler.last_epoch == 4
     assert trainer.optimizers[0].param_groups[0]["lr"] < 0.1  # decaying after the warm-up
     task = SemanticSegmentationTask(
-        model=tk.PixelNet(), model_args={"num_classes": 3}, scheduler="ReduceLROnPlateau",
+        model=tk.PixelNet(),
+        model_args={"num_classes": 3},
+        scheduler="ReduceLROnPlateau",
         scheduler_hparams={"patience": 0},
     )
     trainer = tk.trainer(max_epochs=2)
@@ -115,7 +134,10 @@ def test_lightning_cli_optimizer_blocks_win(tk: Any) -> None:
     config = {
         "model": {
             "model_args": {"num_classes": 3},
-            "model": {"class_path": "torch.nn.Conv2d", "init_args": {"in_channels": 3, "out_channels": 3, "kernel_size": 1}},
+            "model": {
+                "class_path": "torch.nn.Conv2d",
+                "init_args": {"in_channels": 3, "out_channels": 3, "kernel_size": 1},
+            },
             "optimizer": "Adam",
             "lr": 0.5,
         },
@@ -124,7 +146,11 @@ def test_lightning_cli_optimizer_blocks_win(tk: Any) -> None:
         "trainer": {"accelerator": "cpu", "logger": False, "enable_checkpointing": False},
     }
     cli = LightningCLI(
-        SemanticSegmentationTask, tk.DataModule, args=config, run=False, save_config_callback=None,
+        SemanticSegmentationTask,
+        tk.DataModule,
+        args=config,
+        run=False,
+        save_config_callback=None,
         parser_kwargs={"exit_on_error": False},
     )
     assert isinstance(cli.model, SemanticSegmentationTask)
@@ -134,6 +160,8 @@ def test_lightning_cli_optimizer_blocks_win(tk: Any) -> None:
     # without those blocks the task's own settings are used
     config.pop("optimizer")
     config.pop("lr_scheduler")
-    cli = LightningCLI(SemanticSegmentationTask, tk.DataModule, args=config, run=False, save_config_callback=None)
+    cli = LightningCLI(
+        SemanticSegmentationTask, tk.DataModule, args=config, run=False, save_config_callback=None
+    )
     opt = cli.model.configure_optimizers()["optimizer"]
     assert isinstance(opt, torch.optim.Adam) and opt.param_groups[0]["lr"] == 0.5

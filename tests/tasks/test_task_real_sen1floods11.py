@@ -53,7 +53,9 @@ def _load(root: Path) -> tuple[TensorDataset, TensorDataset]:
             else:
                 train_x.append(x)
                 train_y.append(y)
-    train = TensorDataset(torch.from_numpy(np.concatenate(train_x)), torch.from_numpy(np.concatenate(train_y)))
+    train = TensorDataset(
+        torch.from_numpy(np.concatenate(train_x)), torch.from_numpy(np.concatenate(train_y))
+    )
     return train, test
 
 
@@ -96,14 +98,20 @@ def test_water_iou_on_held_out_quadrant(real_data: Path) -> None:
         scheduler_hparams={"warmup_iters": 6, "interval": "step"},
     )
     trainer = lightning.Trainer(
-        max_epochs=8, accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False,
+        max_epochs=8,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
     )
     trainer.fit(task, DataLoader(train, batch_size=8, shuffle=True, collate_fn=_collate))
     result = trainer.test(task, DataLoader(test, batch_size=16, collate_fn=_collate), verbose=False)[0]
     water_iou = result["test/IoU_water"]
     elapsed = time.perf_counter() - start
-    print(f"sen1floods11 held-out quadrant: water IoU {water_iou:.3f}, mIoU {result['test/mIoU']:.3f}, {elapsed:.1f}s")
+    print(
+        f"sen1floods11 held-out quadrant: water IoU {water_iou:.3f}, mIoU {result['test/mIoU']:.3f}, {elapsed:.1f}s"
+    )
     # the all-"not water" baseline has water IoU 0
     assert water_iou > 0.5
     cm = np.array(task.confusion_matrices["test"]["matrix"])

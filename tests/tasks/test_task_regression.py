@@ -17,7 +17,9 @@ from geoft.tasks import PixelwiseRegressionTask
 )
 def test_trains_with_every_loss(tk: Any, loss: Any, ignore_index: int | None) -> None:
     dm = tk.DataModule("regression", n=8, ignore_index=ignore_index)
-    task = PixelwiseRegressionTask(model=tk.PixelNet(3, 1, squeeze=True), loss=loss, ignore_index=ignore_index, lr=0.02)
+    task = PixelwiseRegressionTask(
+        model=tk.PixelNet(3, 1, squeeze=True), loss=loss, ignore_index=ignore_index, lr=0.02
+    )
     batch = next(iter(dm.val_dataloader()))
 
     def val_loss() -> float:
@@ -31,7 +33,9 @@ def test_trains_with_every_loss(tk: Any, loss: Any, ignore_index: int | None) ->
     for name in ("RMSE", "MSE", "MAE", "R2_Score", "loss"):
         value = trainer.callback_metrics[f"val/{name}"]
         assert torch.isfinite(value), name
-    assert trainer.callback_metrics["val/RMSE"] ** 2 == pytest.approx(float(trainer.callback_metrics["val/MSE"]), rel=1e-4)
+    assert trainer.callback_metrics["val/RMSE"] ** 2 == pytest.approx(
+        float(trainer.callback_metrics["val/MSE"]), rel=1e-4
+    )
 
 
 def test_metrics_skip_ignored_and_nan_pixels(tk: Any) -> None:
@@ -64,7 +68,9 @@ def test_checkpoint_round_trip(tk: Any, tmp_path: Any) -> None:
     trainer = tk.trainer(max_steps=2, limit_val_batches=0)
     trainer.fit(task, tk.DataModule("regression", n=8))
     trainer.save_checkpoint(tmp_path / "r.ckpt")
-    loaded = PixelwiseRegressionTask.load_from_checkpoint(tmp_path / "r.ckpt", model=tk.PixelNet(3, 1, squeeze=True))
+    loaded = PixelwiseRegressionTask.load_from_checkpoint(
+        tmp_path / "r.ckpt", model=tk.PixelNet(3, 1, squeeze=True)
+    )
     assert loaded.hparams["loss"] == "huber"
     x = torch.randn(1, 3, 8, 8)
     assert torch.allclose(task.eval()(x).output, loaded.eval()(x).output)

@@ -24,7 +24,10 @@ def _batch_loss(task: SemanticSegmentationTask, dm: Any) -> float:
 def test_trains_and_logs_metric_names(tk: Any, tmp_path: Any) -> None:
     dm = tk.DataModule("segmentation", ignore_index=-1)
     task = SemanticSegmentationTask(
-        model=tk.PixelNet(3, 3), model_args={"num_classes": 3}, ignore_index=-1, lr=0.02,
+        model=tk.PixelNet(3, 3),
+        model_args={"num_classes": 3},
+        ignore_index=-1,
+        lr=0.02,
         class_names=["low", "mid", "high"],
     )
     before = _batch_loss(task, dm)
@@ -34,7 +37,16 @@ def test_trains_and_logs_metric_names(tk: Any, tmp_path: Any) -> None:
     after = _batch_loss(task, dm)
     assert after < 0.8 * before
     metrics = trainer.callback_metrics
-    for name in ("mIoU", "mIoU_Micro", "F1_Score", "Accuracy", "Pixel_Accuracy", "IoU_low", "IoU_high", "loss"):
+    for name in (
+        "mIoU",
+        "mIoU_Micro",
+        "F1_Score",
+        "Accuracy",
+        "Pixel_Accuracy",
+        "IoU_low",
+        "IoU_high",
+        "loss",
+    ):
         assert f"val/{name}" in metrics, name
     assert "train/mIoU" in metrics and "train/loss" in metrics
     assert metrics["val/mIoU"] > 0.4
@@ -87,13 +99,20 @@ def test_aux_heads_from_factory_are_trained_and_logged(tk: Any, tiny_factory_nam
     batch = next(iter(dm.train_dataloader()))
     losses = task.loss_handler.compute(task(batch["image"]), batch["mask"])
     assert set(losses) == {"loss", "ce_loss", "dice_loss", "aux_aux1_loss", "aux_aux2_loss"}
-    expected = losses["ce_loss"] + 0.5 * losses["dice_loss"] + 0.5 * losses["aux_aux1_loss"] + 0.2 * losses["aux_aux2_loss"]
+    expected = (
+        losses["ce_loss"]
+        + 0.5 * losses["dice_loss"]
+        + 0.5 * losses["aux_aux1_loss"]
+        + 0.2 * losses["aux_aux2_loss"]
+    )
     assert torch.allclose(losses["loss"], expected)
     trainer = tk.trainer()
     aux_before = task.model.aux["aux1"].weight.detach().clone()
     trainer.fit(task, dm)
     assert not torch.equal(aux_before, task.model.aux["aux1"].weight)
-    assert "val/aux_aux1_loss" in trainer.callback_metrics and "train/aux_aux2_loss" in trainer.callback_metrics
+    assert (
+        "val/aux_aux1_loss" in trainer.callback_metrics and "train/aux_aux2_loss" in trainer.callback_metrics
+    )
 
 
 def test_aux_loss_must_match_heads(tk: Any, tiny_factory_name: str) -> None:
@@ -138,13 +157,19 @@ def test_freezing_a_plain_module_is_an_error(tk: Any) -> None:
 
 def test_lr_overrides_make_param_groups(tk: Any, tiny_factory_name: str) -> None:
     task = SemanticSegmentationTask(
-        model_factory=tiny_factory_name, model_args={"num_classes": 3}, lr=1e-3,
-        lr_overrides={"encoder": 1e-5, "head": 0.1}, optimizer="AdamW", optimizer_hparams={"weight_decay": 0.05},
+        model_factory=tiny_factory_name,
+        model_args={"num_classes": 3},
+        lr=1e-3,
+        lr_overrides={"encoder": 1e-5, "head": 0.1},
+        optimizer="AdamW",
+        optimizer_hparams={"weight_decay": 0.05},
     )
     opt = task.configure_optimizers()["optimizer"]
     assert isinstance(opt, torch.optim.AdamW)
     by_name = {g["name"]: g for g in opt.param_groups}
-    assert by_name["encoder"]["lr"] == 1e-5 and by_name["head"]["lr"] == 0.1 and by_name["default"]["lr"] == 1e-3
+    assert (
+        by_name["encoder"]["lr"] == 1e-5 and by_name["head"]["lr"] == 0.1 and by_name["default"]["lr"] == 1e-3
+    )
     assert all(g["weight_decay"] == 0.05 for g in opt.param_groups)
     enc_ids = {id(p) for p in task.model.encoder.parameters()}
     assert {id(p) for p in by_name["encoder"]["params"]} == enc_ids
@@ -159,8 +184,12 @@ def test_lr_overrides_make_param_groups(tk: Any, tiny_factory_name: str) -> None
 def test_checkpoint_round_trip_with_factory(tk: Any, tiny_factory_name: str, tmp_path: Any) -> None:
     dm = tk.DataModule("segmentation", n=8)
     task = SemanticSegmentationTask(
-        model_factory=tiny_factory_name, model_args={"num_classes": 3}, loss=["ce", "lovasz"],
-        ignore_index=-1, scheduler="CosineAnnealingLR", scheduler_hparams={"T_max": 4},
+        model_factory=tiny_factory_name,
+        model_args={"num_classes": 3},
+        loss=["ce", "lovasz"],
+        ignore_index=-1,
+        scheduler="CosineAnnealingLR",
+        scheduler_hparams={"T_max": 4},
     )
     trainer = tk.trainer()
     trainer.fit(task, dm)
@@ -192,7 +221,9 @@ def test_checkpoint_round_trip_with_ready_model(tk: Any, tmp_path: Any) -> None:
 )
 def test_predict_step_outputs(tk: Any, outputs: str | list[str]) -> None:
     dm = tk.DataModule("segmentation", n=6)
-    task = SemanticSegmentationTask(model=tk.PixelNet(3, 3), model_args={"num_classes": 3}, output_on_inference=outputs)
+    task = SemanticSegmentationTask(
+        model=tk.PixelNet(3, 3), model_args={"num_classes": 3}, output_on_inference=outputs
+    )
     batches = tk.trainer().predict(task, dm)
     first = batches[0]
     wanted = {outputs} if isinstance(outputs, str) else set(outputs)
@@ -202,7 +233,9 @@ def test_predict_step_outputs(tk: Any, outputs: str | list[str]) -> None:
     assert first["crs"] == [None] * 4 and first["transform"][1][2] == 500001.0
     if "probabilities" in wanted:
         probs = first["probabilities"]
-        assert probs.shape == (4, 3, 16, 16) and torch.allclose(probs.sum(1), torch.ones(4, 16, 16), atol=1e-5)
+        assert probs.shape == (4, 3, 16, 16) and torch.allclose(
+            probs.sum(1), torch.ones(4, 16, 16), atol=1e-5
+        )
         assert torch.equal(probs.argmax(1), first["prediction"])
     if "logits" in wanted:
         assert torch.equal(first["logits"].argmax(1), first["prediction"])
@@ -218,12 +251,21 @@ def test_bad_arguments_raise_config_errors(tk: Any, tiny_factory_name: str) -> N
         ({"model_args": {"num_classes": 3}}, "no model"),
         ({"model": net, "model_args": {"num_classes": 3}, "loss": "bce"}, "valid names"),
         ({"model": net, "model_args": {"num_classes": 3}, "class_weights": [1.0]}, "3 classes"),
-        ({"model": net, "model_args": {"num_classes": 3}, "output_on_inference": "probs"}, "output_on_inference"),
+        (
+            {"model": net, "model_args": {"num_classes": 3}, "output_on_inference": "probs"},
+            "output_on_inference",
+        ),
         ({"model": net, "model_args": {"num_classes": 3}, "optimizer": "Adamm"}, "unknown optimizer"),
         ({"model": net, "model_args": {"num_classes": 3}, "optimizer_hparams": {"betas1": 0.9}}, "betas1"),
         ({"model": net, "model_args": {"num_classes": 3}, "scheduler": "Cosine"}, "unknown scheduler"),
-        ({"model": net, "model_args": {"num_classes": 3}, "tiled_inference_on_testing": True}, "tiled_inference_parameters"),
-        ({"model": net, "model_args": {"num_classes": 3}, "tiled_inference_parameters": {"crops": 8}}, "crops"),
+        (
+            {"model": net, "model_args": {"num_classes": 3}, "tiled_inference_on_testing": True},
+            "tiled_inference_parameters",
+        ),
+        (
+            {"model": net, "model_args": {"num_classes": 3}, "tiled_inference_parameters": {"crops": 8}},
+            "crops",
+        ),
         ({"model": net, "model_args": {"num_classes": 3}, "plot_on_val": -2}, "plot_on_val"),
         ({"model_factory": "NoSuchFactory", "model_args": {"num_classes": 3}}, "Unknown model_factory"),
     ]
@@ -236,7 +278,9 @@ def test_tiled_inference_in_predict_step(tk: Any) -> None:
     dm = tk.DataModule("segmentation", n=4, size=24)
     net = tk.PixelNet(3, 3)
     task = SemanticSegmentationTask(
-        model=net, model_args={"num_classes": 3}, output_on_inference="logits",
+        model=net,
+        model_args={"num_classes": 3},
+        output_on_inference="logits",
         tiled_inference_parameters={"crop": 16, "stride": 8},
     )
     sizes: list[tuple[int, ...]] = []
@@ -283,7 +327,9 @@ class FigureLogger(Logger):
 def test_validation_figures(tk: Any, tmp_path: Any) -> None:
     dm = tk.DataModule("segmentation", n=8, ignore_index=-1)
     logger = FigureLogger()
-    task = SemanticSegmentationTask(model=tk.PixelNet(3, 3), model_args={"num_classes": 3}, ignore_index=-1, plot_on_val=2)
+    task = SemanticSegmentationTask(
+        model=tk.PixelNet(3, 3), model_args={"num_classes": 3}, ignore_index=-1, plot_on_val=2
+    )
     tk.trainer(max_epochs=3, logger=[logger, CSVLogger(tmp_path)]).fit(task, dm)
     tags = [tag for tag, _ in logger.figures]
     # epochs 0 and 2 plot (every 2), 2 val batches each
@@ -304,6 +350,16 @@ def test_targets_outside_the_classes_get_a_clear_error(tk: Any) -> None:
         tk.trainer(max_steps=1).fit(task, dm)
 
 
+def test_model_output_mismatch_gets_a_clear_error(tk: Any) -> None:
+    dm = tk.DataModule("segmentation", n=4)
+    task = SemanticSegmentationTask(model=tk.PixelNet(3, 2), model_args={"num_classes": 3})
+    with pytest.raises(ConfigError, match="3 classes"):
+        tk.trainer(max_steps=1).fit(task, dm)
+    task = SemanticSegmentationTask(model=torch.nn.Conv2d(3, 3, 2, stride=2), model_args={"num_classes": 3})
+    with pytest.raises(ConfigError, match="does not match the mask"):
+        tk.trainer(max_steps=1).fit(task, dm)
+
+
 def test_bf16_mixed_training(tk: Any) -> None:
     dm = tk.DataModule("segmentation", n=8, ignore_index=-1)
     task = SemanticSegmentationTask(
@@ -313,3 +369,19 @@ def test_bf16_mixed_training(tk: Any) -> None:
     trainer.fit(task, dm)
     assert torch.isfinite(trainer.callback_metrics["val/loss"])
     assert trainer.callback_metrics["val/loss"].dtype == torch.float32
+
+
+@pytest.mark.parametrize("loss", ["ce", "dice", "focal", "jaccard", "lovasz"])
+@pytest.mark.parametrize("ignore_index", [None, -1, 0])
+def test_every_loss_through_the_task(tk: Any, loss: str, ignore_index: int | None) -> None:
+    dm = tk.DataModule("segmentation", n=4, ignore_index=-1 if ignore_index == -1 else None)
+    task = SemanticSegmentationTask(
+        model=tk.PixelNet(3, 3), model_args={"num_classes": 3}, loss=loss, ignore_index=ignore_index
+    )
+    batch = next(iter(dm.train_dataloader()))
+    target = task._target(batch)
+    losses = task.loss_handler.compute(task(batch["image"]), target)
+    losses["loss"].backward()
+    assert torch.isfinite(losses["loss"]) and losses["loss"] > 0
+    grads = [p.grad for p in task.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)

@@ -66,6 +66,8 @@ class TimmBackbone(nn.Module):
         self.model = _create(model_name, pretrained and ckpt_path is None, in_chans, kwargs)
         self.out_channels: list[int] = list(self.model.feature_info.channels())
         self.reductions: list[int] = list(self.model.feature_info.reduction())
+        # Some timm models (Swin, ...) emit channels-last maps; the contract is NCHW.
+        self.channels_last_output = str(getattr(self.model, "output_fmt", "NCHW")).upper().endswith("NHWC")
         self.load_report: LoadReport | None = None
         if ckpt_path is not None:
             first_conv = (
@@ -78,7 +80,10 @@ class TimmBackbone(nn.Module):
     def forward(self, x: torch.Tensor, **kwargs: Any) -> list[torch.Tensor]:
         """Feature maps for ``x`` ``[B, C, H, W]`` (or ``[B, C, 1, H, W]``)."""
         reject_extra_inputs(self.model_name, kwargs)
-        return list(self.model(as_image_batch(x, self.model_name)))
+        features = list(self.model(as_image_batch(x, self.model_name)))
+        if self.channels_last_output:
+            features = [f.permute(0, 3, 1, 2) for f in features]
+        return features
 
     def freeze(self) -> TimmBackbone:
         """Stop gradients through every parameter."""

@@ -9,6 +9,7 @@ reaches this module through :class:`SMPDecoderSource`, so smp is imported only w
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -87,13 +88,11 @@ class SMPDecoder(nn.Module):
 
     includes_head = False
     multi_scale = True
-    arch: str = ""
 
-    def __init__(self, embed_dim: Sequence[int], arch: str | None = None, **smp_kwargs: Any) -> None:
+    def __init__(self, embed_dim: Sequence[int], arch: str, **smp_kwargs: Any) -> None:
         super().__init__()
         import segmentation_models_pytorch.encoders as smp_encoders
 
-        arch = arch or self.arch
         archs = smp_architectures()
         if arch not in archs:
             close = difflib.get_close_matches(arch, list(archs), n=3)
@@ -158,10 +157,11 @@ class SMPDecoder(nn.Module):
 
 
 class SMPDecoderSource:
-    """Registry source for ``smp_<Arch>`` decoder names (see :mod:`geoft.registry`)."""
+    """Registry source for ``smp_<Arch>`` decoder names (see :mod:`geoft.registry`).
 
-    def __init__(self) -> None:
-        self._classes: dict[str, type[SMPDecoder]] = {}
+    ``get`` returns ``functools.partial(SMPDecoder, arch=...)`` carrying the class attributes the
+    factory reads, so built decoders are plain (picklable) :class:`SMPDecoder` instances.
+    """
 
     def names(self) -> list[str]:
         return sorted(smp_architectures())
@@ -170,8 +170,7 @@ class SMPDecoderSource:
         return name in smp_architectures()
 
     def get(self, name: str) -> Callable[..., SMPDecoder]:
-        if name not in self._classes:
-            self._classes[name] = type(
-                f"SMP{name}Decoder", (SMPDecoder,), {"arch": name, "__module__": __name__}
-            )
-        return self._classes[name]
+        ctor = functools.partial(SMPDecoder, arch=name)
+        ctor.includes_head = SMPDecoder.includes_head  # type: ignore[attr-defined]
+        ctor.multi_scale = SMPDecoder.multi_scale  # type: ignore[attr-defined]
+        return ctor

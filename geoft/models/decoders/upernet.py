@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from geoft.errors import ConfigError
 from geoft.models.decoders.base import ConvBNReLU, as_channel_list, check_image_features
+from geoft.models.necks import LearnedInterpolateToPyramidal
 
 
 class _PoolingPyramid(nn.Module):
@@ -48,6 +49,8 @@ class UperNetDecoder(nn.Module):
         pool_scales: output sizes of the pyramid pooling branches.
         channels: width of the decoder and of its output.
         align_corners: for the bilinear resizes.
+        scale_modules: first rescale exactly four same-size inputs (plain ViT features) 4x / 2x / 1x /
+            0.5x with learned layers, as the LearnedInterpolateToPyramidal neck does.
     """
 
     includes_head = False
@@ -59,9 +62,13 @@ class UperNetDecoder(nn.Module):
         pool_scales: Sequence[int] = (1, 2, 3, 6),
         channels: int = 256,
         align_corners: bool = True,
+        scale_modules: bool = False,
     ) -> None:
         super().__init__()
         dims = as_channel_list(embed_dim, "UperNetDecoder")
+        self.scale = LearnedInterpolateToPyramidal(dims) if scale_modules else None
+        if self.scale is not None:
+            dims = self.scale.process_channel_list(dims)
         if not pool_scales or any(s < 1 for s in pool_scales):
             raise ConfigError(f"UperNetDecoder: pool_scales must be positive, got {list(pool_scales)}")
         self.align_corners = align_corners
@@ -80,6 +87,8 @@ class UperNetDecoder(nn.Module):
         if len(features) != self.num_inputs:
             raise ConfigError(f"UperNetDecoder was built for {self.num_inputs} features, got {len(features)}")
         check_image_features(features, "UperNetDecoder")
+        if self.scale is not None:
+            features = self.scale(list(features))
         top = features[-1]
         laterals = [conv(f) for conv, f in zip(self.lateral_convs, features[:-1])]
         laterals.append(self.psp_bottleneck(torch.cat([top, *self.psp(top)], dim=1)))

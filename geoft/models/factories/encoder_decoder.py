@@ -53,19 +53,27 @@ def build_backbone(backbone: str | nn.Module, kwargs: Mapping[str, Any]) -> nn.M
 
 
 def backbone_patch_size(backbone: nn.Module) -> tuple[int, ...] | int | None:
-    """The patch size inputs must be a multiple of (ViTs), or None (CNNs)."""
-    size = getattr(backbone, "patch_size", None)
-    if size is None:
-        embed = getattr(backbone, "patch_embed", None)
-        size = getattr(embed, "patch_size", None)
-    return tuple(size) if isinstance(size, (list, tuple)) else size
+    """What input sizes must be a multiple of: a ViT's patch size, or a CNN's deepest reduction
+    (so every decoder's 2x upsamplings line up with the skips); None when unknown."""
+    for module in backbone.modules():
+        size = getattr(module, "patch_size", None)
+        if isinstance(size, int) or (
+            isinstance(size, (list, tuple)) and all(isinstance(v, int) for v in size)
+        ):
+            return tuple(size) if isinstance(size, (list, tuple)) else size
+    reductions = getattr(backbone, "reductions", None)
+    if isinstance(reductions, (list, tuple)) and reductions:
+        return int(max(reductions))
+    return None
 
 
 def _decoder_attr(decoder: str | nn.Module | type, name: str, default: bool) -> bool:
     return bool(getattr(decoder, name, default))
 
 
-def default_necks(backbone: nn.Module, decoder_cls: Any, task: str) -> list[dict[str, Any]]:
+def default_necks(
+    backbone: nn.Module, decoder_cls: Any, task: str, decoder_kwargs: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """Necks a ViT backbone needs before ``decoder_cls``; [] for CNNs."""
     if getattr(backbone, "output_format", "NCHW") != "tokens":
         return []
@@ -78,7 +86,7 @@ def default_necks(backbone: nn.Module, decoder_cls: Any, task: str) -> list[dict
     if multi and n > 4:
         specs.append({"name": "SelectIndices", "indices": [round((i + 1) * n / 4) - 1 for i in range(4)]})
     specs.append({"name": "ReshapeTokensToImage", "effective_time_dim": max(1, int(frames) // int(tubelet))})
-    if multi and n >= 4:
+    if multi and n >= 4 and not (decoder_kwargs or {}).get("scale_modules"):
         specs.append({"name": "LearnedInterpolateToPyramidal"})
     return specs
 
@@ -228,7 +236,7 @@ class EncoderDecoderFactory:
         encoder = build_backbone(backbone, b_kwargs)
         decoder_ctor = _resolve_decoder_ctor(decoder)
         if necks is None:
-            neck_specs = default_necks(encoder, decoder_ctor, task)
+            neck_specs = default_necks(encoder, decoder_ctor, task, d_kwargs)
             if neck_specs:
                 logger.info(
                     "ViT backbone %s returns tokens; adding necks %s before the decoder (pass necks=[] to disable)",

@@ -78,7 +78,7 @@ class FullModel(Model):
 
 
 class FullModelFactory:
-    """Wraps a model given as a module, a ``BACKBONE_REGISTRY`` name, or a ``"package.module:callable"`` path."""
+    """Wraps a model given as a module or a ``"package.module:callable"`` import path."""
 
     def build_model(
         self,
@@ -93,7 +93,7 @@ class FullModelFactory:
 
         ``patch_size`` defaults to the model's ``patch_size`` attribute, if any.
         """
-        from geoft.registry import BACKBONE_REGISTRY, import_object
+        from geoft.registry import import_object
 
         task = check_task(task, factory="FullModelFactory")
         kwargs = dict(model_kwargs or {})
@@ -102,7 +102,12 @@ class FullModelFactory:
                 raise ConfigError("model_kwargs were given, but the model is an already built module")
             module = model
         else:
-            ctor = import_object(model) if ":" in model else BACKBONE_REGISTRY.get(model)
+            if ":" not in model:
+                raise ConfigError(
+                    f"FullModelFactory needs a model module or an import path 'package.module:callable', got {model!r}",
+                    hint="for a registered backbone with a decoder use EncoderDecoderFactory",
+                )
+            ctor = import_object(model)
             check_kwargs(ctor, kwargs, f"model {model!r}")
             module = ctor(**kwargs)
             if not isinstance(module, nn.Module):
