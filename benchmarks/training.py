@@ -262,7 +262,8 @@ def build(quick: bool, threads: int = 2) -> Benchmark:
     batch = 8
     steps, warmup = (3, 1) if quick else (10, 2)
     model_steps = 3 if quick else 6
-    chips = make_chips(data_dir() / "chips224", n_train=batch * (steps + warmup), n_val=batch, size=224)
+    n_train = batch * (steps + warmup)
+    chips = make_chips(data_dir() / f"chips224_n{n_train}", n_train=n_train, n_val=batch, size=224)
     timeout = 1200.0 if quick else 3600.0
 
     def e2e(precision: str | None) -> dict[str, Measure]:

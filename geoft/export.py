@@ -2,8 +2,9 @@
 
 The exported graph takes one image tensor (``[B, C, H, W]`` or ``[B, C, T, H, W]``) and returns the
 model's main output as a tensor. Batch, height and width are dynamic where the architecture allows.
-ViT backbones need ``H, W`` to be multiples of their patch size: the exported graph reflect-pads the
-input up to the next multiple and crops the output back, so any size works at run time.
+ViT backbones need ``H, W`` to be multiples of their patch size ``m``: a dynamic graph then takes
+multiples of ``m`` (recorded as ``size_multiple`` in the file's metadata); a fixed-size graph
+exported from an example that is not a multiple pads inside the graph and crops the output back.
 
 :func:`verify_onnx` runs the file in onnxruntime and compares it with PyTorch.
 """
@@ -100,13 +101,27 @@ def _check_input(example_input: torch.Tensor) -> None:
 
 
 def _dynamic_shapes(example_input: torch.Tensor, batch: bool, hw: bool, multiple: int) -> dict[str, Any]:
+    """Dynamic dims for torch.export. With a size multiple ``m > 1``, height and width are ``m * k``:
+    torch.export cannot prove in-graph padding arithmetic safe for every size, but with multiples of
+    ``m`` the padding is statically zero."""
     dims: dict[int, Any] = {}
     if batch:
         dims[0] = torch.export.Dim("batch", min=1, max=4096)
     if hw:
-        low = max(2, multiple)
-        dims[example_input.ndim - 2] = torch.export.Dim("height", min=low, max=16384)
-        dims[example_input.ndim - 1] = torch.export.Dim("width", min=low, max=16384)
+        h_axis, w_axis = example_input.ndim - 2, example_input.ndim - 1
+        if multiple > 1:
+            for axis, name in ((h_axis, "height"), (w_axis, "width")):
+                if example_input.shape[axis] % multiple:
+                    raise ConfigError(
+                        f"example input {name} {example_input.shape[axis]} is not a multiple of {multiple}",
+                        hint=f"use an example input whose height and width are multiples of {multiple}",
+                    )
+            # at least two patches per side: torch.export specialises sizes of one
+            dims[h_axis] = multiple * torch.export.Dim("height_patches", min=2, max=16384 // multiple)
+            dims[w_axis] = multiple * torch.export.Dim("width_patches", min=2, max=16384 // multiple)
+        else:
+            dims[h_axis] = torch.export.Dim("height", min=2, max=16384)
+            dims[w_axis] = torch.export.Dim("width", min=2, max=16384)
     return {"image": dims}
 
 
@@ -238,10 +253,18 @@ def verify_onnx(
     import onnxruntime as ort
 
     wrapped = _prepare(model, pad_to_patch=True)
+    meta = onnx_metadata(path)
+    multiple = int(meta.get("geoft_size_multiple", "1"))
+    dynamic_hw = json.loads(meta.get("geoft_dynamic_hw", "false"))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     worst = 0.0
     for x in [inputs] if isinstance(inputs, torch.Tensor) else list(inputs):
+        if dynamic_hw and (x.shape[-2] % multiple or x.shape[-1] % multiple):
+            raise ExportError(
+                f"{path} takes heights and widths that are multiples of {multiple}; got {tuple(x.shape)}",
+                hint=f"pad inputs to a multiple of {multiple}, or use tiled inference with such a crop",
+            )
         with torch.no_grad():
             expected = wrapped(x).float().cpu().numpy()
         try:

@@ -95,8 +95,12 @@ class GeoftCLI(LightningCLI):
         configured_logger = trainer_init.get("logger")
         loggers: list[Logger] = _as_list(configured_logger)
         if configured_logger is not False:
-            # metrics.csv / hparams.yaml straight in the run folder (trainer.log_dir becomes the run folder).
-            loggers.insert(0, CSVLogger(save_dir=str(self.run_dir), name="", version=""))
+            # metrics.csv / hparams.yaml straight in the run folder (trainer.log_dir becomes the run folder);
+            # a command reusing a run folder (e.g. `test --run_name <fit run>`) logs into a subfolder instead
+            # of replacing the training metrics.
+            reused = command != "fit" and (self.run_dir / "metrics.csv").exists()
+            version = command if reused else ""
+            loggers.insert(0, CSVLogger(save_dir=str(self.run_dir), name="", version=version))
         loggers.append(JsonlLogger(self.run_dir))
 
         callbacks: list[Callback] = _as_list(trainer_init.get("callbacks"))

@@ -7,9 +7,11 @@ from geoft.app.evaluation import load_confusion, per_class_scores
 from geoft.app.jobs import find_checkpoints
 from geoft.app.progress import find_metrics_file, format_duration, read_metrics
 from geoft.app.ui import guarded, setup_page
-from geoft.app.widgets import curves_frame, run_panel, status_label
+from geoft.app.widgets import curves_frame, is_summary_metric, run_panel, status_label
 
 ctx = setup_page("Runs")
+
+
 st.title("Runs")
 
 runs = ctx.store.list()
@@ -25,7 +27,7 @@ table = pd.DataFrame(
             "status": status_label(r),
             "created": pd.Timestamp(r.created, unit="s").strftime("%Y-%m-%d %H:%M"),
             "duration": format_duration(r.duration),
-            **{k: round(v, 4) for k, v in r.best_metrics.items()},
+            **{k: round(v, 4) for k, v in r.best_metrics.items() if is_summary_metric(k)},
         }
         for r in runs
     ]
@@ -39,7 +41,7 @@ picked = st.multiselect(
 )
 if picked:
     frames = {i: curves_frame(read_metrics(find_metrics_file(by_id[i].run_dir))) for i in picked}
-    metrics = sorted({c for f in frames.values() for c in f.columns})
+    metrics = sorted({c for f in frames.values() for c in f.columns if is_summary_metric(c)})
     if metrics:
         metric = st.selectbox(
             "Metric", metrics, index=next((k for k, m in enumerate(metrics) if "val" in m), 0)

@@ -211,7 +211,12 @@ def offline_map(
 
     (s, w), (n, e) = bounds
     m = folium.Map(
-        location=[(s + n) / 2, (w + e) / 2], tiles=None, zoom_start=12, control_scale=True, max_zoom=22
+        location=[(s + n) / 2, (w + e) / 2],
+        tiles=None,
+        zoom_start=12,
+        control_scale=True,
+        max_zoom=22,
+        zoom_snap=0.25,
     )
     if tiles:
         folium.TileLayer(tiles=tiles, attr=tiles_attribution, name="base tiles", max_zoom=22).add_to(m)

@@ -60,6 +60,25 @@ def curves_frame(records: list[dict[str, Any]]) -> Any:
     return pd.concat(frames, axis=1).sort_index() if frames else pd.DataFrame()
 
 
+def is_summary_metric(name: str) -> bool:
+    """Overall metrics (not per-class ones, not learning rates) for the charts and tables."""
+    low = name.lower()
+    return not ("class_" in low or "/iou_" in low or low.startswith(("lr", "epoch")))
+
+
+def line_chart(frame: Any, columns: list[str]) -> Any:
+    """Curves with points; each series drops its own gaps (val metrics only exist at epoch ends)."""
+    import altair as alt
+
+    long = frame[columns].reset_index().melt(id_vars="step", var_name="metric").dropna()
+    return (
+        alt.Chart(long)
+        .mark_line(point=True)
+        .encode(x=alt.X("step:Q", title="step"), y=alt.Y("value:Q", title=None), color="metric:N")
+        .properties(height=260)
+    )
+
+
 def run_panel(ctx: AppContext, run_id: str, controls: bool = True, key: str = "panel") -> RunRecord:
     """Status, progress with ETA, live curves, log tail and errors of one run."""
     ctx.runner.reconcile()
@@ -67,16 +86,20 @@ def run_panel(ctx: AppContext, run_id: str, controls: bool = True, key: str = "p
     cols = st.columns([3, 1, 1])
     cols[0].markdown(f"**{run.name}** · `{run.id}` · {status_label(run)} · device `{run.device}`")
     if controls:
+        acted = False
         if run.is_active and cols[1].button("Stop", key=f"{key}-stop-{run.id}"):
             with guarded():
                 ctx.runner.stop(run.id)
                 st.toast(f"Stopping {run.name}")
-        if run.status in (STOPPED, FAILED, INTERRUPTED) and cols[2].button(
-            "Resume", key=f"{key}-resume-{run.id}"
-        ):
+                acted = True
+        resumable = run.status in (STOPPED, FAILED, INTERRUPTED)
+        if resumable and cols[2].button("Resume", key=f"{key}-resume-{run.id}"):
             with guarded():
                 ctx.runner.resume(run.id)
                 st.toast(f"Resumed {run.name}")
+                acted = True
+        if acted:
+            _rerun()
         run = ctx.store.get(run_id)
     records = read_metrics(find_metrics_file(run.run_dir))
     progress = estimate_progress(records, _max_epochs(run), run.started)
@@ -95,17 +118,25 @@ def run_panel(ctx: AppContext, run_id: str, controls: bool = True, key: str = "p
     frame = curves_frame(records)
     if not frame.empty:
         loss_cols = [c for c in frame.columns if "loss" in c.lower()]
-        other = [c for c in frame.columns if c not in loss_cols and not c.lower().startswith(("lr", "epoch"))]
+        other = [c for c in frame.columns if c not in loss_cols and is_summary_metric(c)]
         c1, c2 = st.columns(2)
         if loss_cols:
             c1.caption("Loss")
-            c1.line_chart(frame[loss_cols])
+            c1.altair_chart(line_chart(frame, loss_cols), width="stretch")
         if other:
             c2.caption("Metrics")
-            c2.line_chart(frame[other])
+            c2.altair_chart(line_chart(frame, other), width="stretch")
     with st.expander("Log", expanded=run.status == FAILED):
         st.code(log_tail(run.log_path) or "(no output yet)", language="text")
     return run
+
+
+def _rerun() -> None:
+    """Redraw the panel with the new status (only the fragment when inside one)."""
+    try:
+        st.rerun(scope="fragment")
+    except st.errors.StreamlitAPIException:
+        st.rerun()
 
 
 def class_legend(names: Sequence[str], colors: Sequence[Sequence[int]]) -> None:

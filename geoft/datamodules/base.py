@@ -118,12 +118,31 @@ class GenericDataModuleBase(NonGeoDataModule):
             self.train_dataset = self.build_dataset("train")
             self.val_dataset = self.build_dataset("val") if self.data_root("val") is not None else None
             self.statistics()
+            self.check_statistics_length(self.train_dataset, "train")
         elif stage == "validate":
             self.val_dataset = self.build_dataset("val")
+            self.check_statistics_length(self.val_dataset, "val")
         elif stage == "test":
             self.test_dataset = self.build_dataset("test")
+            self.check_statistics_length(self.test_dataset, "test")
         elif stage == "predict":
             self.predict_dataset = self.build_dataset("predict")
+            self.check_statistics_length(self.predict_dataset, "predict")
+
+    def check_statistics_length(self, dataset: Any, split: str) -> None:
+        """Given means/stds must have one value per output band (checked from a header, early)."""
+        if self.means is None or not dataset.samples:
+            return
+        channels = dataset.reader.num_channels()
+        if channels is None:
+            from geoft.datasets.raster import read_header
+
+            channels = read_header(dataset.samples[0].image).count
+        if channels != len(self.means):
+            raise ConfigError(
+                f"means/stds have {len(self.means)} values but the {split} images have {channels} output bands.",
+                hint="give one mean and std per output band, or leave them out to compute them from the training data.",
+            )
 
     # -- statistics ------------------------------------------------------------------------------
     def statistics(self) -> tuple[list[float], list[float]]:
@@ -175,6 +194,16 @@ class GenericDataModuleBase(NonGeoDataModule):
         )
 
     def _dataloader_factory(self, split: str) -> DataLoader:
+        if getattr(self, f"{split}_dataset") is None and self.data_root(split) is None:
+            raise ConfigError(
+                f"The {split} dataloader was requested but no {split}_data_root is configured.",
+                hint=f"set {split}_data_root"
+                + (
+                    " (or trainer limit_val_batches: 0 to train without validation)."
+                    if split == "val"
+                    else "."
+                ),
+            )
         dataset = self._valid_attribute(f"{split}_dataset", "dataset")
         batch_size = self._valid_attribute(f"{split}_batch_size", "batch_size")
         self.check_sizes(dataset, batch_size, split)

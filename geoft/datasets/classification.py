@@ -130,6 +130,7 @@ class GenericNonGeoClassificationDataset(NonGeoDataset):
             labelled = self._from_labels_file()
         else:
             labelled = self._from_folders()
+        self.reader.adopt_band_names_from([p for p, _ in labelled.values()])
         records = []
         for key, (image, classes) in sorted(labelled.items()):
             try:

@@ -19,7 +19,7 @@ import numpy as np
 import rasterio
 import torch
 import torch.nn.functional as F
-from rasterio.transform import from_origin
+from affine import Affine
 
 from geoft.errors import DataError
 
@@ -42,6 +42,10 @@ _CRS = rasterio.crs.CRS.from_string(DEMO_CRS)
 PIXEL_SIZE = 30.0
 ORIGIN = (500_000.0, 5_000_000.0)
 GRID_COLUMNS = 8
+
+
+def _origin(west: float, north: float, xsize: float, ysize: float) -> Affine:
+    return Affine(xsize, 0.0, west, 0.0, -ysize, north)
 
 
 @dataclass
@@ -221,7 +225,7 @@ def generate_demo_dataset(
         label_dirs[split].mkdir(parents=True, exist_ok=True)
         for i in range(n):
             row, col = row0 + i // GRID_COLUMNS, i % GRID_COLUMNS
-            transform = from_origin(
+            transform = _origin(
                 ORIGIN[0] + col * size * PIXEL_SIZE,
                 ORIGIN[1] - row * size * PIXEL_SIZE,
                 PIXEL_SIZE,

@@ -167,6 +167,7 @@ class GenericPixelwiseDataset(NonGeoDataset):
         images = self._find_images(split, ignore_ext, allow_sub)
         if not images:
             return []
+        self.reader.adopt_band_names_from(list(images.values()))
         if self.with_labels:
             files, problems = find_files(self.label_data_root, self.label_grep, "label")
             self.problems += problems

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from geoft.datasets.problems import FileDataError
 from geoft.datasets.raster import RasterInfo, read_header, read_raster
-from geoft.errors import ConfigError
+from geoft.errors import ConfigError, DataError
 
 Band = str | int
 TemporalOrder = Literal["channel_major", "time_major"]
@@ -82,6 +82,8 @@ class ImageReader:
             dup = sorted({str(b) for b in bands if bands.count(b) > 1})
             if dup:
                 raise ConfigError(f"dataset_bands lists {dup} more than once.")
+        if self.output_bands is not None and bands is None and self.band_file_pattern is None:
+            return  # band names come from the files' band descriptions: see adopt_band_names
         if self.output_bands is not None:
             if bands is None:
                 raise ConfigError(
@@ -108,6 +110,30 @@ class ImageReader:
                 raise ConfigError(
                     "band_file_pattern (one file per band) cannot be combined with expand_temporal_dimension."
                 )
+
+    def adopt_band_names_from(self, paths: list[Path]) -> None:
+        """:meth:`adopt_band_names` from the first readable file of ``paths``."""
+        for path in paths:
+            try:
+                return self.adopt_band_names(path)
+            except DataError:
+                continue  # reported with the file's other problems
+
+    def adopt_band_names(self, path: Path) -> None:
+        """Without ``dataset_bands`` but with ``output_bands``, name the bands from the file's band
+        descriptions (e.g. Sentinel-2 exports that label bands ``B1``...``B12``)."""
+        if self.dataset_bands is not None or self.output_bands is None or self.band_file_pattern is not None:
+            return
+        info = read_header(path)
+        names = list(info.descriptions)
+        if not names or any(not n for n in names) or len(set(names)) != len(names):
+            raise ConfigError(
+                f"output_bands {list(self.output_bands)} needs dataset_bands: {path} has no (unique) band "
+                "descriptions to name its bands.",
+                hint="list the bands of the files, in order, in dataset_bands.",
+            )
+        self.dataset_bands = names  # type: ignore[assignment]
+        self.__post_init__()
 
     # -- band bookkeeping --------------------------------------------------------------------------
     @property

@@ -181,9 +181,18 @@ def page_and_traffic(browser, app_server: AppServer):
 
 
 def _screenshot(page, name: str) -> Path:
+    """The whole page: Streamlit scrolls inside its main block, so grow the viewport to fit it."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    size = page.viewport_size
+    height = page.evaluate(
+        "() => { const m = document.querySelector('[data-testid=\"stMain\"]'); return m ? m.scrollHeight : 0; }"
+    )
+    if height and height > size["height"]:
+        page.set_viewport_size({"width": size["width"], "height": min(int(height) + 40, 6000)})
+        page.wait_for_timeout(800)
     page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
     return path
 
 
@@ -201,6 +210,23 @@ def _settle(page, timeout_ms: int = 60_000) -> None:
 @pytest.fixture
 def shoot():
     return _screenshot
+
+
+DOCS_SCREENSHOTS = REPO / "docs" / "screenshots"
+
+
+def _publish(*names: str) -> None:
+    """Copy screenshots into docs/screenshots, only when GEOFT_UPDATE_DOCS_SCREENSHOTS=1 (keeps the repo clean)."""
+    if os.environ.get("GEOFT_UPDATE_DOCS_SCREENSHOTS") != "1":
+        return
+    DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copyfile(SCREENSHOTS / f"{name}.png", DOCS_SCREENSHOTS / f"{name}.png")
+
+
+@pytest.fixture
+def publish():
+    return _publish
 
 
 @pytest.fixture

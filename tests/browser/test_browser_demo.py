@@ -3,18 +3,13 @@ stop/resume of a job and a reload during training; zero requests leave the machi
 
 from __future__ import annotations
 
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 
 from geoft.app.run_store import RunStore
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-REPO = Path(__file__).resolve().parents[2]
-DOCS = REPO / "docs" / "screenshots"
 
 
 def _leaflet_image_layers(page) -> int:
@@ -36,7 +31,7 @@ def _demo_run(server):
     return runs[0] if runs else None
 
 
-def test_demo_from_home_to_map_offline(page_and_traffic, shoot, settle):
+def test_demo_from_home_to_map_offline(page_and_traffic, shoot, settle, publish):
     page, traffic, server = page_and_traffic
     page.goto(server.url)
     settle(page)
@@ -58,13 +53,35 @@ def test_demo_from_home_to_map_offline(page_and_traffic, shoot, settle):
     page.wait_for_timeout(1500)
     assert page.locator("[data-testid='stException']").count() == 0
     shoot(page, "demo-2-map")
+    # the Runs page: history with best metrics and per-class scores of the finished run
+    page.goto(f"{server.url}/Runs")
+    page.get_by_text("Per-class scores").first.wait_for(timeout=90_000)
+    settle(page)
+    page.get_by_role("tab", name="Per-class scores").click()
+    page.get_by_text("(epoch").first.wait_for(timeout=30_000)
+    assert page.locator("[data-testid='stException']").count() == 0
+    shoot(page, "demo-3-runs")
+    # the Predict page: pick a chip of the run's dataset, predict, map with both layers
+    page.goto(f"{server.url}/Predict")
+    page.get_by_role("button", name="Predict").wait_for(timeout=90_000)
+    settle(page)
+    frames_before = len(page.frames)
+    page.get_by_role("button", name="Predict").click()
+    page.get_by_role("button", name="Download prediction (GeoTIFF)").wait_for(timeout=120_000)
+    _wait_for(
+        lambda: _leaflet_image_layers(page) >= 2 and len(page.frames) >= frames_before,
+        120,
+        "predict map",
+        server,
+    )
+    page.wait_for_timeout(1500)
+    assert page.locator("[data-testid='stException']").count() == 0
+    shoot(page, "demo-4-predict")
     assert traffic.external == [], f"requests left the machine: {traffic.external}"
-    DOCS.mkdir(parents=True, exist_ok=True)
-    for name in ("demo-1-training", "demo-2-map"):
-        shutil.copyfile(REPO / "test-output" / "screenshots" / f"{name}.png", DOCS / f"{name}.png")
+    publish("demo-1-training", "demo-2-map", "demo-3-runs", "demo-4-predict")
 
 
-def test_reload_finds_job_then_stop_and_resume(long_page_and_traffic, shoot, settle):
+def test_reload_finds_job_then_stop_and_resume(long_page_and_traffic, shoot, settle, publish):
     page, traffic, server = long_page_and_traffic
     page.goto(server.url)
     settle(page)
@@ -98,3 +115,4 @@ def test_reload_finds_job_then_stop_and_resume(long_page_and_traffic, shoot, set
     page.get_by_role("button", name="Stop").first.click()
     _wait_for(lambda: _demo_run(server).status == "stopped", 120, "the resumed job to stop", server)
     assert traffic.external == [], traffic.external
+    publish("train-1-after-reload", "train-2-stopped")

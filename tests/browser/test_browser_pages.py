@@ -30,7 +30,7 @@ def test_every_page_renders_offline(page_and_traffic, shoot, settle):
     assert traffic.local_count > 10
 
 
-def test_data_page_with_demo_dataset(page_and_traffic, shoot, settle):
+def test_data_page_with_demo_dataset(page_and_traffic, shoot, settle, publish):
     page, traffic, server = page_and_traffic
     page.goto(f"{server.url}/Data")
     settle(page)
@@ -38,10 +38,13 @@ def test_data_page_with_demo_dataset(page_and_traffic, shoot, settle):
     settle(page)
     page.get_by_role("button", name="Generate the demo dataset").click()
     page.get_by_role("button", name="Compute statistics").wait_for(timeout=120_000)
-    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stImage\"] img').length >= 8", timeout=60_000)
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=\"stImage\"] img').length >= 8", timeout=60_000
+    )
     settle(page)
     assert page.locator("[data-testid='stException']").count() == 0  # gallery: chips and their masks
     page.get_by_label("Class 0 name").wait_for(timeout=30_000)
     assert page.get_by_label("Class 0 name").input_value() == "water"  # class names come with the dataset
     shoot(page, "page-data-demo")
     assert traffic.external == [], traffic.external
+    publish("page-data-demo", "page-model")

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
-from rasterio.transform import from_origin
+from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning
 
 WriteTif = Callable[..., Path]
+
+
+def _origin(west: float, north: float, xsize: float, ysize: float) -> Affine:
+    return Affine(xsize, 0.0, west, 0.0, -ysize, north)
 
 
 def write_tif(
@@ -28,19 +34,12 @@ def write_tif(
         data = data[None]
     kwargs = {}
     if crs is not None:
-        kwargs = {"crs": crs, "transform": transform or from_origin(origin[0], origin[1], pixel, pixel)}
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=data.shape[2],
-        height=data.shape[1],
-        count=data.shape[0],
-        dtype=str(data.dtype),
-        nodata=nodata,
-        **kwargs,
-    ) as dst:
-        dst.write(data)
+        kwargs = {"crs": crs, "transform": transform or _origin(origin[0], origin[1], pixel, pixel)}
+    profile = dict(width=data.shape[2], height=data.shape[1], count=data.shape[0], dtype=str(data.dtype))
+    with warnings.catch_warnings():  # writing a non-georeferenced file on purpose
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(path, "w", driver="GTiff", nodata=nodata, **profile, **kwargs) as dst:
+            dst.write(data)
     return path
 
 

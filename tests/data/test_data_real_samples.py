@@ -56,6 +56,18 @@ def test_sen1floods11_chip(real_data, tmp_path):
     assert nir[mask == 1].mean() < nir[mask == 0].mean()
     batch = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
     assert abs(float(batch["image"].mean())) < 0.5
+    # without dataset_bands, output bands are found by the files' band descriptions (B1..B12)
+    by_description = GenericNonGeoSegmentationDataset(
+        root,
+        2,
+        image_grep="*_S2Hand.tif",
+        label_grep="*_LabelHand.tif",
+        output_bands=["B4", "B8A"],
+        constant_scale=0.0001,
+        no_data_replace=0,
+        ignore_index=-1,
+    )
+    assert torch.equal(by_description[0]["image"][0], sample["image"][2])
 
 
 def test_ukis_csmask_npz_as_non_georeferenced_tiffs(real_data, tmp_path, tif):

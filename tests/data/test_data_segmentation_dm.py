@@ -269,3 +269,32 @@ def test_augmentation_keeps_image_and_mask_aligned(tmp_path, tif):
         # the mask moved with the image: away from block edges the rounded image equals the mask
         agree = (image[known].round().long() == mask[known]).float().mean()
         assert agree > 0.85
+
+
+def test_means_from_file_drop_last_workers_and_predict_bands(seg_folder, tmp_path, tif):
+    root = seg_folder(names=["a", "b", "c"], bands=4)
+    tif(tmp_path / "pred" / "p_img.tif", np.stack([np.full((8, 8), 5, "uint8"), np.full((8, 8), 7, "uint8")]))
+    (tmp_path / "means.txt").write_text("1\n2\n3\n")
+    (tmp_path / "stds.yaml").write_text("stds: [1, 1, 1]\n")
+    dm = _dm(
+        root,
+        batch_size=2,
+        num_workers=1,
+        dataset_bands=["B", "G", "R", "N"],
+        output_bands=["B", "G", "R"],
+        predict_dataset_bands=["R", "N"],
+        predict_output_bands=["N", "R"],
+        means=str(tmp_path / "means.txt"),
+        stds=str(tmp_path / "stds.yaml"),
+        predict_data_root=tmp_path / "pred",  # 2-band files for prediction
+    )
+    assert dm.means == [1.0, 2.0, 3.0] and dm.stds == [1.0, 1.0, 1.0]
+    dm.setup("fit")
+    assert sum(b["image"].shape[0] for b in dm.train_dataloader()) == 2  # drop_last drops the odd sample
+    assert dm.build_dataset("predict")[0]["image"][:, 0, 0].tolist() == [7.0, 5.0]
+    with pytest.raises(
+        ConfigError, match="means/stds have 3 values but the predict images have 2 output bands"
+    ):
+        dm.setup("predict")
+    with pytest.raises(ConfigError, match="no test_data_root is configured"):
+        dm.test_dataloader()

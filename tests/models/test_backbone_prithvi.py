@@ -220,3 +220,15 @@ def test_no_warning_for_plain_forward():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model(torch.randn(1, 6, 32, 32))
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    torch.manual_seed(0)
+    plain = build_prithvi("prithvi_eo_tiny", depth=2, img_size=32)
+    ckpt = build_prithvi("prithvi_eo_tiny", depth=2, img_size=32, grad_checkpointing=True)
+    ckpt.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 6, 32, 32)
+    for model in (plain, ckpt):
+        model(x)[-1].square().mean().backward()
+    for (name, a), b in zip(plain.named_parameters(), ckpt.parameters()):
+        assert torch.allclose(a.grad, b.grad, atol=1e-6), name

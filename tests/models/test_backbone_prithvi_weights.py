@@ -166,6 +166,7 @@ def test_custom_pretrained_bands(tmp_path):
     w = state["encoder.patch_embed.proj.weight"]
     assert torch.equal(model.patch_embed.proj.weight[:, 0], w[:, 5])
     assert torch.equal(model.patch_embed.proj.weight[:, 1], w[:, 3])
+    assert model.mean == [None, None]  # statistics are those of the HLS bands only
     with pytest.raises(CheckpointError, match="pretrained_bands lists 2"):
         build_prithvi(
             "prithvi_eo_tiny",

@@ -292,6 +292,17 @@ def test_tiled_inference_in_predict_step(tk: Any) -> None:
     full = net(dm.val_ds.images[:4])
     inner = (out["logits"] - full)[..., 4:-4, 4:-4]
     assert inner.abs().mean() < 0.05
+    # validation and test through tiles too, when asked
+    task = SemanticSegmentationTask(
+        model=net,
+        model_args={"num_classes": 3},
+        tiled_inference_parameters={"crop": 16, "stride": 8},
+        tiled_inference_on_validation=True,
+        tiled_inference_on_testing=True,
+    )
+    sizes.clear()
+    metrics = tk.trainer().validate(task, dm, verbose=False)[0]
+    assert set(sizes) == {(16, 16)} and "val/mIoU" in metrics
 
 
 class FigureLogger(Logger):

@@ -73,6 +73,7 @@ def build_prithvi(
     drop_path: float = 0.0,
     depth: int | None = None,
     coords_encoding: Sequence[str] | None = None,
+    grad_checkpointing: bool = False,
 ) -> PrithviViT:
     """Build a Prithvi-EO encoder, loading weights from ``ckpt_path`` or the Hub (``pretrained=True``).
 
@@ -91,6 +92,7 @@ def build_prithvi(
         depth: fewer (or more) blocks than the published model, e.g. for quick tests.
         coords_encoding: override the variant's metadata encodings, e.g. ``["time"]`` to use a
             ``_tl`` model without its location encoding (its weight is then dropped when loading).
+        grad_checkpointing: trade compute for memory when fine-tuning the big variants.
     """
     if variant not in PRITHVI_VARIANTS:
         raise ConfigError(f"Unknown Prithvi variant {variant!r}; known: {', '.join(PRITHVI_VARIANTS)}")
@@ -100,6 +102,11 @@ def build_prithvi(
         normalize_bands(pretrained_bands, "pretrained_bands") if pretrained_bands else list(cfg.bands)
     )
     model_bands = _model_bands(bands, in_chans, ckpt_bands, wants_weights)
+    if pretrained and ckpt_path is None and variant not in PUBLISHED_WEIGHTS:
+        raise ConfigError(
+            f"{variant} has no published weights.",
+            hint=f"Use pretrained=False, pass ckpt_path=..., or pick one of {', '.join(PUBLISHED_WEIGHTS)}.",
+        )
 
     model = PrithviViT(
         in_chans=len(model_bands) if model_bands is not None else int(in_chans),  # type: ignore[arg-type]
@@ -113,19 +120,15 @@ def build_prithvi(
         coords_scale_learn=cfg.coords_scale_learn,
         drop_path=drop_path,
         out_indices=out_indices,
+        grad_checkpointing=grad_checkpointing,
     )
     model.bands = model_bands
-    model.mean = _per_band(cfg.mean, ckpt_bands, model_bands)
-    model.std = _per_band(cfg.std, ckpt_bands, model_bands)
+    model.mean = _per_band(cfg.mean, list(cfg.bands), model_bands)
+    model.std = _per_band(cfg.std, list(cfg.bands), model_bands)
 
     if ckpt_path is not None:
         load_prithvi_checkpoint(model, ckpt_path, ckpt_bands, name=variant)
     elif pretrained:
-        if variant not in PUBLISHED_WEIGHTS:
-            raise ConfigError(
-                f"{variant} has no published weights.",
-                hint=f"Use pretrained=False, pass ckpt_path=..., or pick one of {', '.join(PUBLISHED_WEIGHTS)}.",
-            )
         path = download_published(variant)
         load_prithvi_checkpoint(
             model, path, ckpt_bands, name=variant, source=f"{PUBLISHED_WEIGHTS[variant].url}"
@@ -158,12 +161,12 @@ def _model_bands(
 
 
 def _per_band(
-    values: tuple[float, ...], ckpt_bands: list[BandLike], model_bands: list[BandLike] | None
+    values: tuple[float, ...], stat_bands: list[BandLike], model_bands: list[BandLike] | None
 ) -> list[float | None] | None:
-    """Pretraining statistic for each model band (None for bands the model was not pretrained on)."""
-    if model_bands is None or len(values) != len(ckpt_bands):
+    """Pretraining statistic for each model band (None for bands outside the pretraining bands)."""
+    if model_bands is None or len(values) != len(stat_bands):
         return None
-    lookup = dict(zip(ckpt_bands, values))
+    lookup = dict(zip(stat_bands, values))
     return [lookup.get(b) for b in model_bands]
 
 
@@ -181,6 +184,7 @@ def _builder(variant: str):  # noqa: ANN202 - returns a typed builder
         drop_path: float = 0.0,
         depth: int | None = None,
         coords_encoding: Sequence[str] | None = None,
+        grad_checkpointing: bool = False,
     ) -> PrithviViT:
         return build_prithvi(
             variant,
@@ -195,6 +199,7 @@ def _builder(variant: str):  # noqa: ANN202 - returns a typed builder
             drop_path=drop_path,
             depth=depth,
             coords_encoding=coords_encoding,
+            grad_checkpointing=grad_checkpointing,
         )
 
     cfg = PRITHVI_VARIANTS[variant]

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import torch
 from timm.models.vision_transformer import Block
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from geoft.errors import ConfigError
 from geoft.models.backbones.bands import BandLike
@@ -71,6 +72,7 @@ class PrithviViT(nn.Module):
         coords_scale_learn: learn the weight of the time / location embeddings.
         drop_path: stochastic depth rate of the last block (linearly increasing from 0).
         out_indices: blocks whose output is returned (negative counts from the end); default all.
+        grad_checkpointing: recompute block activations in the backward pass (less memory when training).
     """
 
     output_format = "tokens"
@@ -90,6 +92,7 @@ class PrithviViT(nn.Module):
         coords_scale_learn: bool = False,
         drop_path: float = 0.0,
         out_indices: Sequence[int] | None = None,
+        grad_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         self.patch_size = _to_3tuple(patch_size)
@@ -99,6 +102,7 @@ class PrithviViT(nn.Module):
         self.embed_dim = embed_dim
         self.depth = depth
         self.num_frames = num_frames
+        self.grad_checkpointing = grad_checkpointing
         self.out_indices = self._resolve_out_indices(out_indices, depth)
         self.out_channels = [embed_dim] * len(self.out_indices)
         self.bands: list[BandLike] | None = None
@@ -248,7 +252,10 @@ class PrithviViT(nn.Module):
         wanted = set(self.out_indices)
         outputs: dict[int, torch.Tensor] = {}
         for i, block in enumerate(self.blocks[: max(wanted) + 1]):
-            h = block(h)
+            if self.grad_checkpointing and torch.is_grad_enabled():
+                h = checkpoint(block, h, use_reentrant=False)
+            else:
+                h = block(h)
             if i in wanted:
                 outputs[i] = self.norm(h) if i == self.depth - 1 else h
         return [outputs[i] for i in self.out_indices]
