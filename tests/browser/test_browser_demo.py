@@ -63,10 +63,10 @@ def test_demo_from_home_to_map_offline(page_and_traffic, shoot, settle, publish)
     shoot(page, "demo-3-runs")
     # the Predict page: pick a chip of the run's dataset, predict, map with both layers
     page.goto(f"{server.url}/Predict")
-    page.get_by_role("button", name="Predict").wait_for(timeout=90_000)
+    page.get_by_role("button", name="Predict", exact=True).wait_for(timeout=90_000)
     settle(page)
     frames_before = len(page.frames)
-    page.get_by_role("button", name="Predict").click()
+    page.get_by_role("button", name="Predict", exact=True).click()
     page.get_by_role("button", name="Download prediction (GeoTIFF)").wait_for(timeout=120_000)
     _wait_for(
         lambda: _leaflet_image_layers(page) >= 2 and len(page.frames) >= frames_before,

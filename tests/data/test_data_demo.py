@@ -6,6 +6,7 @@ import json
 import time
 
 import numpy as np
+import pytest
 import rasterio
 import torch
 from torch import nn
@@ -57,6 +58,7 @@ def test_demo_is_same_for_same_seed(tmp_path):
     assert a.means == b.means and a.class_pixel_counts == b.class_pixel_counts
 
 
+@pytest.mark.slow
 def test_tiny_model_learns_demo_data_quickly(tmp_path):
     torch.manual_seed(0)
     info = generate_demo_dataset(tmp_path / "demo", n_train=32, n_val=8, n_test=0, size=64, seed=0)
