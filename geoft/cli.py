@@ -7,6 +7,7 @@
     geoft validate-data -c config.yaml [--no_pixels]
     geoft demo-data OUT_DIR [--size 64] [--n_train 64] [--n_val 16] [--n_test 16] [--seed 0] [--overwrite]
     geoft export -c config.yaml --ckpt_path X [--format onnx|torchscript|pt2] -o model.onnx [--input_shape ...]
+    geoft predict-scene -c config.yaml --ckpt_path X --input scene.tif --output pred.tif [--probabilities p.tif]
 
 Training commands run Lightning's CLI (see :mod:`geoft.lightning_cli`). Configs in TerraTorch's
 shape work (see :mod:`geoft.config_compat`). A :class:`~geoft.errors.GeoftError` anywhere prints
@@ -29,6 +30,7 @@ ALIASES = {
     "compute-statistics": "compute_statistics",
     "validate_data": "validate-data",
     "demo_data": "demo-data",
+    "predict_scene": "predict-scene",
 }
 
 
@@ -47,6 +49,8 @@ def _usage() -> str:
         "  validate-data -c CONFIG               check every file of the dataset, report all problems\n"
         "  demo-data OUT_DIR                     write a small synthetic GeoTIFF segmentation dataset\n"
         "  export -c CONFIG --ckpt_path X -o F   export the trained model to ONNX / TorchScript / torch.export\n"
+        "  predict-scene -c CONFIG --ckpt_path X --input IN.tif --output OUT.tif\n"
+        "                                        predict a GeoTIFF of any size in bounded memory\n"
     )
 
 
@@ -73,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         "validate-data": _validate_data,
         "demo-data": _demo_data,
         "export": _export,
+        "predict-scene": _predict_scene,
     }
     try:
         if command in TRAINER_COMMANDS:
@@ -228,6 +233,49 @@ def _export(args: list[str]) -> int:
         verify=not opts.no_verify,
         notice=_notice,
     )
+
+
+# -- predict-scene ----------------------------------------------------------------------------------
+
+
+def _predict_scene(args: list[str]) -> int:
+    parser = _parser("predict-scene", "Predict one GeoTIFF of any size, block by block, into a GeoTIFF.")
+    parser.add_argument("--ckpt_path", required=True)
+    parser.add_argument("--input", required=True, help="GeoTIFF scene")
+    parser.add_argument("--output", required=True, help="GeoTIFF to write")
+    parser.add_argument("--probabilities", default=None, help="also write class probabilities here")
+    parser.add_argument(
+        "--bands", default=None, help="1-based band indexes to read, e.g. 2,3,4,8 (default: all)"
+    )
+    parser.add_argument("--block_size", type=int, default=512, help="output block size (bounds memory)")
+    parser.add_argument("--device", default="cpu")
+    opts = parser.parse_args(args)
+    from geoft.export_cli import load_checkpoint, task_from_checkpoint
+    from geoft.io.scene import predict_scene_with_task
+
+    config = _config_from(opts.config) if opts.config else None
+    task = task_from_checkpoint(load_checkpoint(opts.ckpt_path), config, opts.ckpt_path)
+    data = ((config or {}).get("data") or {}).get("init_args") or {}
+    means, stds = data.get("means"), data.get("stds")
+    if not isinstance(means, list) or not isinstance(stds, list):
+        _notice("no means/stds lists in the config's data.init_args: the model sees unnormalised values")
+        means = stds = None
+    bands = [int(b) for b in opts.bands.split(",")] if opts.bands else None
+    result = predict_scene_with_task(
+        task,
+        opts.input,
+        opts.output,
+        means=means,
+        stds=stds,
+        bands=bands,
+        constant_scale=float(data.get("constant_scale", 1.0)),
+        no_data_replace=data.get("no_data_replace", 0.0),
+        probabilities_path=opts.probabilities,
+        block_size=opts.block_size,
+        device=opts.device,
+    )
+    print(f"wrote {result.prediction} ({result.width}x{result.height} px, {result.tiles} tiles)")
+    return 0
 
 
 if __name__ == "__main__":

@@ -301,3 +301,61 @@ def _write_block(
         values = blended.reshape(blended.shape[-2:]).float().cpu().numpy()
         values[nodata] = np.nan
         pred.write(values, 1, window=window)
+
+
+def predict_scene_with_task(
+    task: torch.nn.Module,
+    src_path: str | Path,
+    dst_path: str | Path,
+    *,
+    means: Sequence[float] | None = None,
+    stds: Sequence[float] | None = None,
+    bands: Sequence[int] | None = None,
+    constant_scale: float = 1.0,
+    no_data_replace: float | None = 0.0,
+    params: TiledInferenceParameters | dict[str, Any] | None = None,
+    probabilities_path: str | Path | None = None,
+    class_colors: Sequence[str | Sequence[int]] | None = None,
+    block_size: int = 512,
+    device: str | torch.device | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SceneResult:
+    """:func:`predict_scene_to_geotiff` with a trained geoft task (segmentation or pixel-wise regression).
+
+    The tile parameters default to the task's ``tiled_inference_parameters``, the class names to its
+    ``class_names``; ``means``/``stds`` are the datamodule's (both or neither).
+    """
+    kind = getattr(task, "task_kind", None)
+    if kind not in ("segmentation", "regression"):
+        raise ConfigError(
+            f"scene prediction needs a segmentation or regression task, got {kind or type(task).__name__}"
+        )
+    if (means is None) != (stds is None):
+        raise ConfigError("give both means and stds, or neither")
+    hparams = getattr(task, "hparams", {}) or {}
+    if params is None:
+        params = hparams.get("tiled_inference_parameters")
+    if device is None:
+        device = next(task.parameters()).device
+    task = task.to(device).eval()
+
+    def forward(tiles: torch.Tensor) -> torch.Tensor:
+        return task(tiles).output
+
+    return predict_scene_to_geotiff(
+        forward,
+        src_path,
+        dst_path,
+        task=kind,
+        params=params,
+        bands=bands,
+        constant_scale=constant_scale,
+        no_data_replace=no_data_replace,
+        normalise=(means, stds) if means is not None and stds is not None else None,
+        probabilities_path=probabilities_path,
+        class_names=hparams.get("class_names") if kind == "segmentation" else None,
+        class_colors=class_colors,
+        block_size=block_size,
+        device=device,
+        progress=progress,
+    )
