@@ -250,16 +250,23 @@ def _predict_scene(args: list[str]) -> int:
     parser.add_argument("--block_size", type=int, default=512, help="output block size (bounds memory)")
     parser.add_argument("--device", default="cpu")
     opts = parser.parse_args(args)
-    from geoft.export_cli import load_checkpoint, task_from_checkpoint
+    from geoft.export_cli import checkpoint_normalisation, load_checkpoint, task_from_checkpoint
     from geoft.io.scene import predict_scene_with_task
 
     config = _config_from(opts.config) if opts.config else None
-    task = task_from_checkpoint(load_checkpoint(opts.ckpt_path), config, opts.ckpt_path)
+    ckpt = load_checkpoint(opts.ckpt_path)
+    task = task_from_checkpoint(ckpt, config, opts.ckpt_path)
     data = ((config or {}).get("data") or {}).get("init_args") or {}
     means, stds = data.get("means"), data.get("stds")
     if not isinstance(means, list) or not isinstance(stds, list):
-        _notice("no means/stds lists in the config's data.init_args: the model sees unnormalised values")
-        means = stds = None
+        stored = checkpoint_normalisation(ckpt)
+        if stored is None:
+            raise ConfigError(
+                "neither the config (data.init_args.means/stds) nor the checkpoint holds normalisation statistics",
+                hint="add means and stds lists to the config (geoft compute_statistics -c CONFIG prints them)",
+            )
+        _notice("using the means/stds stored in the checkpoint")
+        means, stds = stored
     bands = [int(b) for b in opts.bands.split(",")] if opts.bands else None
     result = predict_scene_with_task(
         task,

@@ -79,6 +79,18 @@ def task_from_checkpoint(
     return task.eval()
 
 
+def checkpoint_normalisation(ckpt: Mapping[str, Any]) -> tuple[list[float], list[float]] | None:
+    """The ``means``/``stds`` a geoft datamodule stored in the checkpoint (its ``state_dict``), if any."""
+    for value in ckpt.values():
+        if (
+            isinstance(value, Mapping)
+            and isinstance(value.get("means"), list)
+            and isinstance(value.get("stds"), list)
+        ):
+            return [float(m) for m in value["means"]], [float(s) for s in value["stds"]]
+    return None
+
+
 def _first(model: nn.Module, attr: str) -> Any:
     for module in model.modules():
         value = getattr(module, attr, None)

@@ -253,36 +253,26 @@ def save_dataset_meta(home: Path, root: Path, meta: dict[str, Any]) -> None:
     path.write_text(json.dumps({**meta, "root": str(Path(root).resolve())}, indent=1))
 
 
-def dataset_statistics(summary: DatasetSummary, max_files: int = 500) -> dict[str, list[float]]:
-    """Per-band mean and standard deviation over the training images (nodata and non-finite skipped)."""
-    import rasterio
+def dataset_statistics(summary: DatasetSummary, max_samples: int = 500) -> dict[str, list[float]]:
+    """Per-band mean and standard deviation of the training images, read the way training reads them
+    (geoft's dataset reader and :func:`geoft.datasets.statistics.compute_statistics`; nodata skipped)."""
+    from geoft.datasets.segmentation import GenericNonGeoSegmentationDataset
+    from geoft.datasets.statistics import compute_statistics
 
-    train = [img for split, img, _ in summary.all_pairs() if split in ("train", "all")] or [
-        img for _, img, _ in summary.all_pairs()
-    ]
-    if not train:
-        raise DataError("no images to compute statistics from")
-    total = sq = count = None
-    for img in train[:max_files]:
-        with rasterio.open(img) as src:
-            data = src.read().astype(np.float64)
-            valid = np.isfinite(data)
-            if src.nodata is not None:
-                valid &= data != src.nodata
-        data = np.where(valid, data, 0.0)
-        if total is None:
-            total, sq, count = np.zeros(data.shape[0]), np.zeros(data.shape[0]), np.zeros(data.shape[0])
-        if data.shape[0] != total.shape[0]:
-            raise DataError(f"{img.name} has {data.shape[0]} bands, others have {total.shape[0]}")
-        total += data.sum(axis=(1, 2))
-        sq += (data**2).sum(axis=(1, 2))
-        count += valid.sum(axis=(1, 2))
-    assert total is not None and sq is not None and count is not None
-    if (count == 0).any():
-        raise DataError("some bands have no valid pixel (all nodata)")
-    means = total / count
-    stds = np.sqrt(np.maximum(sq / count - means**2, 0.0))
-    return {"means": means.round(6).tolist(), "stds": stds.round(6).tolist()}
+    paths = datamodule_paths(summary)
+    dataset = GenericNonGeoSegmentationDataset(
+        data_root=paths["train_data_root"],
+        num_classes=max(2, len(summary.class_histogram)),
+        image_grep=paths["img_grep"],
+        split=paths.get("train_split"),
+        with_labels=False,
+        name="train",
+    )
+    stats = compute_statistics(dataset, max_samples=max_samples)
+    return {
+        "means": [round(float(m), 6) for m in stats.means],
+        "stds": [round(float(v), 6) for v in stats.stds],
+    }
 
 
 def _common_suffix(paths: list[Path], tokens: tuple[str, ...]) -> str:

@@ -253,6 +253,10 @@ class GenericDataModuleBase(NonGeoDataModule):
                     "stds": self.stds,
                     "stats_source": self.stats_source,
                     "ignore_index": self.ignore_index,
+                    "num_classes": getattr(self, "num_classes", None),
+                    "class_names": getattr(self, "class_names", None),
+                    "output_bands": getattr(self, "output_bands", None)
+                    or getattr(self, "dataset_bands", None),
                 },
                 default=str,
             )

@@ -201,11 +201,13 @@ def pair_by_key(
 
 
 def read_split_file(path: str | Path) -> tuple[list[str], list[DataProblem]]:
-    """Names listed in a split file (one per line; blank lines and ``#`` comments ignored)."""
+    """Names listed in a split file (one per line, or the first cell of CSV rows; blank lines and
+    ``#`` comments ignored)."""
     path = Path(path)
     if not path.is_file():
         return [], [DataProblem("missing_split_file", f"Split file {path} does not exist.", str(path))]
-    names = [line.strip() for line in path.read_text().splitlines()]
+    # a CSV row "image.tif,label.tif" (as in Sen1Floods11's split files) names the sample by its first cell
+    names = [line.split(",")[0].strip() for line in path.read_text().splitlines()]
     names = [n for n in names if n and not n.startswith("#")]
     if not names:
         return [], [DataProblem("empty_split_file", f"Split file {path} lists no names.", str(path))]

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
-from lightning.pytorch import LightningModule
+from lightning.pytorch import Callback, LightningModule
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
@@ -34,6 +34,7 @@ from geoft.tasks.loss_handler import LossHandler
 from geoft.tasks.losses import build_criterion
 from geoft.tasks.optimizers import build_optimizer, build_scheduler, parameter_groups
 from geoft.tasks.plotting import can_log_figures, log_figure
+from geoft.training_guards import TrainingGuard, out_of_memory_guard
 
 # Batch keys forwarded to the model as keyword arguments (see docs/architecture.md).
 MODEL_KWARGS = ("temporal_coords", "location_coords")
@@ -425,12 +426,26 @@ class GeoftTask(LightningModule):
         return losses["loss"], output, target
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        loss, _, _ = self._step(batch, "train", self.train_metrics, tiled=False, train=True)
+        with out_of_memory_guard("training", batch):
+            loss, _, _ = self._step(batch, "train", self.train_metrics, tiled=False, train=True)
         return loss
+
+    def backward(self, loss: Tensor, *args: Any, **kwargs: Any) -> None:
+        with out_of_memory_guard("training (backward pass)"):
+            super().backward(loss, *args, **kwargs)
+
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        with out_of_memory_guard("training (optimizer)"):
+            super().optimizer_step(*args, **kwargs)
+
+    def configure_callbacks(self) -> list[Callback]:
+        """On by default: stop on NaN/inf losses and name samples that crash DataLoader workers."""
+        return [TrainingGuard()]
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         tiled = self.hparams["tiled_inference_on_validation"]
-        _, output, target = self._step(batch, "val", self.val_metrics, tiled=tiled, train=False)
+        with out_of_memory_guard("validation", batch):
+            _, output, target = self._step(batch, "val", self.val_metrics, tiled=tiled, train=False)
         if self.has_confusion_matrix:
             self.val_confusion.update(self.hard_prediction(output.output.detach()), target)
         self._maybe_plot(batch, output, target, batch_idx, "val")
@@ -444,9 +459,10 @@ class GeoftTask(LightningModule):
             )
         prefix = self.test_prefixes[dataloader_idx]
         tiled = self.hparams["tiled_inference_on_testing"]
-        _, output, target = self._step(
-            batch, prefix, self.test_metrics[dataloader_idx], tiled=tiled, train=False
-        )
+        with out_of_memory_guard("test", batch):
+            _, output, target = self._step(
+                batch, prefix, self.test_metrics[dataloader_idx], tiled=tiled, train=False
+            )
         if self.has_confusion_matrix:
             self.test_confusion[dataloader_idx].update(self.hard_prediction(output.output.detach()), target)
         if dataloader_idx == 0:
@@ -456,7 +472,8 @@ class GeoftTask(LightningModule):
         """Return ``prediction`` (plus ``probabilities``/``logits`` per ``output_on_inference``) on the
         CPU, and the batch's ``filename``, ``crs`` and ``transform`` (None when absent)."""
         tiled = self.hparams["tiled_inference_parameters"] is not None
-        output = self._infer(batch, tiled).output.detach().float()
+        with out_of_memory_guard("predict", batch):
+            output = self._infer(batch, tiled).output.detach().float()
         self._check_output_once(output, None)
         produced = self.inference(output)
         result: dict[str, Any] = {"prediction": produced["prediction"].cpu()}

@@ -205,6 +205,15 @@ def _settle(page, timeout_ms: int = 60_000) -> None:
         timeout=timeout_ms,
     )
     page.wait_for_timeout(500)
+    # charts draw lazily: give them a moment to appear (not an error if the page has none)
+    try:
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('[data-testid=\"stVegaLiteChart\"]')]"
+            ".every(c => c.querySelector('canvas, svg'))",
+            timeout=10_000,
+        )
+    except Exception:  # a chart that never draws shows up in the screenshot; the tests check content
+        pass
 
 
 @pytest.fixture

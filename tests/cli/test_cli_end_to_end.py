@@ -139,6 +139,19 @@ def test_fit_test_predict_export(workspace: Path, capsys: pytest.CaptureFixture[
     session = ort.InferenceSession(str(workspace / "m.onnx"))
     assert session.run(None, {"image": x.numpy()})[0].shape == (2, 5, 32, 32)
 
+    # a scene larger than the tiles, predicted block by block from the same checkpoint
+    scene, scene_pred = workspace / "scene.tif", workspace / "scene_pred.tif"
+    with rasterio.open(inputs[0]) as src:
+        profile = {**src.profile, "height": 70, "width": 90}
+        pixels = np.tile(src.read(), (1, 3, 3))[:, :70, :90]
+    with rasterio.open(scene, "w", **profile) as dst:
+        dst.write(pixels)
+    args = ["--input", str(scene), "--output", str(scene_pred), "--block_size", "32"]
+    assert main(["predict-scene", "-c", str(workspace / "config.yaml"), "--ckpt_path", ckpt, *args]) == 0
+    with rasterio.open(scene) as src, rasterio.open(scene_pred) as out:
+        assert out.transform == src.transform and out.crs == src.crs and out.shape == (70, 90)
+        assert out.read(1).max() < 5
+
 
 @pytest.mark.slow
 def test_terratorch_shaped_config_runs(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:

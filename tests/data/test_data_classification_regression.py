@@ -10,6 +10,7 @@ from geoft.datamodules import (
     GenericNonGeoClassificationDataModule,
     GenericNonGeoPixelwiseRegressionDataModule,
 )
+from geoft.datasets import validate_dataset
 from geoft.errors import ConfigError, DataError
 
 
@@ -116,6 +117,8 @@ def test_classification_csv_missing_image_label(tmp_path, tif):
     )
     with pytest.raises(DataError, match=r"c2\.tif is not listed in labels file"):
         dm.setup("fit")
+    problems = validate_dataset(dm)
+    assert [(p.code, p.path.split("/")[-1]) for p in problems] == [("missing_label", "c2.tif")]
     with pytest.raises(ConfigError, match="multi_label needs a labels_file"):
         GenericNonGeoClassificationDataModule(
             num_classes=2,

@@ -89,6 +89,10 @@ def test_split_files_select_samples(seg_folder, tmp_path):
     dm = _dm(root, train_split=split)
     dm.setup("fit")
     assert sorted(p.split("/")[-1] for p in dm.train_dataset.filenames) == ["a_img.tif", "c_img.tif"]
+    split.write_text("b_img.tif,b_lbl.tif\nd_img.tif,d_lbl.tif\n")  # CSV rows: first cell names the sample
+    dm = _dm(root, train_split=split)
+    dm.setup("fit")
+    assert [p.split("/")[-1] for p in dm.train_dataset.filenames] == ["b_img.tif", "d_img.tif"]
     split.write_text("a\nnope\n")
     with pytest.raises(DataError, match="'nope'"):
         _dm(root, train_split=split).setup("fit")
