@@ -63,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--threads", type=int, default=2, help="threads per side (default 2)")
     parser.add_argument(
+        "--scenes",
+        default=None,
+        metavar="SIZES",
+        help="scene sizes for tiled_inference, e.g. 2048,4096,8192 (default 4096; --quick: 1024)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=None,
@@ -74,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         args.out = RESULTS_DIR / "quick" if args.quick else RESULTS_DIR
 
     os.environ["GEOFT_BENCH_THREADS"] = str(args.threads)
+    if args.scenes:
+        try:
+            [int(size) for size in args.scenes.split(",")]
+        except ValueError:
+            parser.error(f"--scenes must be comma-separated integers, got {args.scenes!r}")
+        os.environ["GEOFT_BENCH_SCENES"] = args.scenes
     names = list(dict.fromkeys(args.only or available_benchmarks()))
     environments: dict[str, object] = {}
     for side in SIDES:

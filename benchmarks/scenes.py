@@ -27,7 +27,7 @@ def _smooth_field(rng: np.random.Generator, bands: int, height: int, width: int)
 
 
 def _profile(bands: int, height: int, width: int, dtype: str, col: int = 0, row: int = 0) -> dict:
-    from rasterio.transform import from_origin
+    from rasterio.transform import Affine
 
     return {
         "driver": "GTiff",
@@ -36,7 +36,7 @@ def _profile(bands: int, height: int, width: int, dtype: str, col: int = 0, row:
         "count": bands,
         "dtype": dtype,
         "crs": CRS,
-        "transform": from_origin(ORIGIN[0] + col * PIXEL, ORIGIN[1] - row * PIXEL, PIXEL, PIXEL),
+        "transform": Affine(PIXEL, 0.0, ORIGIN[0] + col * PIXEL, 0.0, -PIXEL, ORIGIN[1] - row * PIXEL),
         "tiled": True,
         "blockxsize": 256 if width >= 256 else 16 * max(1, width // 16),
         "blockysize": 256 if height >= 256 else 16 * max(1, height // 16),

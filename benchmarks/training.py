@@ -175,7 +175,6 @@ def train_e2e(
         "steps_per_s": done / elapsed,
         "samples_per_s": done * batch_size / elapsed,
         "peak_rss_mb": peak_rss_mb(),
-        "precision_bf16": float(str(trainer.precision).startswith("bf16")),
     }
 
 

@@ -1,8 +1,9 @@
 """Subprocess entry: ``python -m benchmarks.worker MODULE FUNCTION JSON_ARGS``.
 
 Imports ``benchmarks.MODULE``, calls ``FUNCTION(**args)`` and prints the returned dict (numbers,
-or strings for :func:`benchmarks.harness.environment`) as JSON after :data:`benchmarks.harness.RESULT_MARKER`. Runs in either side's interpreter, so it
-imports nothing but the standard library before the benchmark function does.
+or strings for :func:`benchmarks.harness.environment`) as JSON after the harness's result marker.
+Runs in either side's interpreter, so it imports nothing but the standard library (and the
+stdlib-only harness) before the benchmark does.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import os
 import sys
 
-RESULT_MARKER = "@@BENCH_RESULT@@"  # same as benchmarks.harness.RESULT_MARKER
+from benchmarks.harness import RESULT_MARKER  # standard library only
 
 
 def _isolate_from_checkout() -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -105,11 +106,19 @@ def _trainer_command(args: list[str]) -> int:
 
     translated = rewrite_config_args(args, _notice)
     from geoft.lightning_cli import GeoftCLI
+    from geoft.run_folder import RUN_DIR_ENV
 
-    with warnings.catch_warnings():
-        # We pass the rewritten argv explicitly; Lightning warns when sys.argv is non-empty too.
-        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-        cli = GeoftCLI(args=translated)
+    before = os.environ.get(RUN_DIR_ENV)
+    try:
+        with warnings.catch_warnings():
+            # We pass the rewritten argv explicitly; Lightning warns when sys.argv is non-empty too.
+            warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+            cli = GeoftCLI(args=translated)
+    except BaseException:
+        created = os.environ.get(RUN_DIR_ENV)
+        if created and created != before and os.path.isdir(created) and not os.listdir(created):
+            os.rmdir(created)  # a run that failed before writing anything leaves no empty folder
+        raise
     if cli.run_dir is not None:
         _notice(f"run folder: {cli.run_dir}")
     return 0

@@ -151,7 +151,7 @@ class RunEvents(Callback):
         self.stage = stage
         self.run_dir = Path(run_dir)
         self._ended = False
-        self._last_checkpoint: str | None = None
+        self._last_checkpoint: tuple[int, int] | None = None
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if trainer.is_global_zero:
@@ -164,7 +164,9 @@ class RunEvents(Callback):
         self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         # Called before the file is written; the path is reported from the checkpoint callback at the end.
-        if trainer.is_global_zero:
+        position = (trainer.current_epoch, trainer.global_step)
+        if trainer.is_global_zero and position != self._last_checkpoint:  # best and last: one line
+            self._last_checkpoint = position
             self.writer.write("checkpoint", epoch=trainer.current_epoch, step=trainer.global_step)
 
     def _end(self, trainer: Trainer, status: str, error: str | None = None) -> None:

@@ -60,6 +60,9 @@ decoder = c2.selectbox(
 )
 auto_necks = c2.checkbox("Necks: add what the backbone needs automatically", value=preset.necks is None)
 neck_chain = [] if auto_necks else c2.multiselect("Neck chain (in order)", necks, key="model_necks")
+head_dropout = c2.number_input(
+    "Head dropout", 0.0, 0.9, float(preset.head_dropout), 0.05, key="model_head_dropout"
+)
 
 band_names = list(
     meta.get("bands")
@@ -85,6 +88,7 @@ with guarded():
         band_arg="bands" if (backbone_other or backbone).startswith("prithvi") else "in_chans",
         decoder=decoder,
         decoder_args=dict(preset.decoder_args) if decoder == preset.decoder else {},
+        head_dropout=float(head_dropout),
         freeze_backbone=freeze_backbone,
         freeze_decoder=freeze_decoder,
         loss=loss,

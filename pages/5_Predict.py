@@ -69,8 +69,16 @@ if image_path is None:
 out_path = run.run_dir / "predictions" / f"{Path(image_path).stem}_prediction.tif"
 if st.button("Predict", type="primary", key="pred_go") or out_path.is_file():
     if not out_path.is_file():
-        with guarded(), st.spinner(f"Tiled inference on {Path(image_path).name}..."):
-            predict_to_geotiff(run, Path(image_path), out_path)
+        with guarded():
+            bar = st.progress(0.0, text=f"Tiled inference on {Path(image_path).name}...")
+            predict_to_geotiff(
+                run,
+                Path(image_path),
+                out_path,
+                progress=lambda done, total: bar.progress(done / max(total, 1), text=f"block {done}/{total}"),
+                class_colors=colors,
+            )
+            bar.empty()
     if out_path.is_file():
         rgb = list(meta.get("rgb_indices") or [2, 1, 0])
         with guarded():

@@ -151,3 +151,26 @@ def test_worker_runs_in_the_geoft_environment_with_pinned_threads() -> None:
     env = harness.run_worker("geoft", "harness", "environment", threads=1, timeout_s=300)
     assert env["torch_threads"] == 1
     assert env["geoft"] is not None and env["torch"]
+
+
+def test_generated_chips_and_scenes_are_deterministic(tmp_path: Path) -> None:
+    import numpy as np
+    import rasterio
+
+    from benchmarks.scenes import ChipSet, make_chips, make_scene
+
+    a = make_chips(tmp_path / "a", n_train=2, n_val=1, size=32, bands=3, num_classes=3, seed=1)
+    b = make_chips(tmp_path / "b", n_train=2, n_val=1, size=32, bands=3, num_classes=3, seed=1)
+    images = sorted(a.images("train").glob(ChipSet.img_glob))
+    labels = sorted(a.labels("train").glob(ChipSet.label_glob))
+    assert [p.name for p in images] == ["chip_00000_img.tif", "chip_00001_img.tif"]
+    assert len(labels) == 2 and len(list(a.images("val").glob(ChipSet.img_glob))) == 1
+    with rasterio.open(images[1]) as src, rasterio.open(b.images("train") / images[1].name) as other:
+        assert src.count == 3 and src.crs is not None
+        assert np.array_equal(src.read(), other.read())
+    with rasterio.open(labels[0]) as src:
+        assert set(np.unique(src.read())) <= {0, 1, 2}
+    scene = make_scene(tmp_path / "scene.tif", 80, bands=2, block=32)
+    with rasterio.open(scene) as src:
+        assert (src.count, src.height, src.width) == (2, 80, 80)
+        assert 0 <= src.read().min() and src.read().max() <= 10_000

@@ -85,13 +85,13 @@ def demo_prediction(settings: AppSettings, run: RunRecord) -> DemoResult:
             f"the demo dataset in {dataset} has no images", hint="delete the folder and run the demo again"
         )
     _split, image, truth = pairs[0]
-    out = run.run_dir / "predictions" / f"{image.stem}_prediction.tif"
-    if not out.is_file():
-        predict_to_geotiff(run, image, out)
     meta = load_dataset_meta(settings.home, dataset)
     names = list(meta.get("class_names") or [])
     colors = [parse_hex(c) if isinstance(c, str) else tuple(c) for c in meta.get("class_colors") or []]
     colors = (colors + default_colors(len(names)))[: len(names)]
+    out = run.run_dir / "predictions" / f"{image.stem}_prediction.tif"
+    if not out.is_file():
+        predict_to_geotiff(run, image, out, class_colors=colors)
     return DemoResult(image, truth, out, names, colors, list(meta.get("rgb_indices") or [2, 1, 0]))
 
 

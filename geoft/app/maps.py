@@ -263,6 +263,7 @@ def read_for_display(path: str | Path, max_size: int = 2048) -> Raster:
     """Read a raster, decimating on read so large scenes stay cheap to show."""
     import rasterio
     from rasterio.errors import RasterioIOError
+    from rasterio.transform import Affine
 
     try:
         with rasterio.open(path) as src:
@@ -270,7 +271,7 @@ def read_for_display(path: str | Path, max_size: int = 2048) -> Raster:
             if scale > 1:
                 shape = (src.count, max(1, int(src.height / scale)), max(1, int(src.width / scale)))
                 array = src.read(out_shape=shape)
-                transform = src.transform * src.transform.scale(src.width / shape[2], src.height / shape[1])
+                transform = src.transform @ Affine.scale(src.width / shape[2], src.height / shape[1])
             else:
                 array = src.read()
                 transform = src.transform

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from geoft.app.config_safety import check_class_paths
@@ -25,65 +24,77 @@ def run_config(run: RunRecord) -> dict[str, Any]:
 
 
 def load_task(run: RunRecord) -> Any:
-    """The run's task from its best checkpoint, on CPU, in eval mode."""
-    from geoft.registry import import_object
+    """The run's task rebuilt from its config and best checkpoint, on CPU, in eval mode."""
+    from geoft.export_cli import load_checkpoint, task_from_checkpoint
 
-    config = run_config(run)
-    cls = import_object(config["model"]["class_path"])
-    task = cls.load_from_checkpoint(str(best_checkpoint(run)), map_location="cpu")
+    ckpt_path = best_checkpoint(run)
+    task = task_from_checkpoint(load_checkpoint(ckpt_path), run_config(run), str(ckpt_path))
     task.eval()
     return task
 
 
-def _normalise(image: np.ndarray, means: Sequence[float] | None, stds: Sequence[float] | None) -> np.ndarray:
-    x = image.astype(np.float32)
-    if means is None or stds is None:
-        return x
-    if len(means) != x.shape[0] or len(stds) != x.shape[0]:
-        raise DataError(
-            f"the image has {x.shape[0]} bands but the run was trained on {len(means)}",
-            hint="pick an image with the same bands as the training data",
-        )
-    return (x - np.asarray(means, np.float32)[:, None, None]) / np.asarray(stds, np.float32)[:, None, None]
+def _band_indexes(data_args: dict[str, Any]) -> list[int] | None:
+    """1-based band indexes to read when the config trains on a subset of the file's bands."""
+    dataset_bands, output_bands = data_args.get("dataset_bands"), data_args.get("output_bands")
+    if not dataset_bands or not output_bands or list(output_bands) == list(dataset_bands):
+        return None
+    missing = [b for b in output_bands if b not in dataset_bands]
+    if missing:
+        raise ConfigError(f"output_bands {missing} are not in dataset_bands {dataset_bands}")
+    return [list(dataset_bands).index(b) + 1 for b in output_bands]
+
+
+def _tile_size(data_args: dict[str, Any], image_path: Path) -> int:
+    """Tiles the size of the training chips (what the model saw), a multiple of 16, at most 224."""
+    import rasterio
+
+    from geoft.app.data_summary import config_chips
+
+    chips = config_chips(data_args)
+    reference = chips[0][1] if chips else image_path
+    with rasterio.open(reference) as src:
+        side = min(src.height, src.width, 224)
+    return max(16, side - side % 16)
 
 
 def predict_to_geotiff(
-    run: RunRecord, image_path: Path, out_path: Path, crop: int | None = None, batch_size: int = 8
+    run: RunRecord,
+    image_path: Path,
+    out_path: Path,
+    progress: Callable[[int, int], None] | None = None,
+    class_colors: Sequence[Sequence[int]] | None = None,
 ) -> Path:
-    """Tiled inference of ``image_path`` with ``run``; a class map with colour table at ``out_path``."""
-    import rasterio
-    import torch
+    """Predict a GeoTIFF scene of any size with ``run`` (block by block, tiled) into a class-map GeoTIFF.
 
-    from geoft.io.geotiff import write_array
-    from geoft.tasks.tiled_inference import tiled_inference
+    ``progress(done, total)`` is called as blocks finish.
+    """
+    from geoft.export_cli import checkpoint_normalisation, load_checkpoint
+    from geoft.io.scene import predict_scene_with_task
 
     config = run_config(run)
     data_args = (config.get("data") or {}).get("init_args") or {}
-    task_args = (config.get("model") or {}).get("init_args") or {}
-    with rasterio.open(image_path) as src:
-        image = src.read()
-        crs, transform, nodata = src.crs, src.transform, src.nodata
-    invalid = np.zeros(image.shape[1:], dtype=bool)
-    if nodata is not None:
-        invalid |= np.all(image == nodata, axis=0)
-    x = torch.from_numpy(_normalise(image, data_args.get("means"), data_args.get("stds")))[None]
-    task = load_task(run)
-    side = crop or int(data_args.get("chip_size") or min(224, *image.shape[1:]))
-    side = max(16, side - side % 16)
-    with torch.no_grad():
-        logits = tiled_inference(task, x, {"crop": side, "batch_size": batch_size})
-    classes = logits.argmax(dim=1)[0].numpy().astype(np.int64)
-    names = task_args.get("class_names")
-    num_classes = int(logits.shape[1])
+    means, stds = data_args.get("means"), data_args.get("stds")
+    if not isinstance(means, list) or not isinstance(stds, list):
+        stored = checkpoint_normalisation(load_checkpoint(best_checkpoint(run)))
+        if stored is None:
+            raise DataError(
+                f"run {run.id} has no normalisation statistics in its config or checkpoint",
+                hint="add data.init_args.means/stds to the config",
+            )
+        means, stds = stored
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    write_array(
+    result = predict_scene_with_task(
+        load_task(run),
+        image_path,
         out_path,
-        classes,
-        kind="classes",
-        crs=crs,
-        transform=transform,
-        nodata_mask=invalid,
-        num_classes=num_classes,
-        class_names=names,
+        means=means,
+        stds=stds,
+        bands=_band_indexes(data_args),
+        constant_scale=float(data_args.get("constant_scale") or 1.0),
+        no_data_replace=data_args.get("no_data_replace", 0.0),
+        params={"crop": _tile_size(data_args, Path(image_path)), "batch_size": 8},
+        class_colors=[list(c) for c in class_colors] if class_colors else None,
+        device="cpu",
+        progress=progress,
     )
-    return out_path
+    return Path(result.prediction)

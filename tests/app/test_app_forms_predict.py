@@ -122,6 +122,15 @@ def test_predict_run_to_georeferenced_geotiff_and_map(demo_setup, tmp_path: Path
     assert external_urls(m) == []
     assert m.get_root().render().count("L.imageOverlay") == 3  # image, ground truth, prediction
     assert np.isfinite(classes).all()
+    from geoft.app.predict import predict_to_geotiff
+
+    calls: list[tuple[int, int]] = []
+    again = predict_to_geotiff(
+        store.get("r1"), result.image, tmp_path / "again.tif", progress=lambda d, t: calls.append((d, t))
+    )
+    assert calls and calls[-1][0] == calls[-1][1]  # progress reached the total
+    with rasterio.open(again) as a, rasterio.open(result.prediction) as b:
+        assert (a.read(1) == b.read(1)).all()
 
 
 @pytest.mark.slow

@@ -108,7 +108,15 @@ def test_data_page_summary_gallery_and_problems(home: Path):
     at.button(key="data_stats").click().run()
     assert not at.exception
     meta_files = list((home / "datasets").glob("*.json"))
-    assert meta_files and len(json.loads(meta_files[0].read_text())["statistics"]["means"]) == 6
+    stats = json.loads(meta_files[0].read_text())["statistics"]
+    train = np.stack(
+        [
+            rasterio.open(p).read()
+            for p in sorted((home / "data" / "fields" / "train" / "images").glob("*.tif"))
+        ]
+    )
+    assert stats["means"] == pytest.approx(train.mean(axis=(0, 2, 3)), abs=1e-5)
+    assert stats["stds"] == pytest.approx(train.std(axis=(0, 2, 3)), abs=1e-5)
 
 
 def test_model_page_builds_config_and_checks_model(home: Path):
@@ -215,3 +223,41 @@ def test_errors_are_messages_not_tracebacks():
     assert "the mask has 3 bands" in errors and "save masks with one band" in errors
     assert "Something unexpected went wrong: ValueError: kaboom" in errors
     assert at.expander[0].label.startswith("Details")
+
+
+def test_predict_page_broken_checkpoint_is_a_message(home: Path):
+    data = make_dataset(home / "data" / "fields")
+    store = RunStore(home / "runs" / "runs.sqlite")
+    run_dir = home / "runs" / "r2"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "best-epoch=00.ckpt").write_bytes(b"not a checkpoint")
+    config = {
+        "data": {
+            "class_path": "geoft.datamodules.GenericNonGeoSegmentationDataModule",
+            "init_args": {
+                "num_classes": 2,
+                "val_data_root": str(data / "val" / "images"),
+                "val_label_data_root": str(data / "val" / "labels"),
+                "img_grep": "*.tif",
+                "label_grep": "*_mask.tif",
+                "means": [0.5] * 6,
+                "stds": [0.3] * 6,
+            },
+        },
+        "model": {
+            "class_path": "geoft.tasks.SemanticSegmentationTask",
+            "init_args": {"class_names": ["a", "b"]},
+        },
+    }
+    import yaml
+
+    (run_dir / "submitted_config.yaml").write_text(yaml.safe_dump(config))
+    store.add("r2", "broken-ckpt", run_dir, "cpu", status="completed")
+    at = run_page("pages/5_Predict.py")
+    assert not at.exception, at.exception
+    assert "val · chip0.tif" in [str(o) for o in at.selectbox(key="pred_chip").options]
+    at.button(key="pred_go").click().run()
+    assert not at.exception
+    assert "checkpoint" in texts(at, "error").lower()
+    assert "Traceback" not in texts(at, "error")
+    assert "Something unexpected" not in texts(at, "error"), texts(at, "error")  # a CheckpointError, plainly

@@ -81,6 +81,23 @@ def test_demo_data_validate_and_statistics_commands(
     assert main(["compute_statistics", "-c", str(config), "--json", "--no_cache"]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert len(stats["means"]) == 6 and stats["num_samples"] == 2
+    # a bad model config fails before training: message, exit 2, and no empty run folder left behind
+    bad_model = {
+        "model": {
+            "class_path": "SemanticSegmentationTask",
+            "init_args": {
+                "model_factory": "EncoderDecoderFactory",
+                "model_args": {"backbone": "no_such_backbone", "decoder": "FCNDecoder", "num_classes": 5},
+            },
+        },
+        "data": info["datamodule"],
+        "trainer": {"default_root_dir": str(tmp_path / "runs")},
+    }
+    bad = tmp_path / "bad_model.yaml"
+    bad.write_text(yaml.safe_dump(bad_model))
+    assert main(["fit", "-c", str(bad)]) == 2
+    assert "Unknown backbone 'no_such_backbone'" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
     # a broken dataset is reported, with a non-zero status
     next((out / "train" / "labels").glob("*.tif")).unlink()
     assert main(["validate-data", "-c", str(config)]) == 1
