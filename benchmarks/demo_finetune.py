@@ -44,7 +44,9 @@ class Recipe:
     weight_decay: float = 0.01
     decoder_channels: int = 64
     precision: str = "bf16-mixed"
-    scheduler: str | None = None
+    scheduler: str | None = None  # None (constant lr) or "WarmupCosine" (per step)
+    warmup_steps: int = 16
+    fused_adamw: bool = True
     threads: int = 2
 
 
@@ -78,9 +80,14 @@ def build_task(recipe: Recipe, num_classes: int, class_names: list[str], bands: 
     """The app's default preset ("Prithvi tiny + UPerNet") as a SemanticSegmentationTask."""
     from geoft.tasks import SemanticSegmentationTask
 
-    scheduler_args: dict[str, Any] = {}
+    scheduler_args: dict[str, Any] | None = None
     if recipe.scheduler == "WarmupCosine":
-        scheduler_args = {"interval": "step"}
+        scheduler_args = {"interval": "step", "warmup_iters": recipe.warmup_steps}
+    elif recipe.scheduler is not None:
+        raise ValueError(f"scheduler must be None or 'WarmupCosine', not {recipe.scheduler!r}")
+    optimizer_args: dict[str, Any] = {"weight_decay": recipe.weight_decay}
+    if recipe.fused_adamw:
+        optimizer_args["fused"] = True
     return SemanticSegmentationTask(
         model_factory="EncoderDecoderFactory",
         model_args={
@@ -94,9 +101,9 @@ def build_task(recipe: Recipe, num_classes: int, class_names: list[str], bands: 
         loss="ce",
         optimizer="AdamW",
         lr=recipe.lr,
-        optimizer_hparams={"weight_decay": recipe.weight_decay},
+        optimizer_hparams=optimizer_args,
         scheduler=recipe.scheduler,
-        scheduler_hparams=scheduler_args or None,
+        scheduler_hparams=scheduler_args,
         class_names=list(class_names),
         plot_on_val=False,
     )
@@ -180,12 +187,19 @@ def run(recipe: Recipe, data_dir: Path | None = None, verbose: bool = True) -> R
     return result
 
 
+def _parser_for(default: Any) -> Any:
+    if isinstance(default, bool):
+        return lambda text: {"true": True, "false": False}[text.lower()]
+    if default is None:
+        return lambda text: None if text.lower() == "none" else text
+    return type(default)
+
+
 def main(argv: list[str] | None = None) -> int:
     defaults = Recipe()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     for name, value in asdict(defaults).items():
-        kind = type(value) if value is not None else str
-        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=value)
+        parser.add_argument(f"--{name.replace('_', '-')}", type=_parser_for(value), default=value)
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line too")
     args = parser.parse_args(argv)
     recipe = Recipe(**{k: getattr(args, k) for k in asdict(defaults)})

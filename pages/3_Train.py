@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from geoft.app.config_safety import check_config_paths
 from geoft.app.forms import available_accelerators, best_precision, config_from_yaml, config_to_yaml
 from geoft.app.run_store import ACTIVE_STATUSES
 from geoft.app.ui import guarded, setup_page
@@ -53,6 +54,7 @@ if config is not None:
         with guarded():
             trainer.update(accelerator=accel, max_epochs=int(epochs), precision=precision)
             config.setdefault("data", {}).setdefault("init_args", {})["batch_size"] = int(batch)
+            check_config_paths(config, ctx.settings.allowed_roots, skip=["trainer.default_root_dir"])
             run = ctx.runner.submit(config, name, dataset_root=st.session_state.get("geoft_config_dataset"))
             st.session_state["geoft_current_run"] = run.id
             st.toast(f"Run {run.id} is {run.status}")

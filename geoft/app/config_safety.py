@@ -7,7 +7,8 @@ saved or run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from geoft.errors import ConfigError
@@ -56,4 +57,41 @@ def check_class_paths(config: dict[str, Any], allowed: Iterable[str] = ALLOWED_P
         raise ConfigError(
             f"the config names classes outside the allowed packages: {listing}",
             hint=f"configs from the web app may only use classes from: {', '.join(allowed)}",
+        )
+
+
+_PATH_KEY_SUFFIXES = ("_root", "_split", "_dir", "_path", "_file")
+
+
+def _path_values(node: Any, where: str) -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = f"{where}.{key}" if where else str(key)
+            if isinstance(value, str) and str(key).endswith(_PATH_KEY_SUFFIXES):
+                yield here, value
+            else:
+                yield from _path_values(value, here)
+    elif isinstance(node, list | tuple):
+        for i, value in enumerate(node):
+            yield from _path_values(value, f"{where}[{i}]")
+
+
+def check_config_paths(config: dict[str, Any], roots: Sequence[Path], skip: Iterable[str] = ()) -> None:
+    """Raise :class:`ConfigError` if a path-like value (``*_root``, ``*_split``, ``*_dir``, ``*_path``,
+    ``*_file``) of a web config points outside the app's data and run roots."""
+    from geoft.app.paths import PathNotAllowedError, confine
+
+    skipped = set(skip)
+    bad = []
+    for where, value in _path_values(config, ""):
+        if where in skipped or not value:
+            continue
+        try:
+            confine(value, roots)
+        except PathNotAllowedError:
+            bad.append(f"{where} = {value!r}")
+    if bad:
+        raise ConfigError(
+            f"the config reads or writes outside the app's folders: {'; '.join(bad[:5])}",
+            hint="use paths inside: " + ", ".join(str(r) for r in roots),
         )

@@ -123,6 +123,8 @@ class Progress:
             parts.append(f"step {self.step}")
         if self.eta_s is not None:
             parts.append(f"ETA {format_duration(self.eta_s)}")
+        elif self.epoch == 0 and self.max_epochs and self.max_epochs > 1:
+            parts.append("ETA after the first epoch")
         return ", ".join(parts) or "starting..."
 
 

@@ -139,3 +139,66 @@ def test_per_class_scores_from_confusion(tmp_path: Path):
         json.dumps({"val": {"epoch": 1, "class_names": ["a", "b"], "matrix": [[1, 0], [0, 1]]}})
     )
     assert load_confusion(tmp_path)["val"]["epoch"] == 1
+
+
+def test_progress_from_run_folder_metrics(tmp_path: Path):
+    import json
+
+    from geoft.app.progress import best_metrics, estimate_progress, read_events, read_metrics
+
+    lines = [
+        {"event": "start", "time": 0, "stage": "fit", "max_epochs": 4},
+        {
+            "event": "metrics",
+            "time": 1,
+            "stage": "train",
+            "epoch": 0,
+            "step": 0,
+            "metrics": {"train/loss": 2.0},
+        },
+        {
+            "event": "metrics",
+            "time": 2,
+            "stage": "train",
+            "epoch": 0,
+            "step": 1,
+            "metrics": {"train/loss": 1.5},
+        },
+        {
+            "event": "metrics",
+            "time": 3,
+            "stage": "val",
+            "epoch": 0,
+            "step": 1,
+            "metrics": {"val/loss": 1.2, "val/mIoU": 0.3},
+        },
+        {
+            "event": "metrics",
+            "time": 4,
+            "stage": "train",
+            "epoch": 1,
+            "step": 2,
+            "metrics": {"train/loss": 1.0},
+        },
+        {
+            "event": "metrics",
+            "time": 5,
+            "stage": "val",
+            "epoch": 1,
+            "step": 3,
+            "metrics": {"val/loss": 1.4, "val/mIoU": 0.5},
+        },
+    ]
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + '\n{"event": "metrics", "trunc')
+    records = read_metrics(path)
+    assert len(records) == 5 and records[0] == {"train/loss": 2.0, "epoch": 0, "step": 0, "time": 1}
+    assert read_events(path)[0]["max_epochs"] == 4
+    assert best_metrics(path) == {"val/loss": 1.2, "val/mIoU": 0.5}
+    p = estimate_progress(records, 4, started=100.0, now=110.0)
+    assert p.epoch == 1 and p.step == 3
+    assert p.fraction == pytest.approx(0.5)  # 2 steps per epoch, 4 of 8 steps done
+    assert p.eta_s == pytest.approx(10.0)
+    assert (
+        "ETA after the first epoch" in estimate_progress(records[:2], 4, started=100.0, now=101.0).describe()
+    )

@@ -152,3 +152,19 @@ def test_settings_from_env(tmp_path: Path):
     assert s.demo_epochs == 1 and s.password is None and s.store_path.name == "runs.sqlite"
     with pytest.raises(GeoftError, match="GEOFT_DEMO_CHIPS"):
         load_settings({"GEOFT_HOME": str(tmp_path), "GEOFT_DEMO_CHIPS": "many"})
+
+
+def test_check_config_paths_confines_web_configs(tmp_path: Path):
+    from geoft.app.config_safety import check_config_paths
+
+    root = tmp_path / "data"
+    (root / "ds").mkdir(parents=True)
+    ok = {"data": {"init_args": {"train_data_root": str(root / "ds"), "val_split": "ds/val.txt"}}}
+    check_config_paths(ok, [root])
+    bad = {"data": {"init_args": {"train_data_root": "/etc", "stats_cache_dir": str(root / ".." / "x")}}}
+    with pytest.raises(ConfigError, match="outside the app's folders") as err:
+        check_config_paths(bad, [root])
+    assert "data.init_args.train_data_root" in str(err.value) and "stats_cache_dir" in str(err.value)
+    check_config_paths(
+        {"trainer": {"default_root_dir": "/elsewhere"}}, [root], skip=["trainer.default_root_dir"]
+    )

@@ -99,6 +99,9 @@ def test_reload_finds_job_then_stop_and_resume(long_page_and_traffic, shoot, set
     page.get_by_text(run_id).first.wait_for(timeout=60_000)
     page.get_by_text("running").first.wait_for(timeout=60_000)
     shoot(page, "train-1-after-reload")
+    # let it write a checkpoint, so that resuming continues from it
+    run_dir = _demo_run(server).run_dir
+    _wait_for(lambda: (run_dir / "checkpoints" / "last.ckpt").is_file(), 240, "the first checkpoint", server)
     # stop it from the Train page
     page.goto(f"{server.url}/Train")
     settle(page)
@@ -109,7 +112,10 @@ def test_reload_finds_job_then_stop_and_resume(long_page_and_traffic, shoot, set
     shoot(page, "train-2-stopped")
     page.get_by_role("button", name="Resume").first.click()
     _wait_for(lambda: _demo_run(server).status == "running", 60, "the job to resume", server)
-    assert _demo_run(server).attempts == 2
+    resumed = _demo_run(server)
+    assert resumed.attempts == 2
+    assert resumed.resume_ckpt and resumed.resume_ckpt.endswith("last.ckpt")
+    assert "--ckpt_path" in (run_dir / "job.json").read_text()
     page.get_by_role("button", name="Stop").first.wait_for(timeout=60_000)
     shoot(page, "train-3-resumed")
     page.get_by_role("button", name="Stop").first.click()
