@@ -25,6 +25,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import lightning
+import torch
+from lightning.pytorch import Callback
+
 if __package__ in (None, ""):  # run as a script: make `geoft` importable from the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -115,11 +119,64 @@ def build_datamodule(info: Any, batch_size: int) -> Any:
     return GenericNonGeoSegmentationDataModule(batch_size=batch_size, **info.datamodule_init_args())
 
 
+class EpochTracker(Callback):
+    """A Lightning callback that records wall time, validation mIoU and loss after every epoch."""
+
+    def __init__(self, verbose: bool = False) -> None:
+        super().__init__()
+        self.verbose = verbose
+        self.epochs: list[EpochResult] = []
+        self.start = 0.0
+
+    def on_fit_start(self, trainer: Any, module: Any) -> None:
+        self.start = time.perf_counter()
+
+    def on_validation_end(self, trainer: Any, module: Any) -> None:
+        # on_validation_end runs after the task logged its epoch metrics (epoch_end hooks run earlier)
+        if trainer.sanity_checking:
+            return
+        m = trainer.callback_metrics
+        train_loss = m.get("train/loss_epoch")
+        entry = EpochResult(
+            epoch=trainer.current_epoch,
+            seconds=time.perf_counter() - self.start,
+            val_miou=float(m["val/mIoU"]),
+            val_loss=float(m["val/loss"]),
+            train_loss=None if train_loss is None else float(train_loss),
+        )
+        self.epochs.append(entry)
+        if self.verbose:
+            print(
+                f"epoch {entry.epoch:2d}  {entry.seconds:6.1f} s  val mIoU {entry.val_miou:.3f}"
+                f"  val loss {entry.val_loss:.3f}",
+                flush=True,
+            )
+
+
+def fit_and_track(
+    task: Any, datamodule: Any, epochs: int, precision: str, verbose: bool = False
+) -> tuple[list[EpochResult], float]:
+    """``Trainer.fit`` on the CPU without logger, checkpoints or sanity check; per-epoch results and
+    the seconds ``fit`` took."""
+    tracker = EpochTracker(verbose)
+    trainer = lightning.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=epochs,
+        precision=precision,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=[tracker],
+    )
+    trainer.fit(task, datamodule=datamodule)
+    return tracker.epochs, time.perf_counter() - tracker.start
+
+
 def run(recipe: Recipe, data_dir: Path | None = None, verbose: bool = True) -> RunResult:
     """Generate the demo data (unless ``data_dir`` holds it), fine-tune, and time every epoch."""
-    import lightning
-    import torch
-    from lightning.pytorch import Callback
 
     from geoft.datasets.demo import generate_demo_dataset, load_demo_info
 
@@ -142,48 +199,8 @@ def run(recipe: Recipe, data_dir: Path | None = None, verbose: bool = True) -> R
         lightning.seed_everything(recipe.seed, verbose=False)
         task = build_task(recipe, info.num_classes, info.class_names, info.bands)
         dm = build_datamodule(info, recipe.batch_size)
-
-        class Timer(Callback):
-            start = 0.0
-
-            def on_fit_start(self, trainer: Any, module: Any) -> None:
-                Timer.start = time.perf_counter()
-
-            def on_validation_end(self, trainer: Any, module: Any) -> None:
-                if trainer.sanity_checking:
-                    return
-                m = trainer.callback_metrics
-                train_loss = m.get("train/loss_epoch", m.get("train/loss"))
-                entry = EpochResult(
-                    epoch=trainer.current_epoch,
-                    seconds=time.perf_counter() - Timer.start,
-                    val_miou=float(m["val/mIoU"]),
-                    val_loss=float(m["val/loss"]),
-                    train_loss=None if train_loss is None else float(train_loss),
-                )
-                result.epochs.append(entry)
-                if verbose:
-                    print(
-                        f"epoch {entry.epoch:2d}  {entry.seconds:6.1f} s  val mIoU {entry.val_miou:.3f}"
-                        f"  val loss {entry.val_loss:.3f}",
-                        flush=True,
-                    )
-
-        trainer = lightning.Trainer(
-            accelerator="cpu",
-            devices=1,
-            max_epochs=recipe.epochs,
-            precision=recipe.precision,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            callbacks=[Timer()],
-        )
         result.setup_seconds = time.perf_counter() - t0
-        trainer.fit(task, datamodule=dm)
-        result.fit_seconds = time.perf_counter() - Timer.start
+        result.epochs, result.fit_seconds = fit_and_track(task, dm, recipe.epochs, recipe.precision, verbose)
     return result
 
 
