@@ -172,14 +172,10 @@ def config_from_yaml(text: str | bytes) -> dict[str, Any]:
 
 
 def best_precision(accelerator: str) -> str:
-    """bf16 where the hardware has it, else full precision."""
-    if accelerator in ("gpu", "cuda"):
-        import torch
+    """bf16 where the hardware has it, else full precision (see :func:`geoft.hardware.default_precision`)."""
+    from geoft.hardware import default_precision
 
-        if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-            return "bf16-mixed"
-        return "16-mixed"
-    return "32-true"
+    return default_precision(accelerator)
 
 
 def available_accelerators() -> list[str]:

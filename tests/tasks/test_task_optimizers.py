@@ -165,3 +165,17 @@ def test_lightning_cli_optimizer_blocks_win(tk: Any) -> None:
     )
     opt = cli.model.configure_optimizers()["optimizer"]
     assert isinstance(opt, torch.optim.Adam) and opt.param_groups[0]["lr"] == 0.5
+
+
+def test_adam_uses_fused_kernel_by_default_and_respects_choice():
+    import torch
+
+    from geoft.tasks.optimizers import build_optimizer
+
+    model = torch.nn.Linear(3, 2)
+    assert build_optimizer("AdamW", model.parameters(), 1e-3).defaults["fused"] is True
+    groups = [{"params": iter([model.weight]), "lr": 1e-2}, {"params": iter([model.bias])}]
+    optimizer = build_optimizer("Adam", groups, 1e-3)
+    assert optimizer.defaults["fused"] is True
+    assert [len(g["params"]) for g in optimizer.param_groups] == [1, 1]
+    assert build_optimizer("AdamW", model.parameters(), 1e-3, {"fused": False}).defaults["fused"] is False
