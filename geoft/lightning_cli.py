@@ -33,12 +33,20 @@ DEFAULT_ROOT = "runs"
 class GeoftSaveConfigCallback(SaveConfigCallback):
     """Saves ``config.yaml`` and, for ``fit``, ``deploy_config.yaml`` into the run folder (rank zero)."""
 
+    _log_dir: str | None = None
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        # trainer.log_dir is a collective call under DDP: read it on every rank here, because
+        # save_config runs on rank zero only and would wait for the other ranks for ever.
+        self._log_dir = trainer.log_dir
+        super().setup(trainer, pl_module, stage)
+
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        if stage != "fit" or trainer.log_dir is None:
+        if stage != "fit" or self._log_dir is None:
             return
         dumped = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
         dumped.pop("config", None)
-        write_deploy_config(dumped, Path(trainer.log_dir) / DEPLOY_CONFIG)
+        write_deploy_config(dumped, Path(self._log_dir) / DEPLOY_CONFIG)
 
 
 def _as_list(value: Any) -> list[Any]:

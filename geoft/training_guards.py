@@ -164,7 +164,10 @@ _WORKER_DIED = re.compile(r"DataLoader worker \(pids?.*?\) (exited unexpectedly|
 
 def worker_crash_note(datasets: Mapping[str, TrackedDataset], exception: BaseException) -> str | None:
     """What the dead DataLoader worker was loading, if ``exception`` is a worker crash."""
-    if not isinstance(exception, RuntimeError) or not _WORKER_DIED.search(str(exception)):
+    # A dead worker shows as torch's RuntimeError, or as a reset connection when the main process was
+    # just receiving a batch's shared memory from it.
+    died = isinstance(exception, RuntimeError) and _WORKER_DIED.search(str(exception))
+    if not died and not isinstance(exception, ConnectionResetError):
         return None
     found = [
         f"{sample_description(ds.dataset, index)} of the {split} dataset"

@@ -18,7 +18,9 @@ from geoft.training_guards import NonFiniteLossError, OutOfMemoryError, Training
 
 def _collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
     return {
-        k: torch.stack([s[k] for s in samples]) if isinstance(samples[0][k], Tensor) else [s[k] for s in samples]
+        k: torch.stack([s[k] for s in samples])
+        if isinstance(samples[0][k], Tensor)
+        else [s[k] for s in samples]
         for k in samples[0]
     }
 
@@ -211,10 +213,13 @@ def test_exception_in_worker_names_sample_and_file() -> None:
 
 
 @pytest.mark.timeout(120)
-def test_worker_killed_while_loading_names_the_sample() -> None:
+def test_worker_killed_while_loading_names_the_sample(caplog: pytest.LogCaptureFixture) -> None:
     dm = ChipsModule(Chips(n=8, fail_at=5, how="exit"), batch_size=1, num_workers=1)
-    with pytest.raises(RuntimeError, match="exited unexpectedly") as info:
+    # torch reports the dead worker, or (when a batch was in transit) a reset connection
+    with pytest.raises((RuntimeError, ConnectionResetError)):
         _trainer().fit(_seg_task(), datamodule=dm)
-    notes = "\n".join(getattr(info.value, "__notes__", [])) + str(info.value)
+    # the note is logged as an error, and added to the exception (torch may replace that exception by a
+    # second report of the same dead worker while Lightning tears down, so the log is what we check)
+    notes = "\n".join(r.getMessage() for r in caplog.records if r.levelname == "ERROR")
     assert "a DataLoader worker died while loading sample 5 (/data/chip_5.tif) of the train dataset" in notes
     assert "num_workers: 0" in notes
