@@ -12,10 +12,11 @@ exported from an example that is not a multiple pads inside the graph and crops 
 from __future__ import annotations
 
 import json
+import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +27,7 @@ from geoft.errors import ConfigError, GeoftError
 ExportFormat = Literal["onnx", "torchscript", "pt2"]
 FORMATS: tuple[str, ...] = ("onnx", "torchscript", "pt2")
 PT2_METADATA = "geoft_metadata.json"
+_T = TypeVar("_T")
 
 
 class ExportError(GeoftError, RuntimeError):
@@ -43,16 +45,26 @@ def unwrap_model(model: nn.Module) -> nn.Module:
     return model
 
 
+def _own_padding_multiple(model: nn.Module) -> int:
+    """The multiple a geoft encoder-decoder model pads its inputs to itself (1 if it does not pad)."""
+    from geoft.models._assembly import EncoderDecoderModel
+
+    if isinstance(model, EncoderDecoderModel) and model.patch_size is not None and model.padding != "none":
+        return math.lcm(*model.patch_size)
+    return 1
+
+
 def spatial_multiple(model: nn.Module) -> int:
-    """The input size multiple the model needs: the largest spatial patch size of its ViT parts, else 1."""
-    multiple = 1
+    """The input size multiple the model needs: the patch size of its ViT parts, or the multiple a geoft
+    encoder-decoder model pads to (a CNN's deepest stride), else 1."""
+    multiple = _own_padding_multiple(model)
     for module in model.modules():
         patch = getattr(module, "patch_size", None)
         if getattr(module, "output_format", None) != "tokens" or patch is None:
             continue
         sizes = [patch] if isinstance(patch, int) else list(patch)[-2:]
         for size in sizes:
-            multiple = max(multiple, int(size))
+            multiple = math.lcm(multiple, int(size))
     return multiple
 
 
@@ -61,13 +73,16 @@ class ExportableModel(nn.Module):
 
     Args:
         model: a geoft :class:`~geoft.models.Model` (returning ``ModelOutput``) or any module returning a tensor.
-        multiple: input size multiple the model needs (1: no padding).
+        multiple: pad inputs to this multiple (1: no padding).
+        size_multiple: dynamic heights and widths are multiples of this (default: ``multiple``); larger
+            than ``multiple`` for models that pad themselves.
     """
 
-    def __init__(self, model: nn.Module, multiple: int = 1) -> None:
+    def __init__(self, model: nn.Module, multiple: int = 1, size_multiple: int | None = None) -> None:
         super().__init__()
         self.model = model
         self.multiple = int(multiple)
+        self.size_multiple = int(size_multiple or multiple)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         height, width = image.shape[-2], image.shape[-1]
@@ -90,8 +105,10 @@ class ExportableModel(nn.Module):
 
 def _prepare(model: nn.Module, pad_to_patch: bool) -> ExportableModel:
     net = unwrap_model(model)
-    wrapped = ExportableModel(net, spatial_multiple(net) if pad_to_patch else 1)
-    return wrapped.eval()
+    needed = spatial_multiple(net)
+    # geoft encoder-decoder models pad (with their own padding mode) and crop themselves
+    pad = 1 if not pad_to_patch or _own_padding_multiple(net) > 1 else needed
+    return ExportableModel(net, pad, size_multiple=needed).eval()
 
 
 def _check_input(example_input: torch.Tensor) -> None:
@@ -126,37 +143,48 @@ def _dynamic_shapes(example_input: torch.Tensor, batch: bool, hw: bool, multiple
 
 
 def _export_program(
-    wrapped: ExportableModel,
-    example_input: torch.Tensor,
-    dynamic_batch: bool,
-    dynamic_hw: bool | None,
-) -> tuple[torch.export.ExportedProgram, bool]:
-    """``torch.export`` the wrapper; returns the program and whether height/width stayed dynamic."""
+    wrapped: ExportableModel, example_input: torch.Tensor, dynamic_batch: bool, dynamic_hw: bool
+) -> torch.export.ExportedProgram:
+    """``torch.export`` the wrapper with the requested dynamic axes (raises ExportError / ConfigError)."""
     if dynamic_batch and example_input.shape[0] == 1:
         # torch.export specialises dimensions of size 1; trace with two samples to keep the batch free.
         example_input = torch.cat([example_input, example_input])
-    attempts = [dynamic_hw] if dynamic_hw is not None else [True, False]
-    for hw in attempts:
-        shapes = _dynamic_shapes(example_input, dynamic_batch, bool(hw), wrapped.multiple)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", category=FutureWarning)
-                return torch.export.export(wrapped, (example_input,), dynamic_shapes=shapes), bool(hw)
-        except Exception as err:  # torch.export raises many types; report them uniformly
-            first_line = str(err).splitlines()[0] if str(err) else ""
-            if dynamic_hw is None and hw:
-                warnings.warn(
-                    f"{type(wrapped.model).__name__} cannot be exported with dynamic height/width "
-                    f"({type(err).__name__}: {first_line}); exporting for the fixed size "
-                    f"{tuple(example_input.shape[-2:])}. Run other sizes through tiled inference with that crop.",
-                    stacklevel=3,
-                )
-                continue
-            raise ExportError(
-                f"torch.export failed: {type(err).__name__}: {first_line}",
-                hint="try dynamic_hw=False or another example input size",
-            ) from err
-    raise AssertionError("unreachable")  # pragma: no cover
+    shapes = _dynamic_shapes(example_input, dynamic_batch, dynamic_hw, wrapped.size_multiple)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=FutureWarning)
+            return torch.export.export(wrapped, (example_input,), dynamic_shapes=shapes)
+    except Exception as err:  # torch.export raises many types; report them uniformly
+        raise ExportError(
+            f"torch.export failed: {type(err).__name__}: {_first_line(err)}",
+            hint="try dynamic_hw=False or another example input size",
+        ) from err
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).splitlines()[0] if str(err) else ""
+
+
+def _with_hw_fallback(
+    wrapped: ExportableModel,
+    example_input: torch.Tensor,
+    dynamic_hw: bool | None,
+    build: Callable[[bool], _T],
+) -> tuple[_T, bool]:
+    """Run ``build(dynamic_hw)``; with ``dynamic_hw=None`` try dynamic height/width first and fall back
+    to the example's fixed size, with a warning saying why. Returns the result and whether H/W are dynamic."""
+    if dynamic_hw is not None:
+        return build(dynamic_hw), dynamic_hw
+    try:
+        return build(True), True
+    except (ExportError, ConfigError) as err:
+        warnings.warn(
+            f"{type(wrapped.model).__name__} cannot be exported with dynamic height/width "
+            f"({_first_line(err)}); exporting for the fixed size {tuple(example_input.shape[-2:])}. "
+            "Run other sizes through tiled inference with that crop.",
+            stacklevel=3,
+        )
+        return build(False), False
 
 
 def _metadata(
@@ -200,28 +228,32 @@ def export_onnx(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wrapped = _prepare(model, pad_to_patch)
-    program, hw = _export_program(wrapped, example_input, dynamic_batch, dynamic_hw)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=FutureWarning)
-            torch.onnx.export(
-                program,
-                (example_input,),
-                str(path),
-                dynamo=True,
-                input_names=["image"],
-                output_names=["output"],
-                opset_version=opset,
-                external_data=False,
-                verbose=False,
-            )
-    except Exception as err:  # the exporter raises many types; report them uniformly
-        raise ExportError(
-            f"ONNX conversion failed: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
-            hint="try --format pt2 (torch.export), which supports more operators",
-        ) from err
+
+    def build(hw: bool) -> None:
+        program = _export_program(wrapped, example_input, dynamic_batch, hw)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=FutureWarning)
+                torch.onnx.export(
+                    program,
+                    (example_input,),
+                    str(path),
+                    dynamo=True,
+                    input_names=["image"],
+                    output_names=["output"],
+                    opset_version=opset,
+                    external_data=False,
+                    verbose=False,
+                )
+        except Exception as err:  # the exporter raises many types; report them uniformly
+            raise ExportError(
+                f"ONNX conversion failed: {type(err).__name__}: {_first_line(err)}",
+                hint="try --format pt2 (torch.export), which supports more operators",
+            ) from err
+
+    _, hw = _with_hw_fallback(wrapped, example_input, dynamic_hw, build)
     proto = onnx.load(str(path))
-    for key, value in _metadata(example_input, dynamic_batch, hw, wrapped.multiple).items():
+    for key, value in _metadata(example_input, dynamic_batch, hw, wrapped.size_multiple).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.save(proto, str(path))
@@ -336,15 +368,20 @@ def export_pt2(
     example_input: torch.Tensor,
     *,
     dynamic_batch: bool = True,
-    dynamic_hw: bool = True,
+    dynamic_hw: bool | None = True,
 ) -> Path:
     """Save a ``torch.export`` program (``torch.export.load(path).module()(x)``)."""
     _check_input(example_input)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wrapped = _prepare(model, pad_to_patch=True)
-    program, hw = _export_program(wrapped, example_input, dynamic_batch, dynamic_hw)
-    meta = _metadata(example_input, dynamic_batch, hw, wrapped.multiple)
+    program, hw = _with_hw_fallback(
+        wrapped,
+        example_input,
+        dynamic_hw,
+        lambda hw: _export_program(wrapped, example_input, dynamic_batch, hw),
+    )
+    meta = _metadata(example_input, dynamic_batch, hw, wrapped.size_multiple)
     torch.export.save(program, str(path), extra_files={PT2_METADATA: json.dumps(meta)})
     return path
 

@@ -93,7 +93,8 @@ class EncoderDecoderModel(Model):
             raise ConfigError(
                 f"model input must be [B, C, H, W] or [B, C, T, H, W], got shape {tuple(x.shape)}"
             )
-        size = (int(x.shape[-2]), int(x.shape[-1]))
+        # Plain shape entries, not int(): under torch.export they stay symbolic (dynamic height/width).
+        size = (x.shape[-2], x.shape[-1])
         x = pad_to_multiple(x, self.patch_size, self.padding)
         coords: dict[str, Any] = {}
         if temporal_coords is not None:
@@ -103,5 +104,5 @@ class EncoderDecoderModel(Model):
         features = self.encoder(x, **coords)
         if isinstance(features, torch.Tensor):
             features = [features]
-        padded = (int(x.shape[-2]), int(x.shape[-1]))
+        padded = (x.shape[-2], x.shape[-1])
         return self.neck(list(features), image_size=padded), size, padded

@@ -103,6 +103,12 @@ def _token_grid(tokens_per_frame: int, image_size: tuple[int, int] | None, h: in
         return h, tokens_per_frame // h
     if image_size is not None:
         H, W = image_size
+        # Square patches: exact integer arithmetic, which also stays symbolic under torch.export.
+        area = H * W
+        if area % tokens_per_frame == 0:
+            patch = math.isqrt(area // tokens_per_frame)
+            if patch > 0 and patch * patch * tokens_per_frame == area and H % patch == 0 and W % patch == 0:
+                return H // patch, W // patch
         guess = round(H * math.sqrt(tokens_per_frame / (H * W)))
         for cand in (guess, guess - 1, guess + 1):
             if cand > 0 and tokens_per_frame % cand == 0:

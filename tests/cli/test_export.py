@@ -96,22 +96,80 @@ def test_encoder_decoder_model_exports_whole_and_matches_onnxruntime(
     tmp_path: Path, prithvi_model: nn.Module
 ) -> None:
     example = torch.randn(1, 3, 32, 32)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no fixed-size fallback for geoft's own models
         path = export_onnx(prithvi_model, tmp_path / "prithvi.onnx", example)
     info = export_info(path, "onnx")
-    assert info["dynamic_batch"] and info["size_multiple"] == 16
-    inputs = [example, torch.randn(2, 3, 32, 32)]
-    if info["dynamic_hw"]:
-        inputs.append(torch.randn(1, 3, 48, 80))
-    else:  # the fallback must be announced, never silent
-        assert any("fixed size (32, 32)" in str(w.message) for w in caught)
+    assert info["dynamic_batch"] and info["dynamic_hw"] and info["size_multiple"] == 16
+    inputs = [example, torch.randn(2, 3, 32, 32), torch.randn(1, 3, 48, 80)]
     assert verify_onnx(prithvi_model, path, inputs) < 1e-3
     # the decoder and head are in the graph: the output has num_classes channels at full resolution
     import onnxruntime as ort
 
     out = ort.InferenceSession(str(path)).run(None, {"image": inputs[1].numpy()})[0]
     assert out.shape == (2, 4, 32, 32)
+
+
+def _factory_model(backbone: str, decoder: str, **args: object) -> nn.Module:
+    from geoft.models.factories.encoder_decoder import EncoderDecoderFactory
+
+    torch.manual_seed(0)
+    model = EncoderDecoderFactory().build_model(
+        "segmentation", backbone=backbone, decoder=decoder, num_classes=3, backbone_pretrained=False, **args
+    )
+    return model.eval()
+
+
+@pytest.mark.parametrize(
+    ("backbone", "decoder", "args", "multiple"),
+    [
+        (
+            "prithvi_eo_tiny",
+            "UperNetDecoder",
+            {
+                "backbone_in_chans": 3,
+                "backbone_depth": 1,
+                "backbone_img_size": 64,
+                "necks": [
+                    {"name": "SelectIndices", "indices": [0, 0, 0, 0]},
+                    {"name": "ReshapeTokensToImage"},
+                    {"name": "LearnedInterpolateToPyramidal"},
+                ],
+            },
+            16,
+        ),
+        ("timm_resnet18", "UNetDecoder", {"backbone_in_chans": 3}, 32),
+    ],
+    ids=["prithvi-upernet", "resnet18-unet"],
+)
+def test_factory_models_export_with_dynamic_height_and_width(
+    tmp_path: Path, backbone: str, decoder: str, args: dict, multiple: int
+) -> None:
+    model = _factory_model(backbone, decoder, **args)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        path = export_onnx(model, tmp_path / "model.onnx", torch.randn(1, 3, 64, 64))
+    info = export_info(path, "onnx")
+    assert info["dynamic_batch"] and info["dynamic_hw"] and info["size_multiple"] == multiple
+    # two sizes (one not square) and another batch size, all through the same graph
+    inputs = [torch.randn(1, 3, 64, 64), torch.randn(2, 3, 96, 128)]
+    assert verify_onnx(model, path, inputs, rtol=1e-4, atol=1e-5) < 1e-5
+
+
+def test_models_that_fix_their_size_fall_back_to_a_fixed_graph_with_a_warning(tmp_path: Path) -> None:
+    class SizeBound(TinyNet):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            # int() of a size fixes it in a traced graph: this model cannot be dynamic
+            half = (int(x.shape[-2]) // 2, int(x.shape[-1]) // 2)
+            return super().forward(nn.functional.interpolate(x, size=half))
+
+    model = SizeBound().eval()
+    with pytest.warns(
+        UserWarning, match=r"cannot be exported with dynamic height/width.*fixed size \(32, 32\)"
+    ):
+        path = export_onnx(model, tmp_path / "net.onnx", torch.randn(1, 3, 32, 32))
+    assert export_info(path, "onnx")["dynamic_hw"] is False
+    assert verify_onnx(model, path, torch.randn(2, 3, 32, 32)) < 1e-4
 
 
 def test_verify_onnx_detects_a_different_model(tmp_path: Path) -> None:

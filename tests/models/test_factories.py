@@ -92,6 +92,24 @@ def test_unknown_arguments_are_named():
         factory.build_model("segmentation", TinyViT(), "UpernetDecoder", num_classes=2)
 
 
+def test_missing_required_arguments_are_a_config_error_naming_them():
+    with pytest.raises(
+        ConfigError, match=r"missing required argument.*: decoder\nHint: set them in model_args"
+    ) as info:
+        factory.build_model("segmentation", backbone="timm_resnet18", num_classes=2)
+    assert "backbone" not in str(info.value).splitlines()[0]
+    with pytest.raises(ConfigError, match="missing required argument.*: backbone, decoder"):
+        factory.build_model("segmentation", num_classes=2)
+    # through a task's model_args (the LightningCLI / YAML route), the same error, not a TypeError
+    from geoft.tasks import SemanticSegmentationTask
+
+    with pytest.raises(ConfigError, match="missing required argument.*: decoder"):
+        SemanticSegmentationTask(
+            model_factory="EncoderDecoderFactory",
+            model_args={"backbone": "timm_resnet18", "backbone_pretrained": False, "num_classes": 2},
+        )
+
+
 def test_num_classes_rules():
     with pytest.raises(ConfigError, match="needs num_classes"):
         factory.build_model("segmentation", TinyViT(), "FCNDecoder")

@@ -21,6 +21,7 @@ from geoft.errors import ConfigError
 from geoft.models.backbones.bands import BandLike
 from geoft.models.backbones.checkpoint import LoadReport
 from geoft.models.backbones.prithvi_embed import LocationEncoder, PatchEmbed3D, TemporalEncoder, sincos_3d
+from geoft.models.tracing import is_exporting
 
 COORDS = ("time", "location")
 
@@ -216,7 +217,13 @@ class PrithviViT(nn.Module):
         return (frames // t, height // h, width // w)
 
     def position_embedding(self, grid: tuple[int, int, int], device: torch.device) -> torch.Tensor:
-        """``[1, T'*H'*W', D]`` fixed sin-cos table for ``grid`` (cached per grid and device)."""
+        """``[1, T'*H'*W', D]`` fixed sin-cos table for ``grid`` (cached per grid and device).
+
+        While exporting or tracing the grid may be symbolic: the table is then computed in the graph
+        (comparing or hashing the grid would fix the input size).
+        """
+        if is_exporting():
+            return sincos_3d(self.embed_dim, grid, device=device).unsqueeze(0)
         if grid == self.nominal_grid and self.pos_embed.device == device:
             return self.pos_embed
         key = (grid, device)

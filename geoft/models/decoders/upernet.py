@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from geoft.errors import ConfigError
 from geoft.models.decoders.base import ConvBNReLU, as_channel_list, check_image_features
 from geoft.models.necks import LearnedInterpolateToPyramidal
+from geoft.models.tracing import AdaptiveAvgPool2d
 
 
 class _PoolingPyramid(nn.Module):
@@ -24,7 +25,7 @@ class _PoolingPyramid(nn.Module):
         # no BatchNorm here: scale 1 pools to one pixel, where it fails for batch size 1 in training
         self.stages = nn.ModuleList(
             nn.Sequential(
-                nn.AdaptiveAvgPool2d(s),
+                AdaptiveAvgPool2d(s),
                 nn.Conv2d(in_channels, channels, 1),
                 nn.ReLU(inplace=True),
             )

@@ -191,8 +191,8 @@ class EncoderDecoderFactory:
     def build_model(
         self,
         task: str,
-        backbone: str | nn.Module,
-        decoder: str | nn.Module,
+        backbone: str | nn.Module | None = None,
+        decoder: str | nn.Module | None = None,
         num_classes: int | None = None,
         necks: Sequence[Mapping[str, Any]] | None = None,
         backbone_kwargs: Mapping[str, Any] | None = None,
@@ -223,6 +223,14 @@ class EncoderDecoderFactory:
             patch_size: pad to a multiple of this instead of the backbone's patch size.
             **prefixed: ``backbone_<arg>``, ``decoder_<arg>``, ``head_<arg>``; anything else is an error.
         """
+        # backbone and decoder default to None only so that leaving them out is a ConfigError, not a TypeError
+        missing = [name for name, value in (("backbone", backbone), ("decoder", decoder)) if value is None]
+        if missing:
+            raise ConfigError(
+                f"EncoderDecoderFactory.build_model is missing required argument(s): {', '.join(missing)}",
+                hint="set them in model_args, e.g. model_args: {backbone: prithvi_eo_v2_300, "
+                "decoder: UperNetDecoder, num_classes: 2}",
+            )
         known = [p for p in inspect.signature(self.build_model).parameters if p != "prefixed"]
         task = check_task(task, factory="EncoderDecoderFactory")
         routed = split_prefixed(
