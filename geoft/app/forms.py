@@ -167,6 +167,12 @@ def config_from_yaml(text: str | bytes) -> dict[str, Any]:
         raise ConfigError(
             f"the config has no {', '.join(missing)} section", hint="start from a preset and edit it"
         )
+    # weights_only: false would let Lightning fully unpickle a checkpoint (arbitrary code).
+    if config.get("weights_only") not in (None, True):
+        raise ConfigError(
+            f"web configs may not set weights_only: {config['weights_only']!r}; checkpoints are loaded as plain weights",
+            hint="remove weights_only from the config",
+        )
     check_class_paths(config)
     return config
 

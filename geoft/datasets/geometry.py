@@ -5,7 +5,11 @@ Cropping moves the affine transform with the window, so georeferencing stays rig
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
+
+from geoft.errors import ConfigError
 
 Transform = tuple[float, float, float, float, float, float]
 
@@ -13,10 +17,16 @@ Transform = tuple[float, float, float, float, float, float]
 def as_size(size: int | tuple[int, int] | list[int] | None) -> tuple[int, int] | None:
     if size is None:
         return None
-    if isinstance(size, int):
-        return (size, size)
-    h, w = size
-    return (int(h), int(w))
+    pair = (
+        (size, size) if isinstance(size, Integral) else tuple(size) if isinstance(size, list | tuple) else ()
+    )
+    if len(pair) != 2 or not all(
+        isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in pair
+    ):
+        raise ConfigError(
+            f"chip_size must be a positive integer or [height, width] of positive integers, not {size!r}."
+        )
+    return (int(pair[0]), int(pair[1]))
 
 
 def target_shape(

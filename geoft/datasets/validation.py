@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from jsonargparse import ArgumentError, ArgumentParser
 
 from geoft.datasets.problems import DataProblem, problem_from_error
 from geoft.errors import DataError, GeoftError
@@ -39,11 +40,26 @@ def datamodule_from_config(config: dict[str, Any] | str | Path) -> Any:
     path = str(section["class_path"])
     if "." not in path and ":" not in path:
         path = f"geoft.datamodules.{path}"
-    cls = import_object(path)
     try:
-        return cls(**(section.get("init_args") or {}))
-    except TypeError as err:
+        cls = import_object(path)
+    except (ImportError, ValueError) as err:  # no such module, or an empty/odd name
+        raise DataError(
+            f"cannot import the datamodule class {path!r}: {err}",
+            hint="e.g. class_path: geoft.datamodules.GenericNonGeoSegmentationDataModule",
+        ) from err
+    if not (isinstance(cls, type) and hasattr(cls, "build_dataset")):
+        raise DataError(f"{path} is not a geoft datamodule.", hint="use a class from geoft.datamodules.")
+    init_args = section.get("init_args") or {}
+    if not isinstance(init_args, dict):
+        raise DataError(f"init_args of {path} must be a mapping, not {type(init_args).__name__}.")
+    # Type-check the arguments as `geoft fit` does (jsonargparse), so a wrong type is a clear error.
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(cls, "data")
+    try:
+        parsed = parser.parse_object({"data": init_args})
+    except ArgumentError as err:
         raise DataError(f"Bad datamodule arguments for {path}: {err}") from err
+    return parser.instantiate_classes(parsed).data
 
 
 def _check_pixels(dataset: Any, split: str, counts: dict[int, int]) -> list[DataProblem]:
