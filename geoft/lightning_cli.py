@@ -21,6 +21,7 @@ from geoft.prediction_writer import GeoTiffPredictionWriter
 from geoft.run_folder import (
     DEPLOY_CONFIG,
     AtomicCheckpointIO,
+    BestAndLastCheckpoint,
     JsonlLogger,
     RunEvents,
     make_run_dir,
@@ -121,14 +122,7 @@ class GeoftCLI(LightningCLI):
         checkpointing = trainer_init.get("enable_checkpointing") is not False
         if command == "fit" and checkpointing and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
             callbacks.append(
-                ModelCheckpoint(
-                    dirpath=str(self.run_dir / "checkpoints"),
-                    filename="best-epoch={epoch:02d}",
-                    monitor="val/loss",
-                    mode="min",
-                    save_last=True,
-                    auto_insert_metric_name=False,
-                )
+                BestAndLastCheckpoint(dirpath=str(self.run_dir / "checkpoints"))
             )
         if command == "predict":
             out_dir = config.get("predict_output_dir") or str(self.run_dir / "predictions")

@@ -219,3 +219,35 @@ def test_writer_regression_is_float32_and_rejects_non_maps(tmp_path: Path) -> No
         writer.write_on_batch_end(
             SimpleNamespace(global_rank=0), task, {"prediction": torch.zeros(2)}, None, None, 0, 0
         )
+
+
+def test_last_checkpoint_is_the_latest_epoch_even_without_improvement(tmp_path: Path) -> None:
+    import lightning
+    import torch
+
+    from geoft.run_folder import BestAndLastCheckpoint
+
+    class WorseEveryEpoch(lightning.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(2, 1)
+
+        def training_step(self, batch, batch_idx):
+            return self.layer(batch[0]).sum()
+
+        def validation_step(self, batch, batch_idx):
+            self.log("val/loss", float(self.current_epoch))  # never improves after epoch 0
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(2, 2)), batch_size=2)
+    callback = BestAndLastCheckpoint(dirpath=str(tmp_path))
+    trainer = lightning.Trainer(
+        max_epochs=3, callbacks=[callback], logger=False, enable_progress_bar=False, num_sanity_val_steps=0
+    )
+    trainer.fit(WorseEveryEpoch(), data, data)
+    last = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    best = torch.load(callback.best_model_path, weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (2, 3)
+    assert best["epoch"] == 0
