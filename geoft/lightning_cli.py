@@ -121,9 +121,7 @@ class GeoftCLI(LightningCLI):
         callbacks.append(RunEvents(self.run_dir, command))
         checkpointing = trainer_init.get("enable_checkpointing") is not False
         if command == "fit" and checkpointing and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
-            callbacks.append(
-                BestAndLastCheckpoint(dirpath=str(self.run_dir / "checkpoints"))
-            )
+            callbacks.append(BestAndLastCheckpoint(dirpath=str(self.run_dir / "checkpoints")))
         if command == "predict":
             out_dir = config.get("predict_output_dir") or str(self.run_dir / "predictions")
             outputs = ("prediction", "probabilities", "logits")

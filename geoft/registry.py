@@ -169,7 +169,9 @@ class MultiSourceRegistry:
         out: list[str] = []
         for prefix in wanted:
             if prefix not in self._sources:
-                raise RegistryError(f"{self.kind} registry has no source {prefix!r}; sources: {list(self._sources)}")
+                raise RegistryError(
+                    f"{self.kind} registry has no source {prefix!r}; sources: {list(self._sources)}"
+                )
             names = self._sources[prefix].names()
             out.extend(names if prefix == self.default_prefix else [f"{prefix}_{n}" for n in names])
         return out
@@ -211,7 +213,9 @@ DECODER_REGISTRY = MultiSourceRegistry(
     "decoder",
     {
         "geoft": LazyTable(_table("geoft.models.catalog:DECODERS")),
-        "smp": LazySource("geoft.models.decoders.smp:SMPDecoderSource", "segmentation-models-pytorch decoders"),
+        "smp": LazySource(
+            "geoft.models.decoders.smp:SMPDecoderSource", "segmentation-models-pytorch decoders"
+        ),
     },
 )
 MODEL_FACTORY_REGISTRY = MultiSourceRegistry(

@@ -8,7 +8,9 @@ from geoft.registry import LazyTable, MultiSourceRegistry
 
 
 def test_unknown_name_lists_close_matches():
-    reg = MultiSourceRegistry("thing", {"geoft": LazyTable({"alpha_net": "math:sqrt", "beta_net": "math:floor"})})
+    reg = MultiSourceRegistry(
+        "thing", {"geoft": LazyTable({"alpha_net": "math:sqrt", "beta_net": "math:floor"})}
+    )
     with pytest.raises(RegistryError, match="Did you mean: alpha_net"):
         reg.get("alpha_nett")
 
