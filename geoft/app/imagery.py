@@ -9,29 +9,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from geoft.errors import ConfigError
+from geoft.io.geotiff import default_colors, parse_color
 
-_PALETTE = [
-    (0, 0, 0),
-    (230, 159, 0),
-    (86, 180, 233),
-    (0, 158, 115),
-    (240, 228, 66),
-    (0, 114, 178),
-    (213, 94, 0),
-    (204, 121, 167),
-    (128, 128, 128),
-    (255, 255, 255),
-]
-
-
-def default_colors(num_classes: int) -> list[tuple[int, int, int]]:
-    """A distinct colour per class (geoft's GeoTIFF palette when available)."""
-    try:
-        from geoft.io.geotiff import default_colors as io_colors
-
-        return list(io_colors(num_classes))
-    except ImportError:  # pragma: no cover - the io module ships with geoft
-        return [_PALETTE[i % len(_PALETTE)] for i in range(num_classes)]
+__all__ = ["colorize", "default_colors", "hex_color", "parse_hex", "percentile_stretch", "png_data_url"]
 
 
 def hex_color(rgb: Sequence[int]) -> str:
@@ -39,10 +19,10 @@ def hex_color(rgb: Sequence[int]) -> str:
 
 
 def parse_hex(color: str) -> tuple[int, int, int]:
-    text = color.lstrip("#")
-    if len(text) != 6:
+    """``"#rrggbb"`` -> ``(r, g, b)``; anything else is a ConfigError."""
+    if not isinstance(color, str):
         raise ConfigError(f"colour {color!r} is not '#rrggbb'")
-    return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
+    return parse_color(color)
 
 
 def percentile_stretch(
