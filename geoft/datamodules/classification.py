@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from geoft.datamodules.base import GenericDataModuleBase
+from geoft.datasets.classes import check_class_names
 from geoft.datasets.classification import GenericNonGeoClassificationDataset
 from geoft.datasets.reader import Band, TemporalOrder
 from geoft.errors import ConfigError
@@ -89,8 +90,7 @@ class GenericNonGeoClassificationDataModule(GenericDataModuleBase):
             stats_max_samples,
             None,
         )
-        if class_names is not None and len(class_names) != num_classes:
-            raise ConfigError(f"class_names has {len(class_names)} names but num_classes is {num_classes}.")
+        check_class_names(num_classes, class_names)
         if temporal_order not in ("channel_major", "time_major"):
             raise ConfigError(
                 f"temporal_order must be 'channel_major' or 'time_major', not {temporal_order!r}."

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from geoft.datamodules.base import GenericDataModuleBase
+from geoft.datasets.classes import check_class_names
 from geoft.datasets.reader import Band, TemporalOrder
 from geoft.datasets.regression import GenericNonGeoPixelwiseRegressionDataset
 from geoft.datasets.segmentation import GenericNonGeoSegmentationDataset
@@ -179,8 +180,7 @@ class GenericNonGeoSegmentationDataModule(_PixelwiseDataModule):
             stats_max_samples,
             ignore_index,
         )
-        if class_names is not None and len(class_names) != num_classes:
-            raise ConfigError(f"class_names has {len(class_names)} names but num_classes is {num_classes}.")
+        check_class_names(num_classes, class_names)
         if reduce_zero_label and ignore_index is None:
             raise ConfigError("reduce_zero_label needs ignore_index (label 0 becomes 'unknown').")
         self.num_classes = num_classes

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torchgeo.datasets import NonGeoDataset
 
+from geoft.datasets.classes import check_class_names
 from geoft.datasets.geometry import as_size, fit_to_size, target_shape
 from geoft.datasets.labels_file import labels_are_indices, read_labels_file
 from geoft.datasets.pairing import filter_by_split, find_files, keyed, strip_extension
@@ -71,8 +72,7 @@ class GenericNonGeoClassificationDataset(NonGeoDataset):
     ) -> None:
         if num_classes < 1:
             raise ConfigError(f"num_classes must be at least 1, not {num_classes}.")
-        if class_names is not None and len(class_names) != num_classes:
-            raise ConfigError(f"class_names has {len(class_names)} names but num_classes is {num_classes}.")
+        check_class_names(num_classes, class_names)
         self.reader = ImageReader(
             dataset_bands=None if dataset_bands is None else list(dataset_bands),
             output_bands=None if output_bands is None else list(output_bands),

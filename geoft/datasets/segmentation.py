@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from geoft.datasets.classes import check_class_names
 from geoft.datasets.pixelwise import GenericPixelwiseDataset
 from geoft.datasets.problems import FileDataError
 from geoft.errors import ConfigError
@@ -72,8 +73,7 @@ class GenericNonGeoSegmentationDataset(GenericPixelwiseDataset):
     ) -> None:
         if num_classes < 1:
             raise ConfigError(f"num_classes must be at least 1, not {num_classes}.")
-        if class_names is not None and len(class_names) != num_classes:
-            raise ConfigError(f"class_names has {len(class_names)} names but num_classes is {num_classes}.")
+        check_class_names(num_classes, class_names)
         if reduce_zero_label and ignore_index is None:
             raise ConfigError(
                 "reduce_zero_label turns label 0 into 'unknown', which needs ignore_index.",
