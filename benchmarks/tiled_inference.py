@@ -3,8 +3,10 @@
 Same model on both sides (Prithvi tiny + UPerNet, random weights with a fixed seed, eval mode),
 tiles of 224 px with stride 192, 16 tiles per forward pass (both tools' default).
 
-* geoft: :func:`geoft.io.scene.predict_scene_to_geotiff`, which reads, predicts and writes the scene
-  block by block.
+* geoft: :func:`geoft.io.scene.predict_scene_to_geotiff`, which walks one scene-wide tile grid row by
+  row, reading, predicting and writing in strips. ``precision="default"`` runs it the way
+  ``geoft predict-scene`` does by default (bf16 autocast where the CPU has native bf16); ``32-true``
+  is full precision, like the reference.
 * reference: what TerraTorch does with an image: read the whole array with rasterio, normalise,
   ``terratorch.tasks.tiled_inference.tiled_inference`` on it, argmax, write the GeoTIFF.
 
@@ -37,8 +39,12 @@ def _eval_model(tool: str) -> Any:
     return model
 
 
-def predict_scene(tool: str, scene: str) -> dict[str, float]:
-    """Predict ``scene`` into a temporary GeoTIFF with ``tool``; wall time and peak RSS."""
+def predict_scene(tool: str, scene: str, precision: str = "32-true") -> dict[str, float]:
+    """Predict ``scene`` into a temporary GeoTIFF with ``tool``; wall time and peak RSS.
+
+    ``precision`` applies to geoft only (``default`` or a Lightning name); the reference's tiled
+    inference has no precision setting and runs in fp32.
+    """
     from benchmarks.scenes import ChipSet
 
     model = _eval_model(tool)
@@ -48,7 +54,7 @@ def predict_scene(tool: str, scene: str) -> dict[str, float]:
         out = Path(tmp) / "prediction.tif"
         start = time.perf_counter()
         if tool == "geoft":
-            tiles = _predict_geoft(model, Path(scene), out, means, stds)
+            tiles = _predict_geoft(model, Path(scene), out, means, stds, precision)
         elif tool == "reference":
             tiles = _predict_reference(model, Path(scene), out, means, stds)
         else:
@@ -59,17 +65,25 @@ def predict_scene(tool: str, scene: str) -> dict[str, float]:
     return {"wall_s": wall, "peak_rss_mb": peak_rss_mb(), "rss_before_mb": rss_before, "tiles": tiles}
 
 
-def _predict_geoft(model: Any, scene: Path, out: Path, means: list[float], stds: list[float]) -> int:
+def _predict_geoft(
+    model: Any, scene: Path, out: Path, means: list[float], stds: list[float], precision: str
+) -> int:
     import torch
 
     try:
-        from geoft.io.scene import predict_scene_to_geotiff
+        from geoft.io.scene import inference_autocast_dtype, predict_scene_to_geotiff
     except ImportError as err:
         raise RuntimeError(f"geoft.io.scene.predict_scene_to_geotiff is not available ({err})") from err
 
+    dtype = inference_autocast_dtype(None if precision == "default" else precision, torch.device("cpu"))
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
+            return model(x).output
+
     with torch.inference_mode():
         result = predict_scene_to_geotiff(
-            lambda x: model(x).output,
+            forward,
             scene,
             out,
             params={"crop": CROP, "stride": STRIDE, "batch_size": TILE_BATCH},
@@ -124,14 +138,16 @@ def build(quick: bool, threads: int = 2) -> Benchmark:
         scene = make_scene(data_dir() / f"scene_{size}.tif", size, bands=len(BANDS_HLS))
         timeout = max(600.0, size * size / 4096**2 * 3600.0)
 
-        def measures(scene: Path = scene, timeout: float = timeout) -> dict[str, Measure]:
+        def measures(
+            scene: Path = scene, timeout: float = timeout, precision: str = "32-true"
+        ) -> dict[str, Measure]:
             return {
                 tool: (
                     lambda tool=tool: run_worker(
                         tool,
                         "tiled_inference",
                         "predict_scene",
-                        {"tool": tool, "scene": str(scene)},
+                        {"tool": tool, "scene": str(scene), "precision": precision},
                         timeout_s=timeout,
                         threads=threads,
                     )
@@ -139,5 +155,14 @@ def build(quick: bool, threads: int = 2) -> Benchmark:
                 for tool in ("geoft", "reference")
             }
 
-        cases.append(Case(f"scene_{size}", measures(), metrics, note=f"{size}x{size}x6 GeoTIFF -> class map"))
+        note = f"{size}x{size}x6 GeoTIFF -> class map"
+        cases.append(Case(f"scene_{size}_fp32", measures(), metrics, note=f"{note}, both fp32"))
+        cases.append(
+            Case(
+                f"scene_{size}_defaults",
+                measures(precision="default"),
+                metrics,
+                note=f"{note}, each tool's default (geoft: bf16 autocast where native; reference: fp32)",
+            )
+        )
     return Benchmark("tiled_inference", cases, repeats=1 if quick else 3, warmup=0)

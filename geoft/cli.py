@@ -256,8 +256,17 @@ def _predict_scene(args: list[str]) -> int:
     parser.add_argument(
         "--bands", default=None, help="1-based band indexes to read, e.g. 2,3,4,8 (default: all)"
     )
-    parser.add_argument("--block_size", type=int, default=512, help="output block size (bounds memory)")
+    parser.add_argument("--block_size", type=int, default=512, help="rows read and written at a time")
+    parser.add_argument(
+        "--max_width", type=int, default=4096, help="widest column panel predicted at once (bounds memory)"
+    )
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--precision",
+        default=None,
+        choices=["32-true", "bf16-mixed", "16-mixed"],
+        help="default: bf16-mixed where the device runs bf16 natively, else 32-true (as for training)",
+    )
     opts = parser.parse_args(args)
     from geoft.export_cli import checkpoint_normalisation, load_checkpoint, task_from_checkpoint
     from geoft.io.scene import predict_scene_with_task
@@ -288,7 +297,9 @@ def _predict_scene(args: list[str]) -> int:
         no_data_replace=data.get("no_data_replace", 0.0),
         probabilities_path=opts.probabilities,
         block_size=opts.block_size,
+        max_width=opts.max_width,
         device=opts.device,
+        precision=opts.precision,
     )
     print(f"wrote {result.prediction} ({result.width}x{result.height} px, {result.tiles} tiles)")
     return 0

@@ -1,11 +1,12 @@
-"""Predict a whole GeoTIFF scene into a GeoTIFF, block by block, in bounded memory.
+"""Predict a whole GeoTIFF scene into a GeoTIFF, in bounded memory, running each tile once.
 
-The scene is split into square output blocks. For each block the tiles of the *global* tile grid
-(:func:`geoft.tasks.tiled_inference.tile_starts` over the whole scene) that touch it are read in one
-windowed read (a halo around the block; mirrored beyond the scene border), run through the model,
-blended, and the block's pixels are written. Because every block sees exactly the tiles that cover
-it in the global grid, the result equals tiling the whole scene at once, with no seams at block
-borders, while memory depends only on ``block_size``, the tile size and the tile batch.
+The scene is tiled on one *global* grid (:func:`geoft.tasks.tiled_inference.tile_starts` over the
+whole scene), exactly as :func:`~geoft.tasks.tiled_inference.tiled_inference` tiles an in-memory
+image, so the result equals tiling the whole scene at once. The grid is walked one row of tiles at a
+time: source rows are read once into a rolling buffer (mirrored beyond the scene border), and output
+rows that no later tile touches are blended and written in strips. Memory depends on the tile size
+and the scene's width, never its height; scenes wider than ``max_width`` are cut into column panels
+(only the tiles straddling a panel border run twice), so memory is bounded for any scene size.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from geoft.io.geotiff import (
 )
 from geoft.tasks.tiled_inference import (
     TiledInferenceParameters,
-    accumulator_dtype,
     run_tiles,
     source_indices,
     tile_starts,
@@ -90,6 +90,7 @@ def predict_scene_to_geotiff(
     class_names: Sequence[str] | None = None,
     class_colors: Sequence[str | Sequence[int]] | None = None,
     block_size: int = 512,
+    max_width: int = 4096,
     gdal_cache_mb: int = 64,
     device: str | torch.device = "cpu",
     progress: Callable[[int, int], None] | None = None,
@@ -106,9 +107,10 @@ def predict_scene_to_geotiff(
         no_data_replace: value put in input nodata pixels before the model sees them.
         normalise: ``(means, stds)`` per band, or a function on ``[C, h, w]`` tensors.
         probabilities_path: also write softmax probabilities (``float32``, one band per class).
-        block_size: output block edge in pixels; memory grows with it, not with the scene.
+        block_size: rows read and written at a time.
+        max_width: widest column panel predicted at once; memory grows with it, not with the scene.
         gdal_cache_mb: GDAL block cache while this runs (GDAL's default grows with RAM, not need).
-        progress: called with ``(blocks_done, blocks_total)``.
+        progress: called with ``(tile_rows_done, tile_rows_total)``.
     """
     p = TiledInferenceParameters.from_any(params)
     src_path, dst_path = Path(src_path), Path(dst_path)
@@ -118,6 +120,8 @@ def predict_scene_to_geotiff(
         raise ConfigError("probabilities_path only applies to segmentation")
     if block_size < 16:
         raise ConfigError(f"block_size must be >= 16, got {block_size}")
+    if max_width < 16:
+        raise ConfigError(f"max_width must be >= 16, got {max_width}")
     if not src_path.is_file():
         raise DataError(f"scene {src_path} does not exist")
     device = torch.device(device)
@@ -125,8 +129,82 @@ def predict_scene_to_geotiff(
     with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb):
         return _predict_scene(
             model_forward, src_path, dst_path, task, p, bands, constant_scale, no_data_replace, normalise,
-            probabilities_path, class_names, class_colors, block_size, device, progress,
+            probabilities_path, class_names, class_colors, block_size, max_width, device, progress,
         )  # fmt: skip
+
+
+class _RowSource:
+    """Normalised source rows of one column range, read once, in order, into a rolling buffer.
+
+    Tile rows move down the scene, so rows above the current tile are dropped and rows below are
+    read ``read_rows`` at a time: each source row is read and normalised once per column panel.
+    """
+
+    def __init__(
+        self,
+        src: rasterio.io.DatasetReader,
+        indexes: list[int],
+        col_lo: int,
+        col_hi: int,
+        prepare: Callable[[np.ndarray, np.ndarray], torch.Tensor],
+        read_rows: int,
+    ) -> None:
+        self.src, self.indexes, self.prepare, self.read_rows = src, indexes, prepare, read_rows
+        self.col_lo, self.col_hi = col_lo, col_hi
+        self.lo = self.hi = 0
+        self.image = torch.empty(0)
+        self.valid = np.zeros((0, col_hi - col_lo), dtype=bool)
+
+    def rows(self, lo: int, hi: int) -> tuple[torch.Tensor, np.ndarray]:
+        """Image ``[C, hi - lo, W]`` and validity ``[hi - lo, W]`` of source rows ``[lo, hi)``."""
+        if lo < self.lo or lo > self.hi:  # not expected (rows only move down); restart cleanly
+            self.lo = self.hi = lo
+            self.image, self.valid = torch.empty(0), self.valid[:0]
+        if hi > self.hi:
+            end = min(self.src.height, max(hi, self.hi + self.read_rows))
+            window = Window(self.col_lo, self.hi, self.col_hi - self.col_lo, end - self.hi)
+            raw = self.src.read(self.indexes, window=window, out_dtype="float32")
+            valid = self.src.dataset_mask(window=window) > 0
+            fresh = self.prepare(raw, valid)
+            keep = slice(lo - self.lo, None)
+            self.image = torch.cat([self.image[:, keep], fresh], dim=1) if self.image.numel() else fresh
+            self.valid = np.concatenate([self.valid[keep], valid])
+            self.lo, self.hi = lo, end
+        elif lo > self.lo:
+            self.image, self.valid = self.image[:, lo - self.lo :], self.valid[lo - self.lo :]
+            self.lo = lo
+        return self.image[:, : hi - lo], self.valid[: hi - lo]
+
+
+class _PendingRows:
+    """Finished output rows of one column panel, written in strips of ``rows`` (aligned writes)."""
+
+    def __init__(self, rows: int, write: Callable[[torch.Tensor, np.ndarray, Window], None], c0: int) -> None:
+        self.rows, self.write, self.c0 = rows, write, c0
+        self.top = 0
+        self.parts: list[tuple[torch.Tensor, np.ndarray]] = []
+        self.count = 0
+
+    def add(self, blended: torch.Tensor, nodata: np.ndarray) -> None:
+        self.parts.append((blended, nodata))
+        self.count += nodata.shape[0]
+        if self.count >= self.rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.parts:
+            return
+        blended = torch.cat([b for b, _ in self.parts], dim=-2)
+        nodata = np.concatenate([n for _, n in self.parts])
+        self.write(blended, nodata, Window(self.c0, self.top, nodata.shape[1], nodata.shape[0]))
+        self.top += nodata.shape[0]
+        self.parts, self.count = [], 0
+
+
+def _panels(width: int, max_width: int) -> list[tuple[int, int]]:
+    """Column ranges of at most ``max_width`` (a multiple of 256 where possible, for aligned writes)."""
+    step = max(256, max_width - max_width % 256) if max_width >= 256 else max_width
+    return [(c, min(c + step, width)) for c in range(0, width, step)]
 
 
 def _predict_scene(
@@ -143,11 +221,10 @@ def _predict_scene(
     class_names: Sequence[str] | None,
     class_colors: Sequence[str | Sequence[int]] | None,
     block_size: int,
+    max_width: int,
     device: torch.device,
     progress: Callable[[int, int], None] | None,
 ) -> SceneResult:
-    (crop_h, crop_w), (stride_h, stride_w), (halo_h, halo_w) = p.crop, p.stride, p.halo  # type: ignore[misc]
-    win_h, win_w = window_1d(crop_h, p.blend), window_1d(crop_w, p.blend)
     try:
         src = rasterio.open(src_path)
     except rasterio.RasterioIOError as err:
@@ -158,62 +235,104 @@ def _predict_scene(
         if bad:
             raise ConfigError(f"bands {bad} are not in {src_path} (it has bands 1..{src.count})")
         norm = _normaliser(normalise, len(indexes))
-        height, width = src.height, src.width
-        starts_y = tile_starts(height, crop_h, stride_h, halo_h)
-        starts_x = tile_starts(width, crop_w, stride_w, halo_w)
-        blocks = [(r, c) for r in range(0, height, block_size) for c in range(0, width, block_size)]
+
+        def prepare(raw: np.ndarray, valid: np.ndarray) -> torch.Tensor:
+            image = torch.from_numpy(raw) * constant_scale
+            if no_data_replace is not None:
+                image[:, ~torch.from_numpy(valid)] = no_data_replace
+            return norm(image)
+
         writers: dict[str, Any] = {}
         tmp_paths: list[tuple[Path, Path]] = []
+
+        def write(blended: torch.Tensor, nodata: np.ndarray, window: Window) -> None:
+            _write_block(
+                blended, nodata, window, task, writers, tmp_paths, src, dst_path,
+                probabilities_path, class_names, class_colors,
+            )  # fmt: skip
+
+        panels = _panels(src.width, max_width)
+        rows_per_panel = len(tile_starts(src.height, p.crop[0], p.stride[0], p.halo[0]))  # type: ignore[index]
         tiles_run = 0
         try:
-            for done, (r0, c0) in enumerate(blocks):
-                r1, c1 = min(r0 + block_size, height), min(c0 + block_size, width)
-                sy = _covering(starts_y, r0, r1, crop_h)
-                sx = _covering(starts_x, c0, c1, crop_w)
-                y0, y1, x0, x1 = sy[0], sy[-1] + crop_h, sx[0], sx[-1] + crop_w
-                rows = source_indices(y0, y1, height, p.padding)
-                cols = source_indices(x0, x1, width, p.padding)
-                window = Window(
-                    int(cols.min()),
-                    int(rows.min()),
-                    int(cols.max() - cols.min() + 1),
-                    int(rows.max() - rows.min() + 1),
-                )
-                raw = src.read(indexes, window=window, out_dtype="float32")
-                valid = src.dataset_mask(window=window) > 0
-                raw = raw[:, rows - rows.min()][:, :, cols - cols.min()]
-                valid = valid[rows - rows.min()][:, cols - cols.min()]
-                image = torch.from_numpy(raw).to(device) * constant_scale
-                if no_data_replace is not None:
-                    image[:, ~torch.from_numpy(valid).to(device)] = no_data_replace
-                image = norm(image)[None]
-                acc, _ = run_tiles(model_forward, image, [s - y0 for s in sy], [s - x0 for s in sx], p)
-                tiles_run += len(sy) * len(sx)
-                weights = np.outer(
-                    weight_sum_1d(sy, y0, y1 - y0, win_h), weight_sum_1d(sx, x0, x1 - x0, win_w)
-                )
-                core = (slice(r0 - y0, r1 - y0), slice(c0 - x0, c1 - x0))
-                blended = acc[0][..., core[0], core[1]] / torch.from_numpy(weights[core]).to(
-                    device=acc.device, dtype=accumulator_dtype(acc.device)
-                )
-                blended = (
-                    blended.float().contiguous()
-                )  # float64 only for the exact blend; argmax is faster on float32
-                nodata = ~valid[core]
-                out_window = Window(c0, r0, c1 - c0, r1 - r0)
-                _write_block(
-                    blended, nodata, out_window, task, writers, tmp_paths, src, dst_path,
-                    probabilities_path, class_names, class_colors,
+            for index, (c0, c1) in enumerate(panels):
+
+                def panel_progress(done: int, index: int = index) -> None:
+                    if progress is not None:
+                        progress(index * rows_per_panel + done, len(panels) * rows_per_panel)
+
+                tiles_run += _predict_panel(
+                    model_forward, src, indexes, prepare, p, c0, c1, block_size, device, write,
+                    panel_progress,
                 )  # fmt: skip
-                if progress is not None:
-                    progress(done + 1, len(blocks))
         finally:
             for dst in writers.values():
                 dst.close()
         for tmp, final in tmp_paths:
             os.replace(tmp, final)
+        height, width = src.height, src.width
     prob = Path(probabilities_path) if probabilities_path is not None else None
     return SceneResult(prediction=dst_path, probabilities=prob, height=height, width=width, tiles=tiles_run)
+
+
+def _predict_panel(
+    model_forward: Callable[..., Any],
+    src: rasterio.io.DatasetReader,
+    indexes: list[int],
+    prepare: Callable[[np.ndarray, np.ndarray], torch.Tensor],
+    p: TiledInferenceParameters,
+    c0: int,
+    c1: int,
+    block_size: int,
+    device: torch.device,
+    write: Callable[[torch.Tensor, np.ndarray, Window], None],
+    progress: Callable[[int], None],
+) -> int:
+    """Predict output columns ``[c0, c1)``, one row of global-grid tiles at a time; returns tiles run.
+
+    Rows above the next tile row receive no further tiles, so they are final: they are blended,
+    queued for writing and dropped from the accumulator, which never holds more than one tile height.
+    """
+    (crop_h, crop_w), (stride_h, stride_w), (halo_h, halo_w) = p.crop, p.stride, p.halo  # type: ignore[misc]
+    height, width = src.height, src.width
+    starts_y = tile_starts(height, crop_h, stride_h, halo_h)
+    sx = _covering(tile_starts(width, crop_w, stride_w, halo_w), c0, c1, crop_w)
+    x0, x1 = sx[0], sx[-1] + crop_w
+    cols = source_indices(x0, x1, width, p.padding)
+    col_lo = int(cols.min())
+    cols_t = torch.from_numpy(cols - col_lo)
+    source = _RowSource(src, indexes, col_lo, int(cols.max()) + 1, prepare, read_rows=max(block_size, 256))
+    wy = weight_sum_1d(starts_y, starts_y[0], starts_y[-1] + crop_h - starts_y[0], window_1d(crop_h, p.blend))
+    wx = torch.from_numpy(weight_sum_1d(sx, x0, x1 - x0, window_1d(crop_w, p.blend))[c0 - x0 : c1 - x0])
+    pending = _PendingRows(block_size, write, c0)
+    acc: torch.Tensor | None = None
+    acc_top = starts_y[0]  # image row of acc's first row
+    for i, sy in enumerate(starts_y):
+        rows = source_indices(sy, sy + crop_h, height, p.padding)
+        lo = int(rows.min())
+        image, valid = source.rows(lo, int(rows.max()) + 1)
+        strip = image.index_select(1, torch.from_numpy(rows - lo)).index_select(2, cols_t)
+        part, _ = run_tiles(model_forward, strip[None].to(device), [0], [s - x0 for s in sx], p)
+        part = part[0]
+        if acc is not None:
+            part[..., : acc.shape[-2], :] += acc
+        acc = part
+        final_end = starts_y[i + 1] if i + 1 < len(starts_y) else sy + crop_h
+        out_lo, out_hi = max(acc_top, 0), min(final_end, height)
+        if out_hi > out_lo:
+            block = acc[..., out_lo - acc_top : out_hi - acc_top, c0 - x0 : c1 - x0]
+            weights = torch.outer(torch.from_numpy(wy[out_lo - starts_y[0] : out_hi - starts_y[0]]), wx).to(
+                device=block.device, dtype=block.dtype
+            )
+            # float64 only for the exact blend; argmax and writing are faster on float32
+            blended = (block / weights).float().cpu().contiguous()
+            nodata = ~valid[out_lo - lo : out_hi - lo, c0 - col_lo : c1 - col_lo]
+            pending.add(blended, nodata)
+        acc = acc[..., final_end - acc_top :, :]
+        acc_top = final_end
+        progress(i + 1)
+    pending.flush()
+    return len(starts_y) * len(sx)
 
 
 def _open_outputs(
@@ -303,6 +422,26 @@ def _write_block(
         pred.write(values, 1, window=window)
 
 
+_AUTOCAST = {"32-true": None, "32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+
+
+def inference_autocast_dtype(precision: str | None, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for a Lightning precision name (``None``: full precision).
+
+    ``precision=None`` follows :func:`geoft.hardware.default_precision` for the device's type.
+    """
+    if precision is None:
+        from geoft.hardware import default_precision
+
+        precision = default_precision("gpu" if device.type == "cuda" else device.type)
+    if precision not in _AUTOCAST:
+        raise ConfigError(
+            f"precision {precision!r} is not supported for scene prediction",
+            hint=f"use one of {sorted(_AUTOCAST)}",
+        )
+    return _AUTOCAST[precision]
+
+
 def predict_scene_with_task(
     task: torch.nn.Module,
     src_path: str | Path,
@@ -317,13 +456,17 @@ def predict_scene_with_task(
     probabilities_path: str | Path | None = None,
     class_colors: Sequence[str | Sequence[int]] | None = None,
     block_size: int = 512,
+    max_width: int = 4096,
     device: str | torch.device | None = None,
+    precision: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> SceneResult:
     """:func:`predict_scene_to_geotiff` with a trained geoft task (segmentation or pixel-wise regression).
 
     The tile parameters default to the task's ``tiled_inference_parameters``, the class names to its
-    ``class_names``; ``means``/``stds`` are the datamodule's (both or neither).
+    ``class_names``; ``means``/``stds`` are the datamodule's (both or neither). ``precision`` is a
+    Lightning precision name (``32-true``, ``bf16-mixed``, ``16-mixed``); by default the same as
+    training's (:func:`geoft.hardware.default_precision`): bf16 autocast where the device runs it natively.
     """
     kind = getattr(task, "task_kind", None)
     if kind not in ("segmentation", "regression"):
@@ -338,9 +481,14 @@ def predict_scene_with_task(
     if device is None:
         device = next(task.parameters()).device
     task = task.to(device).eval()
+    device = torch.device(device)
+    autocast_dtype = inference_autocast_dtype(precision, device)
 
     def forward(tiles: torch.Tensor) -> torch.Tensor:
-        return task(tiles).output
+        with torch.autocast(
+            device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
+        ):
+            return task(tiles).output
 
     return predict_scene_to_geotiff(
         forward,
@@ -356,6 +504,7 @@ def predict_scene_with_task(
         class_names=hparams.get("class_names") if kind == "segmentation" else None,
         class_colors=class_colors,
         block_size=block_size,
+        max_width=max_width,
         device=device,
         progress=progress,
     )

@@ -151,6 +151,14 @@ def test_fit_test_predict_export(workspace: Path, capsys: pytest.CaptureFixture[
     with rasterio.open(scene) as src, rasterio.open(scene_pred) as out:
         assert out.transform == src.transform and out.crs == src.crs and out.shape == (70, 90)
         assert out.read(1).max() < 5
+        default_classes = out.read(1)
+    # full precision on request; the default (bf16 autocast where native) agrees on almost every pixel
+    fp32_pred = workspace / "scene_pred_fp32.tif"
+    args = ["--input", str(scene), "--output", str(fp32_pred), "--precision", "32-true", "--max_width", "48"]
+    assert main(["predict-scene", "-c", str(workspace / "config.yaml"), "--ckpt_path", ckpt, *args]) == 0
+    with rasterio.open(fp32_pred) as out:
+        agreement = float((out.read(1) == default_classes).mean())
+    assert agreement > 0.95, agreement
 
 
 @pytest.mark.slow

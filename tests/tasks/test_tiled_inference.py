@@ -172,6 +172,48 @@ def test_scene_regression_identity_is_exact_and_georeferenced(tmp_path: Path) ->
     assert np.array_equal(pred[~nodata], data[0][~nodata].astype(np.float32))
 
 
+@pytest.mark.parametrize(
+    ("max_width", "block_size"), [(4096, 512), (96, 32)], ids=["one-panel", "panels-and-strips"]
+)
+def test_scene_equals_tiling_the_whole_image_and_runs_each_tile_once(
+    tmp_path: Path, max_width: int, block_size: int
+) -> None:
+    src = tmp_path / "scene.tif"
+    _write_scene(src, 300, bands=2)
+    with rasterio.open(src) as s:
+        data = s.read(window=((0, 300), (0, 230)))  # a rectangular scene: crop the square one
+        profile = s.profile | {"width": 230}
+    rect = tmp_path / "rect.tif"
+    with rasterio.open(rect, "w", **profile) as dst:
+        dst.write(data)
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(2, 3, 5, padding=2)  # context-dependent: a different tile grid changes it
+    calls = 0
+
+    def model(tiles: torch.Tensor) -> torch.Tensor:
+        nonlocal calls
+        calls += tiles.shape[0]
+        return conv(tiles)
+
+    params = {"crop": 48, "stride": 40, "batch_size": 5}
+    norm = ([1500.0, 1500.0], [800.0, 800.0])
+    result = predict_scene_to_geotiff(
+        model, rect, tmp_path / "p.tif", params=params, normalise=norm,
+        probabilities_path=tmp_path / "probs.tif", max_width=max_width, block_size=block_size,
+    )  # fmt: skip
+    image = (torch.from_numpy(data.astype(np.float32)) - 1500.0) / 800.0
+    with torch.no_grad():
+        expected = torch.softmax(tiled_inference(conv, image[None], params)[0], dim=0).numpy()
+    with rasterio.open(result.probabilities) as pr:
+        np.testing.assert_allclose(pr.read(), expected, atol=1e-5)
+    assert result.tiles == calls
+    if max_width >= 230:
+        assert calls == count_tiles(300, 230, params)  # every tile of the global grid, once
+    else:  # panels of 96 px: only tile columns straddling the 2 panel borders (<= 2 each) run twice
+        per_column = len(tile_starts(300, 48, 40, 4))
+        assert count_tiles(300, 230, params) < calls <= count_tiles(300, 230, params) + 2 * 2 * per_column
+
+
 def test_scene_segmentation_writes_classes_colour_table_and_probabilities(tmp_path: Path) -> None:
     src = tmp_path / "scene.tif"
     data = _write_scene(src, 200, bands=3)
@@ -251,6 +293,7 @@ def test_scene_memory_does_not_grow_with_scene_size(tmp_path: Path) -> None:
             task="regression",
             params={"crop": 256, "stride": 256, "halo": 0, "batch_size": 4},
             block_size=512,
+            max_width=1024,  # wider scenes are cut into panels of this width
             gdal_cache_mb=16,
         )
 
@@ -265,3 +308,17 @@ def test_scene_memory_does_not_grow_with_scene_size(tmp_path: Path) -> None:
     # 16x the pixels; holding the scene as float32 would add 128 MiB, the output 64 MiB.
     assert large_peak < small_peak + 32 * 2**20, (small_peak / 2**20, large_peak / 2**20)
     assert large_peak < 96 * 2**20, large_peak / 2**20
+
+
+def test_scene_precision_names_map_to_autocast() -> None:
+    from geoft.io.scene import inference_autocast_dtype
+
+    cpu = torch.device("cpu")
+    assert inference_autocast_dtype("32-true", cpu) is None
+    assert inference_autocast_dtype("bf16-mixed", cpu) is torch.bfloat16
+    assert inference_autocast_dtype("16-mixed", torch.device("cuda")) is torch.float16
+    from geoft.hardware import default_precision
+
+    assert inference_autocast_dtype(None, cpu) == inference_autocast_dtype(default_precision("cpu"), cpu)
+    with pytest.raises(ConfigError, match="64-true"):
+        inference_autocast_dtype("64-true", cpu)
