@@ -39,7 +39,9 @@ def _eval_model(tool: str) -> Any:
     return model
 
 
-def predict_scene(tool: str, scene: str, precision: str = "32-true") -> dict[str, float]:
+def predict_scene(
+    tool: str, scene: str, precision: str = "32-true", tile_batch: int = TILE_BATCH
+) -> dict[str, float]:
     """Predict ``scene`` into a temporary GeoTIFF with ``tool``; wall time and peak RSS.
 
     ``precision`` applies to geoft only (``default`` or a Lightning name); the reference's tiled
@@ -54,9 +56,9 @@ def predict_scene(tool: str, scene: str, precision: str = "32-true") -> dict[str
         out = Path(tmp) / "prediction.tif"
         start = time.perf_counter()
         if tool == "geoft":
-            tiles = _predict_geoft(model, Path(scene), out, means, stds, precision)
+            tiles = _predict_geoft(model, Path(scene), out, means, stds, precision, tile_batch)
         elif tool == "reference":
-            tiles = _predict_reference(model, Path(scene), out, means, stds)
+            tiles = _predict_reference(model, Path(scene), out, means, stds, tile_batch)
         else:
             raise ValueError(f"unknown tool {tool!r}")
         wall = time.perf_counter() - start
@@ -66,7 +68,7 @@ def predict_scene(tool: str, scene: str, precision: str = "32-true") -> dict[str
 
 
 def _predict_geoft(
-    model: Any, scene: Path, out: Path, means: list[float], stds: list[float], precision: str
+    model: Any, scene: Path, out: Path, means: list[float], stds: list[float], precision: str, tile_batch: int
 ) -> int:
     import torch
 
@@ -86,13 +88,15 @@ def _predict_geoft(
             forward,
             scene,
             out,
-            params={"crop": CROP, "stride": STRIDE, "batch_size": TILE_BATCH},
+            params={"crop": CROP, "stride": STRIDE, "batch_size": tile_batch},
             normalise=(means, stds),
         )
     return int(result.tiles)
 
 
-def _predict_reference(model: Any, scene: Path, out: Path, means: list[float], stds: list[float]) -> int:
+def _predict_reference(
+    model: Any, scene: Path, out: Path, means: list[float], stds: list[float], tile_batch: int
+) -> int:
     import numpy as np
     import rasterio
     import torch
@@ -112,7 +116,7 @@ def _predict_reference(model: Any, scene: Path, out: Path, means: list[float], s
         return model(x).output
 
     with torch.inference_mode():
-        logits = tiled_inference(forward, image, crop=CROP, stride=STRIDE, batch_size=TILE_BATCH)
+        logits = tiled_inference(forward, image, crop=CROP, stride=STRIDE, batch_size=tile_batch)
     prediction = logits.argmax(dim=1)[0].numpy().astype(np.uint8)
     profile.update(count=1, dtype="uint8", nodata=None, compress="deflate")
     with rasterio.open(out, "w", **profile) as dst:

@@ -203,14 +203,25 @@ def load_only(
     return {"samples_per_s": seen / elapsed, "peak_rss_mb": peak_rss_mb()}
 
 
-def model_step_fn(tool: str, precision: str, batch_size: int, size: int = 224) -> Callable[[], None]:
-    """A closure running one forward/backward/AdamW step of the tool's model on a fixed batch."""
+def model_step_fn(
+    tool: str,
+    precision: str,
+    batch_size: int,
+    size: int = 224,
+    configure: Callable[[Any], None] | None = None,
+) -> Callable[[], None]:
+    """A closure running one forward/backward/AdamW step of the tool's model on a fixed batch.
+
+    ``configure(model)`` may change the model before the optimiser is built (for lever measurements).
+    """
     import torch
     import torch.nn.functional as F  # noqa: N812
 
     torch.manual_seed(0)
     model = build_task(tool).model
     model.train()
+    if configure is not None:
+        configure(model)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=LR)
     x = torch.randn(batch_size, len(BANDS_HLS), size, size)
     y = torch.randint(0, NUM_CLASSES, (batch_size, size, size))
