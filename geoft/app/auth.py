@@ -1,9 +1,15 @@
-"""Optional shared-password gate and the 'exposed without auth' check."""
+"""Which login the app requires (OIDC, shared password, none) and the 'exposed without auth' check.
+
+No Streamlit import here: the decisions are plain functions, tested without a server.
+"""
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 
 def password_matches(given: str, expected: str) -> bool:
@@ -24,3 +30,97 @@ def is_local_address(address: str | None) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
+
+
+# Streamlit's documented [auth] layout: the top-level keys, and the keys each provider needs.
+OIDC_TOP_KEYS = ("redirect_uri", "cookie_secret")
+OIDC_PROVIDER_KEYS = ("client_id", "client_secret", "server_metadata_url")
+AUTHLIB_MIN = (1, 3, 2)  # what st.login requires (streamlit's "auth" extra)
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """How the app authenticates users: OIDC (``st.login``), a shared password, or not at all.
+
+    When both are configured OIDC wins and the password is ignored: per-user identity is the
+    stronger control, and asking for a shared password after single sign-on adds nothing.
+    """
+
+    password: str | None = None
+    oidc_providers: tuple[str, ...] = ()
+    oidc_section: Mapping[str, Any] | None = field(default=None, compare=False)
+
+    @property
+    def mode(self) -> str:
+        """``"oidc"``, ``"password"`` or ``"none"``."""
+        if self.oidc_section is not None:
+            return "oidc"
+        return "password" if self.password else "none"
+
+    @property
+    def configured(self) -> bool:
+        """True when some login is required before a page is shown."""
+        return self.mode != "none"
+
+
+def oidc_providers(section: Mapping[str, Any]) -> tuple[str, ...]:
+    """Provider names in an ``[auth]`` section, as ``st.login(provider)`` takes them.
+
+    Client keys directly under ``[auth]`` are the ``"default"`` provider; every sub-table
+    holding client keys (``[auth.google]``) is a named one; other tables (``client_kwargs``) are not.
+    """
+
+    def has_client_keys(keys: Mapping[str, Any]) -> bool:
+        return any(key in keys for key in OIDC_PROVIDER_KEYS)
+
+    names = ["default"] if has_client_keys(section) else []
+    names += sorted(k for k, v in section.items() if isinstance(v, Mapping) and has_client_keys(v))
+    return tuple(names)
+
+
+def resolve_auth(env_password: str | None, secrets: Mapping[str, Any]) -> AuthSettings:
+    """Decide the auth mode from the environment password and Streamlit secrets.
+
+    Password: ``GEOFT_APP_PASSWORD`` from the environment, else from secrets. OIDC: an ``[auth]``
+    section in secrets (even an incomplete one: the gate then refuses to run, it never falls open).
+    """
+    password = env_password or secrets.get("GEOFT_APP_PASSWORD") or None
+    section = secrets.get("auth")
+    if section is not None and not isinstance(section, Mapping):
+        section = {}  # `auth = "..."`: still an attempt at OIDC, reported by oidc_problems
+    return AuthSettings(
+        password=str(password) if password else None,
+        oidc_providers=oidc_providers(section) if section is not None else (),
+        oidc_section=section,
+    )
+
+
+def oidc_problems(section: Mapping[str, Any]) -> list[str]:
+    """What is missing from an ``[auth]`` section (empty when ``st.login`` can use it)."""
+    problems = [f"`{key}` is missing" for key in OIDC_TOP_KEYS if not section.get(key)]
+    redirect = str(section.get("redirect_uri") or "")
+    if redirect and not redirect.rstrip("/").endswith("/oauth2callback"):
+        problems.append("`redirect_uri` must end in /oauth2callback (Streamlit's callback route)")
+    providers = oidc_providers(section)
+    if not providers:
+        problems.append("no provider: add `client_id`, `client_secret`, `server_metadata_url`")
+    for name in providers:
+        keys = section if name == "default" else section[name]
+        where = "[auth]" if name == "default" else f"[auth.{name}]"
+        if "_" in name:
+            problems.append(f"provider name {name!r} must not contain '_' (Streamlit refuses it)")
+        problems += [f"`{key}` is missing in {where}" for key in OIDC_PROVIDER_KEYS if not keys.get(key)]
+    return problems
+
+
+def authlib_available() -> bool:
+    """True when Authlib (>= 1.3.2, which ``st.login`` needs) can be imported."""
+    try:
+        import authlib
+    except ImportError:
+        return False
+    try:
+        version = tuple(int(p) for p in str(authlib.__version__).split(".")[:3])
+    except ValueError:
+        return True  # an unusual version string: let Streamlit judge it
+    return version >= AUTHLIB_MIN

@@ -1,20 +1,28 @@
-"""Streamlit glue shared by every page: setup, password gate, error display, the queue runner."""
+"""Streamlit glue shared by every page: setup, login gate (OIDC/password), errors, the queue runner."""
 
 from __future__ import annotations
 
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
-from geoft.app.auth import is_local_address, password_matches
+from geoft.app.auth import (
+    AuthSettings,
+    authlib_available,
+    is_local_address,
+    oidc_problems,
+    password_matches,
+    resolve_auth,
+)
 from geoft.app.jobs import JobRunner
 from geoft.app.run_store import RunStore
 from geoft.app.settings import AppSettings, load_settings
-from geoft.errors import GeoftError
+from geoft.errors import ConfigError, GeoftError
 
 APP_DIR = Path(__file__).resolve().parents[2]
 
@@ -47,35 +55,113 @@ def guarded() -> Iterator[None]:
         show_error(err)
 
 
-def _password_gate(settings: AppSettings) -> None:
-    password = settings.password
-    if password is None:
-        try:
-            password = st.secrets.get("GEOFT_APP_PASSWORD")  # type: ignore[assignment]
-        except Exception:  # no secrets file: no password
-            password = None
+def _read_secrets() -> Mapping[str, Any]:
+    """Streamlit secrets as a dict; {} when there is no secrets file. A broken file stops the page."""
+    try:
+        return st.secrets.to_dict()
+    except FileNotFoundError as err:  # StreamlitSecretNotFoundError: missing *or* unparsable
+        if getattr(err, "error_id", None) == "no-secrets-found":
+            return {}
+        # Never fall open: a secrets file we cannot read may be the one that holds the login.
+        show_error(
+            ConfigError(
+                f"cannot read Streamlit secrets: {err}",
+                hint="fix the TOML syntax of .streamlit/secrets.toml (or the file named by secrets.files).",
+            )
+        )
+        st.stop()
+        raise  # unreachable: st.stop() raises
+
+
+def _auth_settings(settings: AppSettings) -> AuthSettings:
+    return resolve_auth(settings.password, _read_secrets())
+
+
+def _oidc_gate(auth: AuthSettings) -> None:
+    """Require ``st.login`` (OIDC) before the page; show who is logged in, with a logout button."""
+    section = auth.oidc_section or {}
+    problems = oidc_problems(section)
+    if problems:
+        show_error(
+            ConfigError(
+                "single sign-on is configured ([auth] in .streamlit/secrets.toml) but incomplete: "
+                + "; ".join(problems)
+                + ".",
+                hint="see docs/security.md (OIDC). Until it is fixed no page is shown.",
+            )
+        )
+        st.stop()
+    if not (hasattr(st, "login") and hasattr(st, "user")):
+        show_error(
+            ConfigError(
+                "single sign-on ([auth] in .streamlit/secrets.toml) needs a Streamlit with st.login and "
+                f"st.user; this is Streamlit {st.__version__}.",
+                hint="upgrade Streamlit in the app's environment, or remove the [auth] section.",
+            )
+        )
+        st.stop()
+    if not authlib_available():
+        show_error(
+            ConfigError(
+                "single sign-on is configured ([auth] in .streamlit/secrets.toml) but the Authlib "
+                "package (>= 1.3.2), which Streamlit's st.login needs, is not installed.",
+                hint="install it in the app's environment: `pip install 'geoft[oidc]'` "
+                "(or `pip install 'Authlib>=1.3.2'`), then restart the app.",
+            )
+        )
+        st.stop()
+    user = dict(st.user)  # a Mapping; attribute access would raise when a key is absent
+    if user.get("is_logged_in"):
+        who = user.get("email") or user.get("name") or "unknown user"
+        st.sidebar.caption(f"Logged in as **{who}**")
+        if st.sidebar.button("Log out", key="geoft_logout"):
+            st.logout()
+            # Not st.rerun(): it could drop the queued logout redirect before it reaches the browser.
+            st.stop()
+        return
+    st.title("geoft")
+    st.write("Log in to use this app.")
+    for provider in auth.oidc_providers:
+        label = "Log in" if provider == "default" else f"Log in with {provider}"
+        if st.button(label, key=f"geoft_login_{provider}", type="primary"):
+            with guarded():
+                st.login(provider)
+    st.stop()
+
+
+def _password_gate(auth: AuthSettings) -> None:
+    password = auth.password
     if not password or st.session_state.get("geoft_authenticated"):
         return
     st.title("geoft")
     with st.form("login"):
         given = st.text_input("Password", type="password")
         if st.form_submit_button("Log in"):
-            if password_matches(given, str(password)):
+            if password_matches(given, password):
                 st.session_state["geoft_authenticated"] = True
                 st.rerun()
             st.error("Wrong password.")
     st.stop()
 
 
-def _exposure_warning(settings: AppSettings) -> None:
-    if settings.password:
+def _auth_gate(auth: AuthSettings) -> None:
+    """OIDC when an [auth] section exists (it wins over a password), else the password, else nothing."""
+    if auth.mode == "oidc":
+        _oidc_gate(auth)
+    elif auth.mode == "password":
+        _password_gate(auth)
+
+
+def _exposure_warning(auth: AuthSettings) -> None:
+    if auth.configured:
         return
     address = st.get_option("server.address")
     if not is_local_address(address):
         st.warning(
             f"**This app is reachable from other machines** (server.address={address or 'all interfaces'!r}) "
-            "and has no password: anyone who can reach it can read your data folders and start jobs. "
-            "Set GEOFT_APP_PASSWORD, or run with `--server.address localhost`.",
+            "and has no login: anyone who can reach it can read your data folders and start jobs. "
+            "Set GEOFT_APP_PASSWORD (environment or .streamlit/secrets.toml), configure single sign-on "
+            "([auth] in secrets.toml, see docs/security.md), or run with `--server.address localhost`.",
             icon="🔓",
         )
 
@@ -94,8 +180,9 @@ def setup_page(title: str) -> AppContext:
             err if isinstance(err, GeoftError) else GeoftError(f"cannot create the app folders: {err}")
         )
         st.stop()
-    _password_gate(settings)
-    _exposure_warning(settings)
+    auth = _auth_settings(settings)
+    _auth_gate(auth)
+    _exposure_warning(auth)
     _install_static_assets()
     store = RunStore(settings.store_path)
     runner = JobRunner(store, settings.runs_root)

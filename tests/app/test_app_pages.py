@@ -17,15 +17,6 @@ REPO = Path(__file__).resolve().parents[2]
 AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("GEOFT_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("GEOFT_DATA_ROOTS", raising=False)
-    monkeypatch.delenv("GEOFT_RUNS_ROOT", raising=False)
-    monkeypatch.delenv("GEOFT_APP_PASSWORD", raising=False)
-    return tmp_path / "home"
-
-
 def make_dataset(root: Path, n: int = 3, bands: int = 6, size: int = 32, drop_label: bool = False) -> Path:
     rng = np.random.default_rng(0)
     for split in ("train", "val"):
