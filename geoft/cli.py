@@ -91,11 +91,24 @@ def main(argv: list[str] | None = None) -> int:
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 2)
     except Exception as err:
-        found = _find_geoft_error(err)
+        found = _find_geoft_error(err) or _storage_error(err)
         if found is None:
             raise
         print(f"geoft: error: {found}", file=sys.stderr)
         return 2
+
+
+def _storage_error(err: BaseException) -> GeoftError | None:
+    """A full disk or unwritable folder hit by code that does not say so itself (loggers, GDAL...)."""
+    from geoft.storage import find_os_error, storage_error
+
+    os_err = find_os_error(err)
+    if os_err is None:
+        return None
+    from geoft.run_folder import RUN_DIR_ENV
+
+    where = os_err.filename or os.environ.get(RUN_DIR_ENV) or os.getcwd()
+    return storage_error(err, where, "to")
 
 
 # -- fit / validate / test / predict ---------------------------------------------------------------
@@ -268,6 +281,12 @@ def _predict_scene(args: list[str]) -> int:
         help="default: bf16-mixed where the device runs bf16 natively, else 32-true (as for training)",
     )
     opts = parser.parse_args(args)
+    from geoft.storage import ensure_writable_dir
+
+    # before the checkpoint loads: an unwritable output folder fails at once, naming it
+    for out in (opts.output, opts.probabilities):
+        if out:
+            ensure_writable_dir(os.path.dirname(os.path.abspath(out)))
     from geoft.export_cli import checkpoint_normalisation, load_checkpoint, task_from_checkpoint
     from geoft.io.scene import predict_scene_with_task
 

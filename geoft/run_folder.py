@@ -25,12 +25,13 @@ from __future__ import annotations
 import copy
 import json
 import os
+import sys
 import time
 from argparse import Namespace
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from lightning.fabric.utilities.types import _PATH
@@ -39,6 +40,8 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers.logger import Logger, rank_zero_experiment
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
+
+from geoft.storage import StorageError, ensure_writable_dir, storage_error
 
 RUN_DIR_ENV = "GEOFT_RUN_DIR"
 METRICS_FILE = "metrics.jsonl"
@@ -68,7 +71,7 @@ def make_run_dir(root: str | Path, run_name: str | None, command: str) -> Path:
         while run_dir.exists():
             n += 1
             run_dir = root / f"{stamp}-{command}-{n}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    ensure_writable_dir(run_dir, "run folder")  # fail now, with the path, not after loading data
     run_dir = run_dir.resolve()
     os.environ[RUN_DIR_ENV] = str(run_dir)
     return run_dir
@@ -82,17 +85,41 @@ def _float(value: Any) -> float | None:
 
 
 class JsonlWriter:
-    """Appends JSON lines to a file, flushing each one so readers can tail it."""
+    """Appends JSON lines to a file, flushing each one so readers can tail it.
+
+    A line that cannot be written whole (disk full) is cut off again, so readers never see half a
+    line, and the error is a :class:`~geoft.storage.StorageError` naming the file.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
     def write(self, event: str, **fields: Any) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps({"event": event, "time": round(time.time(), 3), **fields}, default=str)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
-            f.flush()
+        data = (line + "\n").encode("utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        except OSError as err:
+            self._raise(err)
+        try:
+            start = os.fstat(fd).st_size
+            written = 0
+            try:
+                while written < len(data):
+                    written += os.write(fd, data[written:])
+            except OSError as err:
+                if written:
+                    os.ftruncate(fd, start)
+                self._raise(err)
+        finally:
+            os.close(fd)
+
+    def _raise(self, err: OSError) -> NoReturn:
+        found = storage_error(err, self.path, "the metrics file")
+        if found is None:
+            raise err
+        raise found from err
 
 
 class JsonlLogger(Logger):
@@ -173,20 +200,26 @@ class RunEvents(Callback):
         if self._ended or not trainer.is_global_zero:
             return
         self._ended = True
+        if error is not None:
+            error = error.replace("\nHint: ", " Hint: ")
         ckpt = (
             trainer.checkpoint_callback if isinstance(trainer.checkpoint_callback, ModelCheckpoint) else None
         )
-        self.writer.write(
-            "end",
-            stage=self.stage,
-            status=status,
-            error=error,
-            best_model_path=(ckpt.best_model_path or None) if ckpt else None,
-            best_model_score=_float(ckpt.best_model_score)
-            if ckpt and ckpt.best_model_score is not None
-            else None,
-            last_model_path=(ckpt.last_model_path or None) if ckpt else None,
-        )
+        try:
+            self.writer.write(
+                "end",
+                stage=self.stage,
+                status=status,
+                error=error,
+                best_model_path=(ckpt.best_model_path or None) if ckpt else None,
+                best_model_score=_float(ckpt.best_model_score)
+                if ckpt and ckpt.best_model_score is not None
+                else None,
+                last_model_path=(ckpt.last_model_path or None) if ckpt else None,
+            )
+        except StorageError as err:
+            # Raising here would hide the error that ended the run; say it and go on.
+            print(f"geoft: warning: the end of the run was not recorded: {err}", file=sys.stderr)
 
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         self._end(trainer, "interrupted" if trainer.interrupted else "finished")
@@ -232,19 +265,39 @@ class BestAndLastCheckpoint(ModelCheckpoint):
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Saves checkpoints to a temporary file and renames it, so a crash never leaves a truncated checkpoint."""
+    """Saves checkpoints to a temporary file and renames it, so a crash never leaves a truncated checkpoint.
+
+    Local checkpoints are streamed straight into the temporary file next to the final one (Lightning's
+    own writer stages them in the system temp folder, which can fill up although the run's disk has
+    room). A failed write (disk full, file-size limit) removes the temporary file, leaves the previous
+    checkpoints as they were and raises a :class:`~geoft.storage.StorageError` naming the checkpoint.
+    """
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None
     ) -> None:
+        if "://" in str(path):  # remote (fsspec) paths: Lightning's writer
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        import torch
+
         final = Path(path)
         tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
         try:
-            super().save_checkpoint(checkpoint, tmp, storage_options)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())  # the rename must not land before the data
             os.replace(tmp, final)
+        except Exception as err:
+            kept = "the checkpoints saved before are intact" if any(final.parent.glob("*.ckpt")) else ""
+            found = storage_error(err, final, "checkpoint", kept)
+            if found is None:
+                raise
+            raise found from err
         finally:
-            if tmp.exists():
-                tmp.unlink()
+            tmp.unlink(missing_ok=True)
 
 
 _DEPLOY_DROP_TOP = ("optimizer", "lr_scheduler", "ckpt_path", "seed_everything")

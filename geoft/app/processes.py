@@ -1,4 +1,4 @@
-"""Process helpers: identity-checked liveness (pid reuse safe), signals, parent-death signal."""
+"""Process helpers: identity-checked liveness (pid reuse safe), signals, parent-death signal, priority."""
 
 from __future__ import annotations
 
@@ -66,3 +66,17 @@ def die_with_parent() -> None:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+JOB_NICENESS = 10
+"""How much lower than the web server a training job runs: under CPU contention the pages of every
+user stay responsive, and an otherwise idle machine still gives the job all of its time."""
+
+
+def training_child_setup() -> None:
+    """``preexec_fn`` of a training process: die with the worker, yield the CPU to the web server."""
+    die_with_parent()
+    try:
+        os.nice(JOB_NICENESS)
+    except OSError:  # not permitted: run at normal priority
+        pass

@@ -1,6 +1,7 @@
 """The detached job worker: ``python -m geoft.app.worker --store DB --run ID``.
 
-Runs the job's command (``geoft fit ...``) as a child with its output in ``train.log``, forwards a
+Runs the job's command (``geoft fit ...``) as a lower-priority child (so that a job on the CPU never
+starves the pages of the web server) with its output in ``train.log``, forwards a
 stop request (SIGTERM) to it, records the outcome (completed / stopped / failed with the error
 message) in the run store, then dispatches the next queued job. If the worker itself is killed,
 no exit is recorded and the job is later marked interrupted.
@@ -18,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from geoft.app.processes import die_with_parent
+from geoft.app.processes import training_child_setup
 from geoft.app.progress import best_metrics, find_metrics_file
 from geoft.app.run_store import COMPLETED, FAILED, STOPPED, RunStore
 
@@ -70,7 +71,7 @@ def run_job(store_path: Path, run_id: str) -> int:
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=run.run_dir,
-            preexec_fn=die_with_parent,
+            preexec_fn=training_child_setup,
         )
 
         def on_stop(signum: int, _frame: object) -> None:

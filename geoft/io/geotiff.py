@@ -8,8 +8,10 @@ written to a temporary name first, then renamed, so a reader never sees half a f
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import resource
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +22,7 @@ from rasterio.crs import CRS
 from rasterio.transform import Affine
 
 from geoft.errors import ConfigError
+from geoft.storage import StorageError, describe, free_bytes, storage_error
 
 Kind = Literal["classes", "float"]
 
@@ -139,6 +142,59 @@ def float_band_names(dst: rasterio.io.DatasetWriter, names: Sequence[str] | None
         dst.set_band_description(i, name)
 
 
+_NEARLY_FULL = 16 * 2**20  # bytes free below which a failed raster write is put down to a full disk
+
+
+def _likely_cause(path: Path, partial: Path | None) -> OSError | None:
+    """A full disk or a file-size limit that would explain a failed write of ``partial``, if any."""
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    try:
+        size = partial.stat().st_size if partial is not None else 0
+    except OSError:
+        size = 0
+    if limit != resource.RLIM_INFINITY and size >= limit - 2**16:
+        return OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+    free = free_bytes(path.parent)
+    if free is not None and free < _NEARLY_FULL:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return None
+
+
+def write_failure(err: BaseException, path: Path, partial: Path | None = None) -> StorageError | None:
+    """``err``, raised while writing the raster ``path`` (through the temporary file ``partial``),
+    as a :class:`~geoft.storage.StorageError` if storage caused it, else ``None``.
+
+    GDAL prints the system's reason ("No space left on device") but raises only "Write failed", so
+    the cause is checked here: a temporary file at the file-size limit, or a disk (nearly) full.
+    Call this before removing ``partial``.
+    """
+    found = storage_error(err, path, "the prediction")
+    if found is not None:
+        return found
+    if not type(err).__module__.startswith("rasterio"):  # RasterioError and GDAL's CPLE_* errors
+        return None
+    cause = _likely_cause(path, partial)
+    return None if cause is None else storage_error(cause, path, "the prediction")
+
+
+def check_complete(partial: Path, path: Path) -> None:
+    """Raise :class:`~geoft.storage.StorageError` if the closed raster ``partial`` (to become ``path``)
+    was cut short by a full disk or a file-size limit.
+
+    GDAL writes the last blocks when a dataset is closed and only prints an error if that fails, so
+    where the disk is (nearly) full or the file at the size limit, every block is read back once.
+    """
+    cause = _likely_cause(path, partial)
+    if cause is None:
+        return
+    try:
+        with rasterio.open(partial) as ds:
+            for _, window in ds.block_windows(1):
+                ds.read(window=window)
+    except Exception as err:
+        raise describe(cause, path, "the prediction") from err
+
+
 def temporary_path(path: Path) -> Path:
     """A sibling name to write to before the atomic rename (same folder, so ``os.replace`` is atomic)."""
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -177,16 +233,22 @@ def write_array(
     data = data.astype(profile["dtype"], copy=True)
     if nodata_mask is not None:
         data[:, nodata_mask] = profile["nodata"]
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with rasterio.open(tmp, "w", **profile) as dst:
             dst.write(data)
             if kind == "classes":
                 describe_classes(dst, class_names, class_colors, int(num_classes or 0))
             else:
                 float_band_names(dst, band_names)
+        check_complete(tmp, path)
         os.replace(tmp, path)
+    except Exception as err:
+        found = write_failure(err, path, tmp)
+        if found is None:
+            raise
+        raise found from err
     finally:
         tmp.unlink(missing_ok=True)
     return path

@@ -24,11 +24,14 @@ from rasterio.windows import Window
 
 from geoft.errors import ConfigError, DataError
 from geoft.io.geotiff import (
+    check_complete,
     describe_classes,
     float_band_names,
     output_profile,
     temporary_path,
+    write_failure,
 )
+from geoft.storage import StorageError, ensure_writable_dir, storage_error
 from geoft.tasks.tiled_inference import (
     TiledInferenceParameters,
     run_tiles,
@@ -124,6 +127,10 @@ def predict_scene_to_geotiff(
         raise ConfigError(f"max_width must be >= 16, got {max_width}")
     if not src_path.is_file():
         raise DataError(f"scene {src_path} does not exist")
+    # before any tile runs: a folder that cannot be written fails now, naming the path
+    ensure_writable_dir(dst_path.parent)
+    if probabilities_path is not None:
+        ensure_writable_dir(Path(probabilities_path).parent)
     device = torch.device(device)
     # GDAL's block cache defaults to 5% of RAM and would grow with the scene; bound it.
     with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb):
@@ -265,14 +272,48 @@ def _predict_scene(
                     model_forward, src, indexes, prepare, p, c0, c1, block_size, device, write,
                     panel_progress,
                 )  # fmt: skip
-        finally:
-            for dst in writers.values():
-                dst.close()
-        for tmp, final in tmp_paths:
-            os.replace(tmp, final)
+            while writers:  # closing flushes the last blocks: it can fail on a full disk too
+                writers.pop(next(iter(writers))).close()
+            for tmp, final in tmp_paths:
+                check_complete(tmp, final)
+            for tmp, final in tmp_paths:
+                os.replace(tmp, final)
+        except BaseException as err:
+            try:
+                found = _storage_cause(err, tmp_paths, dst_path)  # before the partial files go
+            finally:
+                _discard(writers, tmp_paths)
+            if found is None:
+                raise
+            raise found from err
         height, width = src.height, src.width
     prob = Path(probabilities_path) if probabilities_path is not None else None
     return SceneResult(prediction=dst_path, probabilities=prob, height=height, width=width, tiles=tiles_run)
+
+
+def _storage_cause(
+    err: BaseException, tmp_paths: list[tuple[Path, Path]], dst_path: Path
+) -> StorageError | None:
+    if not isinstance(err, Exception):  # KeyboardInterrupt & co. stay what they are
+        return None
+    for tmp, final in tmp_paths:
+        found = write_failure(err, final, tmp)
+        if found is not None:
+            return found
+    return storage_error(err, dst_path, "the prediction")
+
+
+def _discard(writers: dict[str, Any], tmp_paths: list[tuple[Path, Path]]) -> None:
+    """After a failure: close what is open (errors ignored: the first one is reported) and remove
+    every temporary file, so neither half a raster nor a temporary file is left behind."""
+    for dst in writers.values():
+        try:
+            dst.close()
+        except Exception:  # noqa: S110 - a full disk fails the close too; the cause is raised already
+            pass
+    writers.clear()
+    for tmp, _ in tmp_paths:
+        tmp.unlink(missing_ok=True)
 
 
 def _predict_panel(
@@ -374,9 +415,9 @@ def _open_outputs(
     for key, final, profile in targets:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = temporary_path(final)
+        tmp_paths.append((tmp, final))  # before opening: a failed open may leave a file to remove
         dst = rasterio.open(tmp, "w", **profile)
         writers[key] = dst
-        tmp_paths.append((tmp, final))
         if key == "prediction" and task == "segmentation":
             describe_classes(dst, class_names, class_colors, blended.shape[0])
         elif key == "probabilities":

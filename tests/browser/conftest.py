@@ -241,3 +241,12 @@ def publish():
 @pytest.fixture
 def settle():
     return _settle
+
+
+@pytest.fixture
+def server_tools():
+    """The helpers above for tests that start, kill and restart servers themselves (test modules
+    cannot import conftest under importlib mode)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(start=start_server, stop=stop_server, kill_jobs=_kill_jobs, Traffic=Traffic)
