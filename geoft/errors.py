@@ -41,3 +41,7 @@ class CheckpointError(GeoftError, RuntimeError):
 
 class OfflineError(GeoftError, ConnectionError):
     """Something had to be downloaded but the machine is offline."""
+
+
+class StorageError(GeoftError):
+    """An output could not be written: the disk is full, a file-size limit, a read-only folder..."""

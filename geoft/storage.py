@@ -13,16 +13,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from geoft.errors import GeoftError
+from geoft.errors import StorageError
 
 DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 TOO_LARGE = {errno.EFBIG}
 UNWRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST, errno.EISDIR}
 _KNOWN = DISK_FULL | TOO_LARGE | UNWRITABLE
-
-
-class StorageError(GeoftError):
-    """An output could not be written: the disk is full, a file-size limit, a read-only folder..."""
 
 
 # GDAL (rasterio) reports write errors as text such as "_tiffWriteProc: No space left on device."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +27,19 @@ def ensure_demo_dataset(settings: AppSettings) -> Path:
     from geoft.datasets.demo import generate_demo_dataset
 
     out = settings.demo_dir
-    if not (out / "dataset.json").is_file():
-        if out.exists():  # an interrupted generation: the folder belongs to the app, start over
-            shutil.rmtree(out)
-        n_eval = max(2, settings.demo_chips // 4)
-        generate_demo_dataset(
-            out, n_train=settings.demo_chips, n_val=n_eval, n_test=n_eval, size=settings.demo_size
-        )
+    if (out / "dataset.json").is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Two sessions may ask at once: the second waits, then finds the finished dataset.
+    with open(out.parent / ".demo.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "dataset.json").is_file():
+            if out.exists():  # an interrupted generation: the folder belongs to the app, start over
+                shutil.rmtree(out)
+            n_eval = max(2, settings.demo_chips // 4)
+            generate_demo_dataset(
+                out, n_train=settings.demo_chips, n_val=n_eval, n_test=n_eval, size=settings.demo_size
+            )
     return out
 
 

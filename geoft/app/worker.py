@@ -18,10 +18,12 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 from geoft.app.processes import training_child_setup
 from geoft.app.progress import best_metrics, find_metrics_file
 from geoft.app.run_store import COMPLETED, FAILED, STOPPED, RunStore
+from geoft.storage import free_bytes
 
 _EXC_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)[\w.]*)(:.*)?$")
 
@@ -35,6 +37,9 @@ def extract_error(log_text: str, max_lines: int = 6) -> str:
     lines = [ln.rstrip() for ln in log_text.splitlines() if ln.strip()]
     if not lines:
         return "the training process failed without writing any output"
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].startswith("geoft: error:"):  # the CLI's own plain message (and its hint line)
+            return "\n".join(ln.strip() for ln in lines[i:] if not ln.startswith("[geoft worker]"))
     if any(ln.startswith("Traceback") for ln in lines):
         for i in range(len(lines) - 1, -1, -1):
             if _EXC_LINE.match(lines[i].strip()):
@@ -61,10 +66,14 @@ def run_job(store_path: Path, run_id: str) -> int:
     grace_s = float(spec.get("grace_s", 30.0))
     stop = threading.Event()
 
+    def note(log: BinaryIO, text: str) -> None:
+        try:  # a full disk must not stop the worker from recording the outcome
+            log.write(f"[geoft worker] {text}\n".encode())
+        except OSError:
+            pass
+
     with open(run.log_path, "ab", buffering=0) as log:
-        log.write(
-            f"[geoft worker] {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode()
-        )
+        note(log, f"{time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}")
         child = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -78,7 +87,7 @@ def run_job(store_path: Path, run_id: str) -> int:
             if stop.is_set():
                 return
             stop.set()
-            log.write(b"[geoft worker] stop requested\n")
+            note(log, "stop requested")
             child.send_signal(signal.SIGTERM)
 
             def escalate() -> None:
@@ -92,7 +101,7 @@ def run_job(store_path: Path, run_id: str) -> int:
         signal.signal(signal.SIGTERM, on_stop)
         signal.signal(signal.SIGINT, on_stop)
         rc = child.wait()
-        log.write(f"[geoft worker] exit code {rc}\n".encode())
+        note(log, f"exit code {rc}")
 
     stop_requested = stop.is_set() or store.get(run_id).stop_requested
     if stop_requested:
@@ -101,6 +110,8 @@ def run_job(store_path: Path, run_id: str) -> int:
         status, error = COMPLETED, None
     else:
         status, error = FAILED, extract_error(_tail(run.log_path))
+        if free_bytes(run.run_dir) == 0:
+            error = f"the disk holding {run.run_dir} is full; free space, then resume the run\n{error}"
     metrics_file = find_metrics_file(run.run_dir)
     best = best_metrics(metrics_file) if metrics_file else {}
     store.update(run_id, status=status, exit_code=rc, error=error, finished=time.time(), best_metrics=best)
