@@ -136,3 +136,31 @@ def make_scene(path: Path, size: int, bands: int = 6, seed: int = 0, block: int 
                 dst.write(_smooth_field(rng, bands, h, w), window=Window(col, row, w, h))
     stamp.touch()
     return path
+
+
+def cut_into_quadrant_tiles(image: Path, label: Path, out: Path, tile: int) -> tuple[Path, Path]:
+    """Cut a real chip and its label into ``tile``-px GeoTIFFs: ``train/`` (3 quadrants), ``test/`` (bottom right).
+
+    Files are named ``tile_<row>_<col>_<image suffix>.tif`` / ``..._<label suffix>.tif`` after the last
+    ``_``-part of the source stems (``S2Hand`` / ``LabelHand`` for Sen1Floods11). Returns the two folders.
+    """
+    import rasterio
+    from rasterio.windows import Window
+
+    for split in ("train", "test"):
+        (out / split).mkdir(parents=True, exist_ok=True)
+    with rasterio.open(image) as img, rasterio.open(label) as lab:
+        n = img.width // tile
+        for row in range(n):
+            for col in range(n):
+                split = "test" if row >= n // 2 and col >= n // 2 else "train"
+                window = Window(col * tile, row * tile, tile, tile)
+                for src, stem in ((img, image.stem), (lab, label.stem)):
+                    profile = {**src.profile, "width": tile, "height": tile}
+                    profile.update(transform=src.window_transform(window), tiled=False)
+                    profile.pop("blockxsize", None)
+                    profile.pop("blockysize", None)
+                    name = f"tile_{row}_{col}_{stem.rsplit('_', 1)[-1]}.tif"
+                    with rasterio.open(out / split / name, "w", **profile) as dst:
+                        dst.write(src.read(window=window))
+    return out / "train", out / "test"

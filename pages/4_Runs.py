@@ -7,7 +7,14 @@ from geoft.app.evaluation import load_confusion, per_class_scores
 from geoft.app.jobs import find_checkpoints
 from geoft.app.progress import find_metrics_file, format_duration, read_metrics
 from geoft.app.ui import guarded, setup_page
-from geoft.app.widgets import curves_frame, is_summary_metric, run_panel, status_label
+from geoft.app.widgets import (
+    comparison_frame,
+    curves_frame,
+    is_summary_metric,
+    line_chart,
+    run_panel,
+    status_label,
+)
 
 ctx = setup_page("Runs")
 
@@ -46,11 +53,8 @@ if picked:
         metric = st.selectbox(
             "Metric", metrics, index=next((k for k, m in enumerate(metrics) if "val" in m), 0)
         )
-        overlay = pd.concat(
-            {by_id[i].name + " · " + i[-4:]: f[metric] for i, f in frames.items() if metric in f.columns},
-            axis=1,
-        )
-        st.line_chart(overlay)
+        overlay = comparison_frame({by_id[i].name + " · " + i[-4:]: f for i, f in frames.items()}, metric)
+        st.altair_chart(line_chart(overlay, list(overlay.columns)), width="stretch")
     else:
         st.caption("These runs have logged no metrics yet.")
 

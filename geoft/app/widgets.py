@@ -60,6 +60,18 @@ def curves_frame(records: list[dict[str, Any]]) -> Any:
     return pd.concat(frames, axis=1).sort_index() if frames else pd.DataFrame()
 
 
+def comparison_frame(frames: dict[str, Any], metric: str) -> Any:
+    """One column per run (``label -> curves_frame``) holding ``metric``, for :func:`line_chart`."""
+    import pandas as pd
+
+    series = {label: f[metric] for label, f in frames.items() if metric in f.columns}
+    if not series:
+        return pd.DataFrame()
+    overlay = pd.concat(series, axis=1).sort_index()
+    overlay.index.name = "step"
+    return overlay
+
+
 def is_summary_metric(name: str) -> bool:
     """Overall metrics (not per-class ones, not learning rates) for the charts and tables."""
     low = name.lower()

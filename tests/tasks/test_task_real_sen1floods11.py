@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import rasterio
 import torch
-from rasterio.windows import Window
 from torch import nn
 
+from benchmarks.scenes import cut_into_quadrant_tiles
 from geoft.tasks import SemanticSegmentationTask
 
 S2_BANDS = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12"]
@@ -29,29 +29,9 @@ TILE = 64
 
 def _write_tiles(source: Path, out: Path) -> None:
     """Cut image and label into TILE x TILE GeoTIFFs: ``train/`` (3 quadrants) and ``test/`` (bottom right)."""
-    for split in ("train", "test"):
-        (out / split).mkdir(parents=True)
-    with (
-        rasterio.open(source / "Spain_7370579_S2Hand.tif") as image,
-        rasterio.open(source / "Spain_7370579_LabelHand.tif") as label,
-    ):
-        n = image.width // TILE
-        for row in range(n):
-            for col in range(n):
-                split = "test" if row >= n // 2 and col >= n // 2 else "train"
-                window = Window(col * TILE, row * TILE, TILE, TILE)
-                for src, suffix in ((image, "S2Hand"), (label, "LabelHand")):
-                    profile = {
-                        **src.profile,
-                        "width": TILE,
-                        "height": TILE,
-                        "transform": src.window_transform(window),
-                    }
-                    profile.update(tiled=False)
-                    profile.pop("blockxsize", None)
-                    profile.pop("blockysize", None)
-                    with rasterio.open(out / split / f"tile_{row}_{col}_{suffix}.tif", "w", **profile) as dst:
-                        dst.write(src.read(window=window))
+    cut_into_quadrant_tiles(
+        source / "Spain_7370579_S2Hand.tif", source / "Spain_7370579_LabelHand.tif", out, TILE
+    )
 
 
 class SmallCNN(nn.Module):

@@ -1,0 +1,150 @@
+"""bf16 against fp32 training on real data: does geoft's default precision cost accuracy?
+
+The Sen1Floods11 chip in ``../shared/data/real/sen1floods11_sample`` (Sentinel-2, 13 bands, 512²,
+water labels) is cut into 64-px tiles: three quadrants train, the bottom-right quadrant tests. The
+model is geoft's default preset (Prithvi-EO tiny from scratch + UPerNet, 64 channels) on bands B3,
+B8, B11, B12, trained with ``32-true`` and with ``bf16-mixed`` (geoft's default where the CPU has
+native bf16) from the same seeds. Printed: test water IoU and mIoU per run, and the mean per precision.
+
+    .venv/bin/python benchmarks/precision_real.py [--seeds 0,1,2] [--epochs 15] [--json]
+
+Set ``GEOFT_REAL_DATA`` if the real data are not in ``../shared/data/real``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.scenes import cut_into_quadrant_tiles  # noqa: E402
+
+S2_BANDS = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12"]
+USED_BANDS = ["B3", "B8", "B11", "B12"]
+TILE = 64
+
+
+def real_data_root() -> Path:
+    env = os.environ.get("GEOFT_REAL_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+
+
+def train_and_test(tiles: Path, precision: str, seed: int, epochs: int) -> dict[str, float]:
+    """Train the default preset on ``tiles/train`` with ``precision``; metrics on ``tiles/test``."""
+    import lightning
+    import torch
+
+    from geoft.datamodules import GenericNonGeoSegmentationDataModule
+    from geoft.tasks import SemanticSegmentationTask
+
+    lightning.seed_everything(seed, verbose=False)
+    datamodule = GenericNonGeoSegmentationDataModule(
+        num_classes=2,
+        batch_size=8,
+        train_data_root=tiles / "train",
+        val_data_root=tiles / "test",
+        test_data_root=tiles / "test",
+        img_grep="*_S2Hand.tif",
+        label_grep="*_LabelHand.tif",
+        dataset_bands=S2_BANDS,
+        output_bands=USED_BANDS,
+        ignore_index=-1,
+        no_data_replace=0,
+        class_names=["not_water", "water"],
+        stats_cache_dir=str(tiles / "stats"),
+    )
+    task = SemanticSegmentationTask(
+        model_factory="EncoderDecoderFactory",
+        model_args={
+            "backbone": "prithvi_eo_tiny",
+            "backbone_pretrained": False,
+            "backbone_bands": USED_BANDS,
+            "decoder": "UperNetDecoder",
+            "decoder_channels": 64,
+            "num_classes": 2,
+        },
+        loss="ce",
+        ignore_index=-1,
+        class_names=["not_water", "water"],
+        optimizer="AdamW",
+        lr=1e-3,
+        scheduler="WarmupCosine",
+        scheduler_hparams={"warmup_iters": 12, "interval": "step"},
+    )
+    trainer = lightning.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        precision=precision,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
+    start = time.perf_counter()
+    trainer.fit(task, datamodule)
+    fit_s = time.perf_counter() - start
+    with torch.no_grad():
+        result = trainer.test(task, datamodule, verbose=False)[0]
+    return {"water_iou": result["test/IoU_water"], "miou": result["test/mIoU"], "fit_s": fit_s}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    source = real_data_root() / "sen1floods11_sample"
+    if not source.is_dir():
+        print(f"no real data at {source}; set GEOFT_REAL_DATA", file=sys.stderr)
+        return 2
+    seeds = [int(s) for s in args.seeds.split(",")]
+    runs: dict[str, list[dict[str, float]]] = {"32-true": [], "bf16-mixed": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        tiles = Path(tmp)
+        cut_into_quadrant_tiles(
+            source / "Spain_7370579_S2Hand.tif", source / "Spain_7370579_LabelHand.tif", tiles, TILE
+        )
+        for seed in seeds:
+            for precision in runs:
+                result = train_and_test(tiles, precision, seed, args.epochs)
+                runs[precision].append(result)
+                print(
+                    f"seed {seed} {precision:10s} water IoU {result['water_iou']:.3f} "
+                    f"mIoU {result['miou']:.3f} fit {result['fit_s']:.1f}s",
+                    flush=True,
+                )
+    summary: dict[str, Any] = {}
+    for precision, results in runs.items():
+        summary[precision] = {
+            key: {
+                "mean": statistics.fmean(r[key] for r in results),
+                "stdev": statistics.stdev(r[key] for r in results) if len(results) > 1 else 0.0,
+            }
+            for key in ("water_iou", "miou", "fit_s")
+        }
+        s = summary[precision]
+        print(
+            f"{precision:10s} water IoU {s['water_iou']['mean']:.3f} ± {s['water_iou']['stdev']:.3f}  "
+            f"mIoU {s['miou']['mean']:.3f} ± {s['miou']['stdev']:.3f}  fit {s['fit_s']['mean']:.1f}s"
+        )
+    if args.json:
+        print(json.dumps({"seeds": seeds, "epochs": args.epochs, "summary": summary, "runs": runs}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
