@@ -38,21 +38,17 @@ def real_data_root() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 
 
-def train_and_test(tiles: Path, precision: str, seed: int, epochs: int) -> dict[str, float]:
-    """Train the default preset on ``tiles/train`` with ``precision``; metrics on ``tiles/test``."""
-    import lightning
-    import torch
-
+def sen1floods11_datamodule(tiles: Path, stats_dir: Path, batch_size: int = 8) -> Any:
+    """geoft's generic segmentation datamodule over the quadrant tiles (test quadrant = val/test/predict)."""
     from geoft.datamodules import GenericNonGeoSegmentationDataModule
-    from geoft.tasks import SemanticSegmentationTask
 
-    lightning.seed_everything(seed, verbose=False)
-    datamodule = GenericNonGeoSegmentationDataModule(
+    return GenericNonGeoSegmentationDataModule(
         num_classes=2,
-        batch_size=8,
+        batch_size=batch_size,
         train_data_root=tiles / "train",
         val_data_root=tiles / "test",
         test_data_root=tiles / "test",
+        predict_data_root=tiles / "test",
         img_grep="*_S2Hand.tif",
         label_grep="*_LabelHand.tif",
         dataset_bands=S2_BANDS,
@@ -60,8 +56,19 @@ def train_and_test(tiles: Path, precision: str, seed: int, epochs: int) -> dict[
         ignore_index=-1,
         no_data_replace=0,
         class_names=["not_water", "water"],
-        stats_cache_dir=str(tiles / "stats"),
+        stats_cache_dir=str(stats_dir),
     )
+
+
+def train_and_test(tiles: Path, precision: str, seed: int, epochs: int) -> dict[str, float]:
+    """Train the default preset on ``tiles/train`` with ``precision``; metrics on ``tiles/test``."""
+    import lightning
+    import torch
+
+    from geoft.tasks import SemanticSegmentationTask
+
+    lightning.seed_everything(seed, verbose=False)
+    datamodule = sen1floods11_datamodule(tiles, tiles / "stats")
     task = SemanticSegmentationTask(
         model_factory="EncoderDecoderFactory",
         model_args={
@@ -78,7 +85,7 @@ def train_and_test(tiles: Path, precision: str, seed: int, epochs: int) -> dict[
         optimizer="AdamW",
         lr=1e-3,
         scheduler="WarmupCosine",
-        scheduler_hparams={"warmup_iters": 12, "interval": "step"},
+        scheduler_hparams={"warmup_iters": min(12, 6 * epochs - 1), "interval": "step"},  # 6 steps/epoch
     )
     trainer = lightning.Trainer(
         max_epochs=epochs,

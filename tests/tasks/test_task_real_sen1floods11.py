@@ -19,11 +19,10 @@ import rasterio
 import torch
 from torch import nn
 
+from benchmarks.precision_real import USED_BANDS, sen1floods11_datamodule
 from benchmarks.scenes import cut_into_quadrant_tiles
 from geoft.tasks import SemanticSegmentationTask
 
-S2_BANDS = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12"]
-USED_BANDS = ["B3", "B8", "B11", "B12"]  # green, NIR, SWIR1, SWIR2: water is dark in NIR/SWIR
 TILE = 64
 
 
@@ -54,28 +53,11 @@ class SmallCNN(nn.Module):
 @pytest.mark.slow
 @pytest.mark.real_data
 def test_water_iou_on_held_out_quadrant(real_data: Path, tmp_path: Path) -> None:
-    from geoft.datamodules.pixelwise import GenericNonGeoSegmentationDataModule
-
     torch.manual_seed(0)
     start = time.perf_counter()
     tiles = tmp_path / "tiles"
     _write_tiles(real_data / "sen1floods11_sample", tiles)
-    datamodule = GenericNonGeoSegmentationDataModule(
-        num_classes=2,
-        batch_size=8,
-        train_data_root=tiles / "train",
-        val_data_root=tiles / "test",
-        test_data_root=tiles / "test",
-        predict_data_root=tiles / "test",
-        img_grep="*_S2Hand.tif",
-        label_grep="*_LabelHand.tif",
-        dataset_bands=S2_BANDS,
-        output_bands=USED_BANDS,
-        ignore_index=-1,
-        no_data_replace=0,
-        class_names=["not_water", "water"],
-        stats_cache_dir=str(tmp_path / "stats"),
-    )
+    datamodule = sen1floods11_datamodule(tiles, tmp_path / "stats")
     task = SemanticSegmentationTask(
         model=SmallCNN(len(USED_BANDS)),
         loss=["ce", "dice"],
