@@ -115,18 +115,46 @@ def stop_server(server: AppServer) -> None:
             os.killpg(server.proc.pid, signal.SIGKILL)
 
 
-@pytest.fixture(scope="session")
+def _kill_playwright_drivers() -> None:
+    """Kill this process's Playwright driver children (node ... run-driver)."""
+    import signal
+
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit():
+                continue
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == os.getpid() and b"run-driver" in (proc / "cmdline").read_bytes():
+                os.kill(int(proc.name), signal.SIGKILL)
+        except (OSError, ValueError, IndexError):
+            continue
+
+
+# Module scope: each browser module gets its own Chromium, closed before unrelated tests run. Closing
+# once at the end of the whole session hung in CI (the driver waited on a Chromium that had gone), so
+# the close also has a watchdog that kills the driver rather than hang the test run.
+@pytest.fixture(scope="module")
 def browser():
+    import threading
+
     if CHROMIUM is None:
         pytest.skip(
             "BROWSER TESTS SKIPPED: Debian's chromium is not installed (apt-get install -y chromium); "
             "no browser is ever downloaded"
         )
     sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
-        yield b
+    p = sync_api.sync_playwright().start()
+    b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+    yield b
+    watchdog = threading.Timer(30.0, _kill_playwright_drivers)
+    watchdog.start()
+    try:
         b.close()
+        p.stop()
+    except Exception as err:  # the driver was killed by the watchdog: report, do not hang
+        print(f"browser fixture: closing Playwright failed ({err}); driver killed after 30 s")
+    finally:
+        watchdog.cancel()
 
 
 @pytest.fixture
