@@ -100,15 +100,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _storage_error(err: BaseException) -> GeoftError | None:
     """A full disk or unwritable folder hit by code that does not say so itself (loggers, GDAL...)."""
-    from geoft.storage import find_os_error, storage_error
+    from geoft.run_folder import RUN_DIR_ENV
+    from geoft.storage import describe, find_os_error
 
     os_err = find_os_error(err)
     if os_err is None:
         return None
-    from geoft.run_folder import RUN_DIR_ENV
-
-    where = os_err.filename or os.environ.get(RUN_DIR_ENV) or os.getcwd()
-    return storage_error(err, where, "to")
+    return describe(os_err, os_err.filename or os.environ.get(RUN_DIR_ENV) or os.getcwd(), "to")
 
 
 # -- fit / validate / test / predict ---------------------------------------------------------------

@@ -41,7 +41,7 @@ from lightning.pytorch.loggers.logger import Logger, rank_zero_experiment
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 
-from geoft.storage import StorageError, ensure_writable_dir, storage_error
+from geoft.storage import StorageError, ensure_writable_dir, storage_error, temporary_path
 
 RUN_DIR_ENV = "GEOFT_RUN_DIR"
 METRICS_FILE = "metrics.jsonl"
@@ -282,7 +282,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         import torch
 
         final = Path(path)
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        tmp = temporary_path(final)
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as f:

@@ -121,6 +121,11 @@ def storage_error(
     return describe(os_err, path if path is not None else os_err.filename or ".", what, note)
 
 
+def temporary_path(path: Path) -> Path:
+    """A sibling name to write to before the atomic rename (same folder, so ``os.replace`` is atomic)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
 def ensure_writable_dir(path: str | Path, what: str = "output folder") -> Path:
     """Create ``path`` (and parents) and check a file can be created in it; raise :class:`StorageError` if not.
 
@@ -150,4 +155,5 @@ __all__ = [
     "find_os_error",
     "free_bytes",
     "storage_error",
+    "temporary_path",
 ]

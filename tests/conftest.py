@@ -33,3 +33,38 @@ def _few_threads() -> None:
     import torch
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def write_tiny_demo_workspace(root: Path, trainer: dict, absolute_roots: bool = False) -> Path:
+    """Tiny demo data in ``root/data/demo`` and ``root/config.yaml``: configs/demo_prithvi_upernet.yaml
+    shrunk to a 1-block Prithvi on 32-px chips, with ``trainer`` merged into its trainer section.
+
+    ``absolute_roots`` writes the data roots as absolute paths (for jobs started from another folder).
+    """
+    import yaml
+
+    from geoft.datasets.demo import generate_demo_dataset
+
+    generate_demo_dataset(root / "data" / "demo", n_train=4, n_val=2, n_test=2, size=32, seed=1)
+    config = yaml.safe_load((REPO / "configs" / "demo_prithvi_upernet.yaml").read_text())
+    config["trainer"].update(
+        log_every_n_steps=1, enable_progress_bar=False, enable_model_summary=False, **trainer
+    )
+    config["model"]["init_args"]["model_args"].update(
+        backbone_depth=1, backbone_img_size=32, decoder_channels=16
+    )
+    config["model"]["init_args"]["tiled_inference_parameters"] = {"crop": 32, "stride": 24}
+    data = config["data"]["init_args"]
+    data["batch_size"] = 2
+    if absolute_roots:
+        for key, value in list(data.items()):
+            if key.endswith("data_root"):
+                data[key] = str(root / value)
+    (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_demo_workspace():
+    """:func:`write_tiny_demo_workspace` (test modules cannot import conftest in importlib mode)."""
+    return write_tiny_demo_workspace

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import streamlit as st
 
@@ -46,6 +46,13 @@ def show_error(err: BaseException) -> None:
         st.code("".join(traceback.format_exception(err)), language="text")
 
 
+def stop_with(err: BaseException) -> NoReturn:
+    """Show ``err`` (as :func:`show_error`) and stop the page there."""
+    show_error(err)
+    st.stop()
+    raise AssertionError("unreachable: st.stop() raises")
+
+
 @contextmanager
 def guarded() -> Iterator[None]:
     """Show errors raised inside the block instead of a traceback; the page goes on."""
@@ -63,18 +70,12 @@ def _read_secrets() -> Mapping[str, Any]:
         if getattr(err, "error_id", None) == "no-secrets-found":
             return {}
         # Never fall open: a secrets file we cannot read may be the one that holds the login.
-        show_error(
+        stop_with(
             ConfigError(
                 f"cannot read Streamlit secrets: {err}",
                 hint="fix the TOML syntax of .streamlit/secrets.toml (or the file named by secrets.files).",
             )
         )
-        st.stop()
-        raise  # unreachable: st.stop() raises
-
-
-def _auth_settings(settings: AppSettings) -> AuthSettings:
-    return resolve_auth(settings.password, _read_secrets())
 
 
 def _oidc_gate(auth: AuthSettings) -> None:
@@ -82,7 +83,7 @@ def _oidc_gate(auth: AuthSettings) -> None:
     section = auth.oidc_section or {}
     problems = oidc_problems(section)
     if problems:
-        show_error(
+        stop_with(
             ConfigError(
                 "single sign-on is configured ([auth] in .streamlit/secrets.toml) but incomplete: "
                 + "; ".join(problems)
@@ -90,18 +91,16 @@ def _oidc_gate(auth: AuthSettings) -> None:
                 hint="see docs/security.md (OIDC). Until it is fixed no page is shown.",
             )
         )
-        st.stop()
     if not (hasattr(st, "login") and hasattr(st, "user")):
-        show_error(
+        stop_with(
             ConfigError(
                 "single sign-on ([auth] in .streamlit/secrets.toml) needs a Streamlit with st.login and "
                 f"st.user; this is Streamlit {st.__version__}.",
                 hint="upgrade Streamlit in the app's environment, or remove the [auth] section.",
             )
         )
-        st.stop()
     if not authlib_available():
-        show_error(
+        stop_with(
             ConfigError(
                 "single sign-on is configured ([auth] in .streamlit/secrets.toml) but the Authlib "
                 "package (>= 1.3.2), which Streamlit's st.login needs, is not installed.",
@@ -109,7 +108,6 @@ def _oidc_gate(auth: AuthSettings) -> None:
                 "(or `pip install 'Authlib>=1.3.2'`), then restart the app.",
             )
         )
-        st.stop()
     user = dict(st.user)  # a Mapping; attribute access would raise when a key is absent
     if user.get("is_logged_in"):
         who = user.get("email") or user.get("name") or "unknown user"
@@ -176,11 +174,8 @@ def setup_page(title: str) -> AppContext:
         settings = load_settings()
         settings.ensure_dirs()
     except (GeoftError, OSError) as err:
-        show_error(
-            err if isinstance(err, GeoftError) else GeoftError(f"cannot create the app folders: {err}")
-        )
-        st.stop()
-    auth = _auth_settings(settings)
+        stop_with(err if isinstance(err, GeoftError) else GeoftError(f"cannot create the app folders: {err}"))
+    auth = resolve_auth(settings.password, _read_secrets())
     _auth_gate(auth)
     _exposure_warning(auth)
     _install_static_assets()

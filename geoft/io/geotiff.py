@@ -22,7 +22,7 @@ from rasterio.crs import CRS
 from rasterio.transform import Affine
 
 from geoft.errors import ConfigError
-from geoft.storage import StorageError, describe, free_bytes, storage_error
+from geoft.storage import StorageError, describe, free_bytes, storage_error, temporary_path
 
 Kind = Literal["classes", "float"]
 
@@ -193,11 +193,6 @@ def check_complete(partial: Path, path: Path) -> None:
                 ds.read(window=window)
     except Exception as err:
         raise describe(cause, path, "the prediction") from err
-
-
-def temporary_path(path: Path) -> Path:
-    """A sibling name to write to before the atomic rename (same folder, so ``os.replace`` is atomic)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
 def write_array(

@@ -28,10 +28,9 @@ from geoft.io.geotiff import (
     describe_classes,
     float_band_names,
     output_profile,
-    temporary_path,
     write_failure,
 )
-from geoft.storage import StorageError, ensure_writable_dir, storage_error
+from geoft.storage import StorageError, ensure_writable_dir, storage_error, temporary_path
 from geoft.tasks.tiled_inference import (
     TiledInferenceParameters,
     run_tiles,

@@ -27,22 +27,9 @@ def _geoft(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_demo_workspace) -> Path:
     """Tiny demo data and a tiny version of configs/demo_prithvi_upernet.yaml."""
-    from geoft.datasets.demo import generate_demo_dataset
-
-    root = tmp_path_factory.mktemp("e2e")
-    generate_demo_dataset(root / "data" / "demo", n_train=4, n_val=2, n_test=2, size=32, seed=1)
-    config = yaml.safe_load((REPO / "configs" / "demo_prithvi_upernet.yaml").read_text())
-    config["trainer"].update(
-        max_epochs=2, log_every_n_steps=1, enable_progress_bar=False, enable_model_summary=False
-    )
-    args = config["model"]["init_args"]["model_args"]
-    args.update(backbone_depth=1, backbone_img_size=32, decoder_channels=16)
-    config["model"]["init_args"]["tiled_inference_parameters"] = {"crop": 32, "stride": 24}
-    config["data"]["init_args"]["batch_size"] = 2
-    (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    return root
+    return tiny_demo_workspace(tmp_path_factory.mktemp("e2e"), {"max_epochs": 2})
 
 
 @pytest.mark.slow

@@ -133,30 +133,10 @@ def _assert_loadable(ckpt: Path, epoch: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_demo_workspace) -> Path:
     """Tiny demo data and a tiny config (absolute paths, so jobs can run from any folder)."""
-    from geoft.datasets.demo import generate_demo_dataset
-
     root = tmp_path_factory.mktemp("diskfull")
-    generate_demo_dataset(root / "data" / "demo", n_train=4, n_val=2, n_test=2, size=32, seed=1)
-    config = yaml.safe_load((REPO / "configs" / "demo_prithvi_upernet.yaml").read_text())
-    config["trainer"].update(
-        max_epochs=3,
-        log_every_n_steps=1,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
-    args = config["model"]["init_args"]["model_args"]
-    args.update(backbone_depth=1, backbone_img_size=32, decoder_channels=16)
-    config["model"]["init_args"]["tiled_inference_parameters"] = {"crop": 32, "stride": 24}
-    data = config["data"]["init_args"]
-    data["batch_size"] = 2
-    for key, value in list(data.items()):
-        if key.endswith("data_root"):
-            data[key] = str(root / value)
-    (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    return root
+    return tiny_demo_workspace(root, {"max_epochs": 3, "accelerator": "cpu"}, absolute_roots=True)
 
 
 @pytest.fixture(scope="module")
