@@ -1,21 +1,47 @@
-"""Static name table for geoft's own backbones (read by :mod:`geoft.registry`; strings only)."""
+"""Static name table for geoft's own backbones (read by :mod:`geoft.registry`; strings only).
+
+The names come from the family cards in :mod:`geoft.models.backbones.cards`; importing this module
+imports no model code. ``python -m geoft.models.backbones.catalog`` prints the table of
+``docs/models.md``.
+"""
 
 from __future__ import annotations
 
-_PRITHVI = (
-    "prithvi_eo_tiny",
-    "prithvi_eo_v1_100",
-    "prithvi_eo_v2_tiny_tl",
-    "prithvi_eo_v2_100_tl",
-    "prithvi_eo_v2_300",
-    "prithvi_eo_v2_300_tl",
-    "prithvi_eo_v2_600",
-    "prithvi_eo_v2_600_tl",
-)
+import importlib
 
-BACKBONES: dict[str, str] = {
-    **{name: f"geoft.models.backbones.prithvi:{name}" for name in _PRITHVI},
-    "torchgeo_resnet18": "geoft.models.backbones.torchgeo:torchgeo_resnet18",
-    "torchgeo_resnet50": "geoft.models.backbones.torchgeo:torchgeo_resnet50",
-    "torchgeo_resnet152": "geoft.models.backbones.torchgeo:torchgeo_resnet152",
-}
+from geoft.models.backbones.cards import FAMILY_MODULES, BackboneCard
+
+
+def backbone_cards() -> dict[str, BackboneCard]:
+    """Every card of every family, by registry name (a name in two families is an error)."""
+    cards: dict[str, BackboneCard] = {}
+    for family in FAMILY_MODULES:
+        module = importlib.import_module(f"geoft.models.backbones.cards.{family}")
+        for name, card in module.CARDS.items():
+            if name in cards:
+                raise ValueError(f"backbone name {name!r} is registered by two families")
+            cards[name] = card
+    return cards
+
+
+BACKBONES: dict[str, str] = {name: card.target for name, card in backbone_cards().items()}
+
+
+def markdown_table() -> str:
+    """The backbone table of ``docs/models.md``."""
+    rows = [
+        "| name | family | params (M) | input | published bands | output | weights (`pretrained=True`) | needs |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, card in backbone_cards().items():
+        params = "—" if card.params_m is None else f"{card.params_m:g}"
+        bands = ", ".join(card.published_bands) or "—"
+        rows.append(
+            f"| `{name}` | {card.family} | {params} | {card.inputs} | {bands} | {card.output} | "
+            f"{card.weights} | {card.pretrained_needs} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")
