@@ -164,10 +164,10 @@ _WORKER_DIED = re.compile(r"DataLoader worker \(pids?.*?\) (exited unexpectedly|
 
 def worker_crash_note(datasets: Mapping[str, TrackedDataset], exception: BaseException) -> str | None:
     """What the dead DataLoader worker was loading, if ``exception`` is a worker crash."""
-    # A dead worker shows as torch's RuntimeError, or as a reset connection when the main process was
-    # just receiving a batch's shared memory from it.
+    # A dead worker shows as torch's RuntimeError, or, when the main process was just receiving a
+    # batch's shared memory from it, as a reset connection or an EOFError while rebuilding the storage.
     died = isinstance(exception, RuntimeError) and _WORKER_DIED.search(str(exception))
-    if not died and not isinstance(exception, ConnectionResetError):
+    if not died and not isinstance(exception, (ConnectionError, EOFError)):
         return None
     found = [
         f"{sample_description(ds.dataset, index)} of the {split} dataset"

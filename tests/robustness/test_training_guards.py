@@ -215,11 +215,31 @@ def test_exception_in_worker_names_sample_and_file() -> None:
 @pytest.mark.timeout(120)
 def test_worker_killed_while_loading_names_the_sample(caplog: pytest.LogCaptureFixture) -> None:
     dm = ChipsModule(Chips(n=8, fail_at=5, how="exit"), batch_size=1, num_workers=1)
-    # torch reports the dead worker, or (when a batch was in transit) a reset connection
-    with pytest.raises((RuntimeError, ConnectionResetError)):
+    # torch reports the dead worker, or (when a batch was in transit) a reset connection or an EOFError
+    with pytest.raises((RuntimeError, ConnectionResetError, EOFError)):
         _trainer().fit(_seg_task(), datamodule=dm)
     # the note is logged as an error, and added to the exception (torch may replace that exception by a
     # second report of the same dead worker while Lightning tears down, so the log is what we check)
     notes = "\n".join(r.getMessage() for r in caplog.records if r.levelname == "ERROR")
     assert "a DataLoader worker died while loading sample 5 (/data/chip_5.tif) of the train dataset" in notes
     assert "num_workers: 0" in notes
+
+
+@pytest.mark.parametrize(
+    "exception",
+    [
+        RuntimeError("DataLoader worker (pid(s) 123) exited unexpectedly"),
+        ConnectionResetError(104, "Connection reset by peer"),
+        EOFError(),  # the worker died while the main process rebuilt a batch's shared memory
+    ],
+)
+def test_every_form_of_a_dead_worker_is_recognised(exception: BaseException) -> None:
+    from geoft.training_guards import TrackedDataset, worker_crash_note
+
+    tracked = TrackedDataset(Chips(n=8), "train")
+    tracked._loading[0] = 5  # what a worker writes before loading sample 5
+    note = worker_crash_note({"train": tracked}, exception)
+    assert note is not None and "sample 5 (/data/chip_5.tif) of the train dataset" in note
+    assert worker_crash_note({"train": tracked}, ValueError("unrelated")) is None
+    tracked._loading[0] = -1  # nothing in flight: not a worker crash we can name
+    assert worker_crash_note({"train": tracked}, exception) is None
