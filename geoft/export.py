@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from geoft.errors import ConfigError, GeoftError
+from geoft.models.peft import merged_adapters
 
 ExportFormat = Literal["onnx", "torchscript", "pt2"]
 FORMATS: tuple[str, ...] = ("onnx", "torchscript", "pt2")
@@ -35,14 +36,15 @@ class ExportError(GeoftError, RuntimeError):
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
-    """The network inside a Lightning task (its ``.model``), or ``model`` itself."""
+    """The network inside a Lightning task (its ``.model``), or ``model`` itself, with any peft adapters
+    merged into its weights (a copy then), so that the export needs no peft."""
     try:
         import lightning.pytorch as pl
     except ImportError:  # pragma: no cover - lightning is a dependency
         return model
     if isinstance(model, pl.LightningModule) and isinstance(getattr(model, "model", None), nn.Module):
-        return model.model
-    return model
+        model = model.model
+    return merged_adapters(model)
 
 
 def _own_padding_multiple(model: nn.Module) -> int:

@@ -12,6 +12,7 @@ from geoft.errors import ConfigError
 from geoft.models.model import Model, freeze_module
 from geoft.models.necks import NeckChain
 from geoft.models.padding import as_multiple, check_padding_mode, pad_to_multiple
+from geoft.models.peft import has_adapters
 
 TASKS = ("segmentation", "regression", "classification", "multilabel_classification")
 
@@ -71,6 +72,12 @@ class EncoderDecoderModel(Model):
 
     # -- freezing ---------------------------------------------------------------------------------
     def freeze_encoder(self) -> None:
+        if has_adapters(self.encoder):
+            raise ConfigError(
+                "freeze_backbone would freeze the backbone's peft adapters too",
+                hint="with model_args.peft_config set freeze_backbone: false; peft already keeps the "
+                "backbone's own weights fixed",
+            )
         freeze_module(self.encoder)
 
     def freeze_decoder(self) -> None:

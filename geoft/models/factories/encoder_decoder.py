@@ -21,6 +21,7 @@ from geoft.models.factories._common import PIXEL_TASKS, check_task, merge_kwargs
 from geoft.models.heads import ClassificationHead, RegressionHead, SegmentationHead
 from geoft.models.model import AuxiliaryHead, Model
 from geoft.models.necks import NeckChain, build_neck_list
+from geoft.models.peft import apply_peft
 from geoft.models.pixel_wise_model import PixelWiseModel
 from geoft.models.scalar_output_model import ScalarOutputModel
 from geoft.models.signature import check_kwargs
@@ -202,6 +203,7 @@ class EncoderDecoderFactory:
         rescale: bool = True,
         padding: str = "reflect",
         patch_size: int | Sequence[int] | None = None,
+        peft_config: Mapping[str, Any] | None = None,
         **prefixed: Any,
     ) -> Model:
         """Build a model for ``task``.
@@ -221,6 +223,8 @@ class EncoderDecoderFactory:
             rescale: resize pixel-wise outputs to the input size.
             padding: how inputs are padded to a multiple of the patch size: reflect, zero, replicate, none.
             patch_size: pad to a multiple of this instead of the backbone's patch size.
+            peft_config: adapters for the backbone through peft (``{method: LORA, replace_qkv: qkv,
+                peft_config_kwargs: {r: 8, lora_alpha: 16}}``); only adapters, decoder and head train.
             **prefixed: ``backbone_<arg>``, ``decoder_<arg>``, ``head_<arg>``; anything else is an error.
         """
         # backbone and decoder default to None only so that leaving them out is a ConfigError, not a TypeError
@@ -242,6 +246,13 @@ class EncoderDecoderFactory:
         num_classes = self._check_num_classes(task, num_classes)
 
         encoder = build_backbone(backbone, b_kwargs)
+        if peft_config is not None:
+            if not (b_kwargs.get("pretrained") or b_kwargs.get("ckpt_path")):
+                logger.warning(
+                    "peft_config adapts a backbone with random weights: set backbone_pretrained: true or "
+                    "backbone_ckpt_path (fine when a trained checkpoint is loaded afterwards)"
+                )
+            encoder = apply_peft(encoder, peft_config)
         decoder_ctor = _resolve_decoder_ctor(decoder)
         if necks is None:
             neck_specs = default_necks(encoder, decoder_ctor, task, d_kwargs)
