@@ -23,16 +23,13 @@ import torch
 from rasterio.windows import Window
 
 from geoft.errors import ConfigError, DataError
-from geoft.io.geotiff import (
-    check_complete,
-    describe_classes,
-    float_band_names,
-    output_profile,
-    write_failure,
-)
-from geoft.storage import StorageError, ensure_writable_dir, storage_error, temporary_path
+from geoft.io.geotiff import check_complete
+from geoft.io.scene_buffers import OutputShape, PendingRows, RowSource
+from geoft.io.scene_outputs import BackgroundWriter, discard, storage_cause, write_block
+from geoft.storage import ensure_writable_dir
 from geoft.tasks.tiled_inference import (
     TiledInferenceParameters,
+    accumulator_dtype,
     run_tiles,
     source_indices,
     tile_starts,
@@ -139,74 +136,6 @@ def predict_scene_to_geotiff(
         )  # fmt: skip
 
 
-class _RowSource:
-    """Normalised source rows of one column range, read once, in order, into a rolling buffer.
-
-    Tile rows move down the scene, so rows above the current tile are dropped and rows below are
-    read ``read_rows`` at a time: each source row is read and normalised once per column panel.
-    """
-
-    def __init__(
-        self,
-        src: rasterio.io.DatasetReader,
-        indexes: list[int],
-        col_lo: int,
-        col_hi: int,
-        prepare: Callable[[np.ndarray, np.ndarray], torch.Tensor],
-        read_rows: int,
-    ) -> None:
-        self.src, self.indexes, self.prepare, self.read_rows = src, indexes, prepare, read_rows
-        self.col_lo, self.col_hi = col_lo, col_hi
-        self.lo = self.hi = 0
-        self.image = torch.empty(0)
-        self.valid = np.zeros((0, col_hi - col_lo), dtype=bool)
-
-    def rows(self, lo: int, hi: int) -> tuple[torch.Tensor, np.ndarray]:
-        """Image ``[C, hi - lo, W]`` and validity ``[hi - lo, W]`` of source rows ``[lo, hi)``."""
-        if lo < self.lo or lo > self.hi:  # not expected (rows only move down); restart cleanly
-            self.lo = self.hi = lo
-            self.image, self.valid = torch.empty(0), self.valid[:0]
-        if hi > self.hi:
-            end = min(self.src.height, max(hi, self.hi + self.read_rows))
-            window = Window(self.col_lo, self.hi, self.col_hi - self.col_lo, end - self.hi)
-            raw = self.src.read(self.indexes, window=window, out_dtype="float32")
-            valid = self.src.dataset_mask(window=window) > 0
-            fresh = self.prepare(raw, valid)
-            keep = slice(lo - self.lo, None)
-            self.image = torch.cat([self.image[:, keep], fresh], dim=1) if self.image.numel() else fresh
-            self.valid = np.concatenate([self.valid[keep], valid])
-            self.lo, self.hi = lo, end
-        elif lo > self.lo:
-            self.image, self.valid = self.image[:, lo - self.lo :], self.valid[lo - self.lo :]
-            self.lo = lo
-        return self.image[:, : hi - lo], self.valid[: hi - lo]
-
-
-class _PendingRows:
-    """Finished output rows of one column panel, written in strips of ``rows`` (aligned writes)."""
-
-    def __init__(self, rows: int, write: Callable[[torch.Tensor, np.ndarray, Window], None], c0: int) -> None:
-        self.rows, self.write, self.c0 = rows, write, c0
-        self.top = 0
-        self.parts: list[tuple[torch.Tensor, np.ndarray]] = []
-        self.count = 0
-
-    def add(self, blended: torch.Tensor, nodata: np.ndarray) -> None:
-        self.parts.append((blended, nodata))
-        self.count += nodata.shape[0]
-        if self.count >= self.rows:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.parts:
-            return
-        blended = torch.cat([b for b, _ in self.parts], dim=-2)
-        nodata = np.concatenate([n for _, n in self.parts])
-        self.write(blended, nodata, Window(self.c0, self.top, nodata.shape[1], nodata.shape[0]))
-        self.top += nodata.shape[0]
-        self.parts, self.count = [], 0
-
-
 def _panels(width: int, max_width: int) -> list[tuple[int, int]]:
     """Column ranges of at most ``max_width`` (a multiple of 256 where possible, for aligned writes)."""
     step = max(256, max_width - max_width % 256) if max_width >= 256 else max_width
@@ -251,15 +180,18 @@ def _predict_scene(
         writers: dict[str, Any] = {}
         tmp_paths: list[tuple[Path, Path]] = []
 
-        def write(blended: torch.Tensor, nodata: np.ndarray, window: Window) -> None:
-            _write_block(
+        def write_now(blended: torch.Tensor, nodata: np.ndarray, window: Window) -> None:
+            write_block(
                 blended, nodata, window, task, writers, tmp_paths, src, dst_path,
                 probabilities_path, class_names, class_colors,
             )  # fmt: skip
 
+        writer = BackgroundWriter(write_now)
+
         panels = _panels(src.width, max_width)
         rows_per_panel = len(tile_starts(src.height, p.crop[0], p.stride[0], p.halo[0]))  # type: ignore[index]
         tiles_run = 0
+        output_shape = OutputShape()
         try:
             for index, (c0, c1) in enumerate(panels):
 
@@ -268,9 +200,10 @@ def _predict_scene(
                         progress(index * rows_per_panel + done, len(panels) * rows_per_panel)
 
                 tiles_run += _predict_panel(
-                    model_forward, src, indexes, prepare, p, c0, c1, block_size, device, write,
-                    panel_progress,
+                    model_forward, src, indexes, prepare, p, c0, c1, block_size, device, writer.submit,
+                    panel_progress, output_shape,
                 )  # fmt: skip
+            writer.drain()
             while writers:  # closing flushes the last blocks: it can fail on a full disk too
                 writers.pop(next(iter(writers))).close()
             for tmp, final in tmp_paths:
@@ -278,41 +211,17 @@ def _predict_scene(
             for tmp, final in tmp_paths:
                 os.replace(tmp, final)
         except BaseException as err:
+            writer.close()
             try:
-                found = _storage_cause(err, tmp_paths, dst_path)  # before the partial files go
+                found = storage_cause(err, tmp_paths, dst_path)  # before the partial files go
             finally:
-                _discard(writers, tmp_paths)
+                discard(writers, tmp_paths)
             if found is None:
                 raise
             raise found from err
         height, width = src.height, src.width
     prob = Path(probabilities_path) if probabilities_path is not None else None
     return SceneResult(prediction=dst_path, probabilities=prob, height=height, width=width, tiles=tiles_run)
-
-
-def _storage_cause(
-    err: BaseException, tmp_paths: list[tuple[Path, Path]], dst_path: Path
-) -> StorageError | None:
-    if not isinstance(err, Exception):  # KeyboardInterrupt & co. stay what they are
-        return None
-    for tmp, final in tmp_paths:
-        found = write_failure(err, final, tmp)
-        if found is not None:
-            return found
-    return storage_error(err, dst_path, "the prediction")
-
-
-def _discard(writers: dict[str, Any], tmp_paths: list[tuple[Path, Path]]) -> None:
-    """After a failure: close what is open (errors ignored: the first one is reported) and remove
-    every temporary file, so neither half a raster nor a temporary file is left behind."""
-    for dst in writers.values():
-        try:
-            dst.close()
-        except Exception:  # noqa: S110 - a full disk fails the close too; the cause is raised already
-            pass
-    writers.clear()
-    for tmp, _ in tmp_paths:
-        tmp.unlink(missing_ok=True)
 
 
 def _predict_panel(
@@ -327,11 +236,14 @@ def _predict_panel(
     device: torch.device,
     write: Callable[[torch.Tensor, np.ndarray, Window], None],
     progress: Callable[[int], None],
+    output_shape: OutputShape,
 ) -> int:
     """Predict output columns ``[c0, c1)``, one row of global-grid tiles at a time; returns tiles run.
 
     Rows above the next tile row receive no further tiles, so they are final: they are blended,
     queued for writing and dropped from the accumulator, which never holds more than one tile height.
+    A tile whose pixels inside the scene are all nodata is not run: every pixel it would touch is
+    written as nodata anyway, and each valid pixel's covering tiles all run, so the blend is unchanged.
     """
     (crop_h, crop_w), (stride_h, stride_w), (halo_h, halo_w) = p.crop, p.stride, p.halo  # type: ignore[misc]
     height, width = src.height, src.width
@@ -341,19 +253,32 @@ def _predict_panel(
     cols = source_indices(x0, x1, width, p.padding)
     col_lo = int(cols.min())
     cols_t = torch.from_numpy(cols - col_lo)
-    source = _RowSource(src, indexes, col_lo, int(cols.max()) + 1, prepare, read_rows=max(block_size, 256))
+    source = RowSource(src, indexes, col_lo, int(cols.max()) + 1, prepare, read_rows=max(block_size, 256))
     wy = weight_sum_1d(starts_y, starts_y[0], starts_y[-1] + crop_h - starts_y[0], window_1d(crop_h, p.blend))
     wx = torch.from_numpy(weight_sum_1d(sx, x0, x1 - x0, window_1d(crop_w, p.blend))[c0 - x0 : c1 - x0])
-    pending = _PendingRows(block_size, write, c0)
+    pending = PendingRows(block_size, write, c0)
     acc: torch.Tensor | None = None
     acc_top = starts_y[0]  # image row of acc's first row
+    tiles = 0
     for i, sy in enumerate(starts_y):
         rows = source_indices(sy, sy + crop_h, height, p.padding)
         lo = int(rows.min())
         image, valid = source.rows(lo, int(rows.max()) + 1)
-        strip = image.index_select(1, torch.from_numpy(rows - lo)).index_select(2, cols_t)
-        part, _ = run_tiles(model_forward, strip[None].to(device), [0], [s - x0 for s in sx], p)
-        part = part[0]
+        strip = image.index_select(1, torch.from_numpy(rows - lo)).index_select(2, cols_t)[None].to(device)
+        y_lo, y_hi = max(sy, 0) - lo, min(sy + crop_h, height) - lo
+        run_x = [
+            s - x0 for s in sx if valid[y_lo:y_hi, max(s, 0) - col_lo : min(s + crop_w, width) - col_lo].any()
+        ]
+        tiles += len(run_x)
+        if run_x:
+            part = run_tiles(model_forward, strip, [0], run_x, p)[0][0]
+            output_shape.learn(part)
+        else:
+            if output_shape.lead is None:
+                output_shape.probe(model_forward, strip, p)
+                tiles += 1
+            lead = output_shape.lead
+            part = torch.zeros((*lead, crop_h, x1 - x0), dtype=accumulator_dtype(device), device=device)
         if acc is not None:
             part[..., : acc.shape[-2], :] += acc
         acc = part
@@ -372,94 +297,7 @@ def _predict_panel(
         acc_top = final_end
         progress(i + 1)
     pending.flush()
-    return len(starts_y) * len(sx)
-
-
-def _open_outputs(
-    blended: torch.Tensor,
-    task: Task,
-    writers: dict[str, Any],
-    tmp_paths: list[tuple[Path, Path]],
-    src: rasterio.io.DatasetReader,
-    dst_path: Path,
-    probabilities_path: str | Path | None,
-    class_names: Sequence[str] | None,
-    class_colors: Sequence[str | Sequence[int]] | None,
-) -> None:
-    common = {"height": src.height, "width": src.width, "crs": src.crs, "transform": src.transform}
-    if task == "segmentation":
-        if blended.ndim != 3:
-            raise ValueError(
-                f"segmentation model must return [n, K, h, w] logits, got per-tile {tuple(blended.shape)}"
-            )
-        num_classes = blended.shape[0]
-        targets = [
-            (
-                "prediction",
-                dst_path,
-                output_profile(count=1, kind="classes", num_classes=num_classes, **common),
-            )
-        ]
-        if probabilities_path is not None:
-            prof = output_profile(count=num_classes, kind="float", num_classes=None, **common)
-            targets.append(("probabilities", Path(probabilities_path), prof))
-    else:
-        if blended.ndim == 3 and blended.shape[0] != 1:
-            raise ValueError(
-                f"regression model must return one value per pixel, got {blended.shape[0]} channels"
-            )
-        targets = [
-            ("prediction", dst_path, output_profile(count=1, kind="float", num_classes=None, **common))
-        ]
-    for key, final, profile in targets:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temporary_path(final)
-        tmp_paths.append((tmp, final))  # before opening: a failed open may leave a file to remove
-        dst = rasterio.open(tmp, "w", **profile)
-        writers[key] = dst
-        if key == "prediction" and task == "segmentation":
-            describe_classes(dst, class_names, class_colors, blended.shape[0])
-        elif key == "probabilities":
-            names = (
-                list(class_names)
-                if class_names is not None
-                else [f"class_{i}" for i in range(blended.shape[0])]
-            )
-            float_band_names(dst, [f"p({n})" for n in names])
-        else:
-            float_band_names(dst, ["prediction"])
-
-
-def _write_block(
-    blended: torch.Tensor,
-    nodata: np.ndarray,
-    window: Window,
-    task: Task,
-    writers: dict[str, Any],
-    tmp_paths: list[tuple[Path, Path]],
-    src: rasterio.io.DatasetReader,
-    dst_path: Path,
-    probabilities_path: str | Path | None,
-    class_names: Sequence[str] | None,
-    class_colors: Sequence[str | Sequence[int]] | None,
-) -> None:
-    if not writers:
-        _open_outputs(
-            blended, task, writers, tmp_paths, src, dst_path, probabilities_path, class_names, class_colors
-        )
-    pred = writers["prediction"]
-    if task == "segmentation":
-        classes = blended.argmax(0).cpu().numpy().astype(pred.dtypes[0])
-        classes[nodata] = pred.nodata
-        pred.write(classes, 1, window=window)
-        if "probabilities" in writers:
-            probs = torch.softmax(blended, dim=0).float().cpu().numpy()
-            probs[:, nodata] = np.nan
-            writers["probabilities"].write(probs, window=window)
-    else:
-        values = blended.reshape(blended.shape[-2:]).float().cpu().numpy()
-        values[nodata] = np.nan
-        pred.write(values, 1, window=window)
+    return tiles
 
 
 _AUTOCAST = {"32-true": None, "32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
