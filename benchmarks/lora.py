@@ -15,7 +15,6 @@ import json
 import statistics
 import time
 from pathlib import Path
-from typing import Any
 
 from benchmarks.harness import RESULTS_DIR, machine_info, run_worker
 

@@ -118,22 +118,43 @@ def make_chips(
     return chipset
 
 
-def make_scene(path: Path, size: int, bands: int = 6, seed: int = 0, block: int = 1024) -> Path:
-    """Write a ``size x size`` scene block by block (memory stays at one block); reuse an existing one."""
+SCENE_NODATA = -9999
+
+
+def swath_valid(size: int, row: int, col: int, h: int, w: int, cut: float) -> np.ndarray:
+    """Validity of a real-shaped scene: a swath whose two diagonal corners are nodata triangles,
+    each of side ``cut * size`` (``cut=0.55`` leaves 30 % of the scene as nodata)."""
+    ys, xs = np.mgrid[row : row + h, col : col + w]
+    return (xs + ys >= cut * size) & (xs + ys < (2 - cut) * size)
+
+
+def make_scene(
+    path: Path, size: int, bands: int = 6, seed: int = 0, block: int = 1024, nodata_cut: float | None = None
+) -> Path:
+    """Write a ``size x size`` scene block by block (memory stays at one block); reuse an existing one.
+
+    ``nodata_cut``: make it a swath with nodata corners (:func:`swath_valid`), nodata ``-9999``.
+    """
     import rasterio
     from rasterio.windows import Window
 
     path = Path(path)
-    stamp = path.with_suffix(path.suffix + f".complete-{size}-{bands}-{seed}")
+    stamp = path.with_suffix(path.suffix + f".complete-{size}-{bands}-{seed}-{nodata_cut}")
     if path.exists() and stamp.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    with rasterio.open(path, "w", **_profile(bands, size, size, "int16")) as dst:
+    profile = _profile(bands, size, size, "int16")
+    if nodata_cut is not None:
+        profile["nodata"] = SCENE_NODATA
+    with rasterio.open(path, "w", **profile) as dst:
         for row in range(0, size, block):
             for col in range(0, size, block):
                 h, w = min(block, size - row), min(block, size - col)
-                dst.write(_smooth_field(rng, bands, h, w), window=Window(col, row, w, h))
+                field = _smooth_field(rng, bands, h, w)
+                if nodata_cut is not None:
+                    field[:, ~swath_valid(size, row, col, h, w, nodata_cut)] = SCENE_NODATA
+                dst.write(field, window=Window(col, row, w, h))
     stamp.touch()
     return path
 

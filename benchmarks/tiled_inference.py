@@ -28,6 +28,7 @@ from benchmarks.training import BANDS_HLS, build_task, data_dir, peak_rss_mb
 CROP = 224
 STRIDE = 192
 TILE_BATCH = 16
+NODATA_CUT = 0.55  # two nodata triangles of 0.55 x 0.55 / 2 each: 30 % of the scene
 
 
 def _eval_model(tool: str) -> Any:
@@ -159,6 +160,18 @@ def build(quick: bool, threads: int = 2) -> Benchmark:
                 for tool in ("geoft", "reference")
             }
 
+        swath = make_scene(
+            data_dir() / f"swath_{size}.tif", size, bands=len(BANDS_HLS), nodata_cut=NODATA_CUT
+        )
+        cases.append(
+            Case(
+                f"swath_{size}_fp32",
+                measures(scene=swath),
+                metrics,
+                note=f"{size}x{size}x6 real-shaped swath, 30 % nodata corners -> class map, both fp32 "
+                "(geoft skips tiles that hold only nodata)",
+            )
+        )
         note = f"{size}x{size}x6 GeoTIFF -> class map"
         cases.append(Case(f"scene_{size}_fp32", measures(), metrics, note=f"{note}, both fp32"))
         cases.append(
