@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Mapping
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +18,56 @@ from typing import Any
 def password_matches(given: str, expected: str) -> bool:
     """Constant-time comparison of a typed password with the configured one."""
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+def _client_key(client: object) -> str:
+    """The throttle's key: the client's address, or one shared key when it is unknown (not a string)."""
+    return client if isinstance(client, str) and client else "unknown"
+
+
+class LoginThrottle:
+    """Rate limit for password attempts, per client (its IP address, or one shared key when unknown).
+
+    After ``max_failures`` wrong passwords within ``window_s`` seconds, that client's next attempts are
+    refused, without comparing the password, until the oldest of those failures is ``window_s`` old.
+    One instance serves the whole server process (every session); it is thread-safe.
+    """
+
+    def __init__(
+        self, max_failures: int = 5, window_s: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_failures, self.window_s, self._clock = max_failures, window_s, clock
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        failures = self._failures.setdefault(client, deque())
+        while failures and now - failures[0] >= self.window_s:
+            failures.popleft()
+        return failures
+
+    def retry_after(self, client: object) -> float:
+        """Seconds until ``client`` may try again (0: now)."""
+        now = self._clock()
+        with self._lock:
+            failures = self._recent(_client_key(client), now)
+            if len(failures) < self.max_failures:
+                return 0.0
+            return max(0.0, self.window_s - (now - failures[0]))
+
+    def attempt(self, client: object, given: str, expected: str) -> bool | float:
+        """``True`` for the right password; ``False`` for a wrong one (counted); or, while the client is
+        locked out, the seconds to wait (nothing compared, nothing counted)."""
+        wait = self.retry_after(client)
+        if wait > 0:
+            return wait
+        if password_matches(given, expected):
+            with self._lock:
+                self._failures.pop(_client_key(client), None)
+            return True
+        with self._lock:
+            self._recent(_client_key(client), self._clock()).append(self._clock())
+        return False
 
 
 def is_local_address(address: str | None) -> bool:

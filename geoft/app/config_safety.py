@@ -60,25 +60,44 @@ def check_class_paths(config: dict[str, Any], allowed: Iterable[str] = ALLOWED_P
         )
 
 
-_PATH_KEY_SUFFIXES = ("_root", "_split", "_dir", "_path", "_file")
+# Keys whose values name paths even when they carry no slash ("data", "model.ckpt").
+_PATH_KEY_SUFFIXES = ("_root", "_split", "_dir", "_path", "_file", "dirpath", "filename")
+_NOT_PATH_KEYS = (*_CLASS_KEYS, "img_grep", "label_grep", "image_grep", "time_grep")  # names, globs
 
 
-def _path_values(node: Any, where: str) -> Iterator[tuple[str, str]]:
+def looks_like_path(value: str) -> bool:
+    """Whether a config string names a file or folder: it has a path separator, starts with ``~`` or
+    ``.``, or is a ``file:`` URL. Class paths (dots only), names and numbers do not."""
+    text = value.strip()
+    if not text or text.isidentifier():
+        return False
+    if text.startswith("file:"):
+        return True
+    if "://" in text:  # other URLs are not local paths (and downloads are refused elsewhere)
+        return False
+    return "/" in text or "\\" in text or text.startswith(("~", "."))
+
+
+def _path_values(node: Any, where: str, key: str = "") -> Iterator[tuple[str, str]]:
     if isinstance(node, dict):
-        for key, value in node.items():
-            here = f"{where}.{key}" if where else str(key)
-            if isinstance(value, str) and str(key).endswith(_PATH_KEY_SUFFIXES):
-                yield here, value
-            else:
-                yield from _path_values(value, here)
+        for child_key, value in node.items():
+            here = f"{where}.{child_key}" if where else str(child_key)
+            yield from _path_values(value, here, str(child_key))
     elif isinstance(node, list | tuple):
         for i, value in enumerate(node):
-            yield from _path_values(value, f"{where}[{i}]")
+            yield from _path_values(value, f"{where}[{i}]", key)
+    elif isinstance(node, str) and key not in _NOT_PATH_KEYS:
+        if looks_like_path(node) or (key.endswith(_PATH_KEY_SUFFIXES) and node.strip()):
+            yield where, node.removeprefix("file://").removeprefix("file:")
 
 
 def check_config_paths(config: dict[str, Any], roots: Sequence[Path], skip: Iterable[str] = ()) -> None:
-    """Raise :class:`ConfigError` if a path-like value (``*_root``, ``*_split``, ``*_dir``, ``*_path``,
-    ``*_file``) of a web config points outside the app's data and run roots."""
+    """Raise :class:`ConfigError` if any path in a web config, under any key, points outside the app's
+    data and run roots.
+
+    Paths are found by value (:func:`looks_like_path`), at any depth and in lists, and by key for
+    values without a slash (``*_root``, ``*_split``, ``*_dir``, ``*_path``, ``*_file``, ``dirpath``, ``filename``).
+    """
     from geoft.app.paths import PathNotAllowedError, confine
 
     skipped = set(skip)

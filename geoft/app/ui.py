@@ -13,10 +13,10 @@ import streamlit as st
 
 from geoft.app.auth import (
     AuthSettings,
+    LoginThrottle,
     authlib_available,
     is_local_address,
     oidc_problems,
-    password_matches,
     resolve_auth,
 )
 from geoft.app.jobs import JobRunner
@@ -135,11 +135,21 @@ def _password_gate(auth: AuthSettings) -> None:
     with st.form("login"):
         given = st.text_input("Password", type="password")
         if st.form_submit_button("Log in"):
-            if password_matches(given, password):
+            outcome = _login_throttle().attempt(st.context.ip_address, given, password)
+            if outcome is True:
                 st.session_state["geoft_authenticated"] = True
                 st.rerun()
-            st.error("Wrong password.")
+            elif outcome is False:
+                st.error("Wrong password.")
+            else:
+                st.error(f"Too many wrong passwords. Try again in {outcome:.0f} s.")
     st.stop()
+
+
+@st.cache_resource
+def _login_throttle() -> LoginThrottle:
+    """One rate limit for the whole server process, shared by every session."""
+    return LoginThrottle()
 
 
 def _auth_gate(auth: AuthSettings) -> None:

@@ -219,3 +219,43 @@ def test_incomplete_oidc_config_fails_closed(home: Path, exposed: None):
     errors = texts(at, "error")
     assert "`redirect_uri` is missing" in errors and "`client_secret` is missing in [auth]" in errors
     assert labels(at) == [] and len(at.text_input) == 0
+
+
+def test_login_throttle_locks_a_client_out_after_repeated_failures() -> None:
+    from geoft.app.auth import LoginThrottle
+
+    now = [1000.0]
+    throttle = LoginThrottle(max_failures=3, window_s=60.0, clock=lambda: now[0])
+    for _ in range(3):
+        assert throttle.attempt("10.0.0.7", "guess", "s3cret") is False
+    # locked: even the right password is refused, with the seconds to wait
+    wait = throttle.attempt("10.0.0.7", "s3cret", "s3cret")
+    assert wait is not True and wait is not False and 59.0 <= wait <= 60.0
+    assert throttle.attempt("10.0.0.8", "s3cret", "s3cret") is True  # other clients are not affected
+    now[0] += 61.0
+    assert throttle.attempt("10.0.0.7", "s3cret", "s3cret") is True
+    # a success forgets earlier failures
+    assert throttle.attempt("10.0.0.7", "x", "s3cret") is False
+    assert throttle.attempt("10.0.0.7", "s3cret", "s3cret") is True
+    assert throttle.retry_after("10.0.0.7") == 0.0
+
+
+def test_password_page_refuses_after_too_many_wrong_passwords(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from geoft.app.ui import _login_throttle
+
+    monkeypatch.setenv("GEOFT_APP_PASSWORD", "s3cret")
+    _login_throttle.clear()
+    try:
+        at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+        for _ in range(5):
+            at.text_input[0].input("wrong")
+            at.button[0].click().run()
+        at.text_input[0].input("s3cret")
+        at.button[0].click().run()
+        errors = " ".join(e.value for e in at.error)
+        assert "Too many wrong passwords" in errors
+        assert not any(b.label == "Run the demo" for b in at.button)
+    finally:
+        _login_throttle.clear()

@@ -168,3 +168,32 @@ def test_check_config_paths_confines_web_configs(tmp_path: Path):
     check_config_paths(
         {"trainer": {"default_root_dir": "/elsewhere"}}, [root], skip=["trainer.default_root_dir"]
     )
+
+
+def test_paths_are_confined_by_value_under_any_key(tmp_path: Path):
+    from geoft.app.config_safety import check_config_paths, looks_like_path
+
+    root = tmp_path / "data"
+    root.mkdir()
+    sneaky = {
+        "trainer": {
+            "callbacks": [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                           "init_args": {"dirpath": "/etc/cron.d"}}],
+            "logger": {"init_args": {"name": "../../../outside"}},
+        },
+        "model": {"init_args": {"model_args": {"extra": ["fine", "~/.ssh/id_rsa"], "weights": "file:///etc/passwd"}}},
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match="outside the app's folders") as err:
+        check_config_paths(sneaky, [root])
+    message = str(err.value)
+    for where in ("callbacks[0].init_args.dirpath", "logger.init_args.name", "extra[1]", "model_args.weights"):
+        assert where in message
+    # inside the roots, names, class paths, globs and numbers pass
+    check_config_paths(
+        {"data": {"class_path": "geoft.datamodules.GenericNonGeoSegmentationDataModule",
+                  "init_args": {"img_grep": "*_S2Hand.tif", "train_data_root": "ds/train", "bands": ["B04"],
+                                "means": [0.5], "weights": "https://example.org/w.pt"}}},
+        [root],
+    )  # fmt: skip
+    assert looks_like_path("a/b") and looks_like_path("./x") and looks_like_path("~")
+    assert not looks_like_path("geoft.tasks.SemanticSegmentationTask") and not looks_like_path("reflect")
