@@ -53,11 +53,12 @@ def swin_to_unfold_order(weight: torch.Tensor) -> torch.Tensor:
     return grouped.transpose(-1, -2).reshape(*lead, 4 * channels)
 
 
-def _strip(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _strip(state: dict[str, torch.Tensor], removed: str = "") -> tuple[dict[str, torch.Tensor], str]:
+    """Remove wrapper prefixes every key shares; return the state and what was removed."""
     for prefix in _WRAPPERS:
         if state and all(k.startswith(prefix) for k in state):
-            return _strip({k[len(prefix) :]: v for k, v in state.items()})
-    return state
+            return _strip({k[len(prefix) :]: v for k, v in state.items()}, removed + prefix)
+    return state, removed
 
 
 def _simmim_key(key: str, last_stage: int) -> str | None:
@@ -103,13 +104,13 @@ def load_swin_checkpoint(
     else:
         state, label = read_state_dict(ckpt), source or str(ckpt)
     report = LoadReport(source=label)
-    state = _strip(state)
+    state, wrapper = _strip(state)
     own = model.state_dict()
     last = len(model.stages) - 1
     simmim = any(k.startswith(("encoder.layers.", "layers.")) for k in state)
     mapped: dict[str, torch.Tensor] = {}
-    for key, value in state.items():
-        inner = key
+    for stripped, value in state.items():
+        key, inner = wrapper + stripped, stripped
         for prefix in ("encoder.", "backbone."):
             inner = inner.removeprefix(prefix)
         if key.startswith("decoder.") or inner == "mask_token":
