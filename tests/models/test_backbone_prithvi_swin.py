@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 
@@ -170,7 +168,7 @@ def test_pyramid_trains_through_encoder_decoder_factory(decoder, args):
 
 @pytest.mark.slow
 def test_exports_to_onnx_matching_onnxruntime(tmp_path):
-    from geoft.export import export_onnx, verify_onnx
+    from geoft.export import export_info, export_onnx, verify_onnx
 
     torch.manual_seed(0)
     model = EncoderDecoderFactory().build_model(
@@ -178,7 +176,7 @@ def test_exports_to_onnx_matching_onnxruntime(tmp_path):
         backbone_depths=[1, 2, 1, 1], backbone_bands=["RED", "GREEN", "BLUE"],
     ).eval()  # fmt: skip
     example = torch.randn(1, 3, 64, 64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with pytest.warns(UserWarning, match="fixed size"):  # window padding has no dynamic-size export
         path = export_onnx(model, tmp_path / "swin.onnx", example)
+    assert export_info(path, "onnx")["dynamic_hw"] is False
     assert verify_onnx(model, path, [example, torch.randn(2, 3, 64, 64)]) < 1e-3

@@ -173,6 +173,12 @@ class PrithviSwin(nn.Module):
                 f"Prithvi Swin expects [B, {self.in_chans}, H, W] input (bands={self.bands}), got {list(x.shape)}",
                 hint="Make bands (or in_chans) match the image channels given to the model.",
             )
+        if any(isinstance(size, torch.SymInt) for size in x.shape[-2:]):
+            # Per-stage window padding of a symbolic size makes torch.export's shape algebra explode.
+            raise ConfigError(
+                "Prithvi Swin cannot be exported with a dynamic height/width.",
+                hint="export for a fixed size (dynamic_hw=False) and run other sizes through tiled inference",
+            )
         h = self.patch_embed(x)
         wanted = set(self.out_indices)
         features: dict[int, torch.Tensor] = {}
