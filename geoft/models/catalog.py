@@ -31,4 +31,5 @@ MODEL_FACTORIES: dict[str, str] = {
     "SMPModelFactory": "geoft.models.factories.smp:SMPModelFactory",
     "TimmModelFactory": "geoft.models.factories.timm:TimmModelFactory",
     "FullModelFactory": "geoft.models.factories.full:FullModelFactory",
+    "Clay1_5ModelFactory": "geoft.models.factories.clay:Clay1_5ModelFactory",
 }
