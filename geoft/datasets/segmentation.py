@@ -9,6 +9,7 @@ import numpy as np
 from geoft.datasets.classes import check_class_names
 from geoft.datasets.pixelwise import GenericPixelwiseDataset
 from geoft.datasets.problems import FileDataError
+from geoft.datasets.reader import Band, TemporalOrder
 from geoft.errors import ConfigError
 
 
@@ -54,15 +55,15 @@ class GenericNonGeoSegmentationDataset(GenericPixelwiseDataset):
         ignore_split_file_extensions: bool = True,
         allow_substring_split_file: bool = True,
         rgb_indices: list[int] | None = None,
-        dataset_bands: list[str | int] | None = None,
-        output_bands: list[str | int] | None = None,
+        dataset_bands: list[Band] | None = None,
+        output_bands: list[Band] | None = None,
         band_file_pattern: str | None = None,
         class_names: list[str] | None = None,
         constant_scale: float = 1.0,
         no_data_replace: float | None = None,
         no_label_replace: int | None = None,
         expand_temporal_dimension: bool = False,
-        temporal_order: str = "channel_major",
+        temporal_order: TemporalOrder = "channel_major",
         reduce_zero_label: bool = False,
         ignore_index: int | None = None,
         chip_size: int | tuple[int, int] | None = None,
@@ -98,7 +99,7 @@ class GenericNonGeoSegmentationDataset(GenericPixelwiseDataset):
             no_data_replace=no_data_replace,
             no_label_replace=no_label_replace,
             expand_temporal_dimension=expand_temporal_dimension,
-            temporal_order=temporal_order,  # type: ignore[arg-type]
+            temporal_order=temporal_order,
             ignore_index=ignore_index,
             chip_size=chip_size,
             pad_to_multiple=pad_to_multiple,
