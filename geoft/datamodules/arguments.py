@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from geoft.datasets.reader import Band, TemporalOrder
+from geoft.datasets.reader_options import Band, ReaderOptions
 
 
 @dataclass(eq=False, repr=False, kw_only=True)
@@ -78,34 +78,20 @@ class SplitArguments:
 
 
 @dataclass(eq=False, repr=False, kw_only=True)
-class RasterArguments:
-    """How raster files become images (see :class:`~geoft.datasets.reader.ImageReader`).
+class RasterArguments(ReaderOptions):
+    """How raster files become images: the :class:`~geoft.datasets.reader_options.ReaderOptions`, and
 
     Args:
-        dataset_bands: band names of the files (per time step for time stacks).
-        output_bands: bands to use, in this order (subset of ``dataset_bands``).
         predict_dataset_bands: ``dataset_bands`` of the files to predict (default: ``dataset_bands``).
         predict_output_bands: ``output_bands`` for prediction (default: ``output_bands``).
-        band_file_pattern: one file per band (e.g. ``"*_{band}.tif"``) in a folder per sample.
-        constant_scale: factor applied to raw values.
         rgb_indices: positions of R, G, B in the output bands (previews).
-        expand_temporal_dimension: files hold ``T`` time steps; images become ``[C, T, H, W]``.
-        temporal_order: ``channel_major`` or ``time_major`` stacking of time steps in the files.
-        no_data_replace: value for image nodata/NaN pixels (None: such pixels are an error).
         chip_size: centre-crop/pad every sample to this size (mixed sizes).
         pad_to_multiple: pad height/width up to a multiple (e.g. the ViT patch size).
     """
 
-    dataset_bands: list[Band] | None = None
-    output_bands: list[Band] | None = None
     predict_dataset_bands: list[Band] | None = None
     predict_output_bands: list[Band] | None = None
-    band_file_pattern: str | None = None
-    constant_scale: float = 1.0
     rgb_indices: list[int] | None = None
-    expand_temporal_dimension: bool = False
-    temporal_order: TemporalOrder = "channel_major"
-    no_data_replace: float | None = None
     chip_size: int | list[int] | None = None
     pad_to_multiple: int | None = None
 

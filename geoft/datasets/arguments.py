@@ -9,7 +9,8 @@ own positional ``data_root`` (and ``num_classes``).
 from dataclasses import dataclass
 from pathlib import Path
 
-from geoft.datasets.reader import Band, ImageReader, TemporalOrder
+from geoft.datasets.reader import ImageReader
+from geoft.datasets.reader_options import ReaderOptions
 
 
 @dataclass(frozen=True)
@@ -48,16 +49,9 @@ class SourceArguments:
 
 
 @dataclass(eq=False, repr=False, kw_only=True)
-class ReadingArguments:
+class ReadingArguments(ReaderOptions):
     """Args:
     rgb_indices: positions of red, green, blue among the output bands (for previews).
-    dataset_bands: see :class:`~geoft.datasets.reader.ImageReader`.
-    output_bands: see :class:`~geoft.datasets.reader.ImageReader`.
-    band_file_pattern: see :class:`~geoft.datasets.reader.ImageReader`.
-    constant_scale: see :class:`~geoft.datasets.reader.ImageReader`.
-    no_data_replace: see :class:`~geoft.datasets.reader.ImageReader`.
-    expand_temporal_dimension: see :class:`~geoft.datasets.reader.ImageReader`.
-    temporal_order: see :class:`~geoft.datasets.reader.ImageReader`.
     chip_size: centre-crop / pad every sample to this size (mixed chip sizes).
     pad_to_multiple: pad (bottom/right) height and width up to a multiple of this.
     with_labels: False to read images only (prediction).
@@ -67,13 +61,6 @@ class ReadingArguments:
     """
 
     rgb_indices: list[int] | None = None
-    dataset_bands: list[Band] | None = None
-    output_bands: list[Band] | None = None
-    band_file_pattern: str | None = None
-    constant_scale: float = 1.0
-    no_data_replace: float | None = None
-    expand_temporal_dimension: bool = False
-    temporal_order: TemporalOrder = "channel_major"
     chip_size: int | tuple[int, int] | None = None
     pad_to_multiple: int | None = None
     with_labels: bool = True
@@ -81,12 +68,4 @@ class ReadingArguments:
     name: str = "dataset"
 
     def image_reader(self) -> ImageReader:
-        return ImageReader(
-            dataset_bands=None if self.dataset_bands is None else list(self.dataset_bands),
-            output_bands=None if self.output_bands is None else list(self.output_bands),
-            band_file_pattern=self.band_file_pattern,
-            constant_scale=self.constant_scale,
-            no_data_replace=self.no_data_replace,
-            expand_temporal_dimension=self.expand_temporal_dimension,
-            temporal_order=self.temporal_order,
-        )
+        return ImageReader(**self.reader_options())  # type: ignore[arg-type]

@@ -44,7 +44,7 @@ def test_fit_help_lists_every_argument_with_its_type_and_help(
     for name in (*SHARED, *own):
         assert f"--data.{name}" in out, name
     assert "Unvalidated" not in out  # every type resolved, so jsonargparse checks values
-    assert "band names of the files (per time step for time stacks). (type: " in out
+    assert "names of the bands in each file (per time step for multi-temporal stacks)" in out
     assert "list[str | int]" in out
     assert "{channel_major,time_major}" in out
 
