@@ -111,9 +111,7 @@ class GenericNonGeoClassificationDataset(ReadingArguments, SourceArguments, NonG
                 self.problems.append(problem_from_error(err, path=str(image)))
                 continue
             records.append(ClassificationRecord(key, image, classes, header))
-        problem = warn_not_georeferenced(records, f"{self.name} ({self.data_root})")
-        if problem is not None:
-            self.problems.append(problem)
+        self.problems += warn_not_georeferenced(records, f"{self.name} ({self.data_root})")
         return records
 
     def _class_index(self, label: str, source: str) -> int | None:

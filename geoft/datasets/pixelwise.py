@@ -37,17 +37,17 @@ def same_crs(a: str | None, b: str | None) -> bool:
     return CRS.from_wkt(a) == CRS.from_wkt(b)
 
 
-def warn_not_georeferenced(records: list[Any], name: str) -> DataProblem | None:
-    """One warning (not one per file) when images lack a CRS."""
+def warn_not_georeferenced(records: list[Any], name: str) -> list[DataProblem]:
+    """One warning (not one per file) when images lack a CRS, as a problem to keep ([] when none)."""
     missing = [r for r in records if r.header.crs is None]
     if not missing:
-        return None
+        return []
     msg = (
         f"{len(missing)} of {len(records)} images in {name} are not georeferenced (no CRS/transform, e.g. "
         f"{missing[0].image}): they load fine, but predictions cannot be shown on a map."
     )
     warnings.warn(msg, NotGeoreferencedWarning, stacklevel=3)
-    return DataProblem("not_georeferenced", msg, str(missing[0].image), severity="warning")
+    return [DataProblem("not_georeferenced", msg, str(missing[0].image), severity="warning")]
 
 
 @dataclass(eq=False, repr=False)
@@ -156,9 +156,7 @@ class GenericPixelwiseDataset(ReadingArguments, SourceArguments, NonGeoDataset):
                 self.problems.append(problem_from_error(err, path=str(image)))
                 continue
             records.append(SampleRecord(key, image, label, header))
-        problem = warn_not_georeferenced(records, f"{self.name} ({self.data_root})")
-        if problem is not None:
-            self.problems.append(problem)
+        self.problems += warn_not_georeferenced(records, f"{self.name} ({self.data_root})")
         return records
 
     def _check_label_header(self, label: RasterInfo, image: SampleHeader, image_path: Path) -> None:
