@@ -16,7 +16,7 @@ from geoft.datasets.geometry import as_size, fit_to_size, target_shape
 from geoft.datasets.labels_file import labels_are_indices, read_labels_file
 from geoft.datasets.pairing import filter_by_split, find_files, keyed, strip_extension
 from geoft.datasets.pixelwise import warn_not_georeferenced
-from geoft.datasets.problems import DataProblem, problem_from_error, raise_if_errors
+from geoft.datasets.problems import DataProblem, checked_samples, problem_from_error
 from geoft.datasets.reader import SampleHeader, default_rgb_indices
 from geoft.errors import ConfigError, DataError
 
@@ -65,11 +65,8 @@ class GenericNonGeoClassificationDataset(ReadingArguments, SourceArguments, NonG
         self.labels_file = Path(self.labels_file) if self.labels_file is not None else None
         self.chip_size = as_size(self.chip_size)
         self.problems: list[DataProblem] = []
-        self.samples = self._index()
-        if self.strict:
-            raise_if_errors(self.problems, f"Dataset {self.name!r} ({self.data_root})")
-            if not self.samples:
-                raise DataError(f"Dataset {self.name!r} ({self.data_root}) has no samples.")
+        what = f"Dataset {self.name!r} ({self.data_root})"
+        self.samples = checked_samples(self._index, self.problems, self.strict, what)
         if self.rgb_indices is None:
             self.rgb_indices = default_rgb_indices(self.reader.selected_bands, None)
 

@@ -15,7 +15,7 @@ from torchgeo.datasets import NonGeoDataset
 from geoft.datasets.arguments import ReadingArguments, SourceArguments
 from geoft.datasets.geometry import as_size, fit_to_size, target_shape
 from geoft.datasets.pairing import filter_by_split, find_files, keyed, pair_by_key
-from geoft.datasets.problems import DataProblem, FileDataError, problem_from_error, raise_if_errors
+from geoft.datasets.problems import DataProblem, FileDataError, checked_samples, problem_from_error
 from geoft.datasets.raster import NotGeoreferencedWarning, RasterInfo, read_header, read_raster
 from geoft.datasets.reader import SampleHeader, default_rgb_indices
 from geoft.errors import ConfigError, DataError
@@ -92,11 +92,8 @@ class GenericPixelwiseDataset(ReadingArguments, SourceArguments, NonGeoDataset):
                 hint="set ignore_index (e.g. -1).",
             )
         self.problems: list[DataProblem] = []
-        self.samples = self._index()
-        if self.strict:
-            raise_if_errors(self.problems, f"Dataset {self.name!r} ({self.data_root})")
-            if not self.samples:
-                raise DataError(f"Dataset {self.name!r} ({self.data_root}) has no samples.")
+        what = f"Dataset {self.name!r} ({self.data_root})"
+        self.samples = checked_samples(self._index, self.problems, self.strict, what)
         first = self.samples[0].header if self.samples else None
         if self.rgb_indices is None:
             self.rgb_indices = default_rgb_indices(
