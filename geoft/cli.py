@@ -2,7 +2,8 @@
 
 ::
 
-    geoft fit|validate|test|predict -c config.yaml [--ckpt_path X] [--run_name NAME] [--predict_output_dir DIR]
+    geoft fit|validate|test|predict -c config.yaml [--ckpt_path X] [--run_name NAME | --run_dir DIR]
+                                   [--predict_output_dir DIR]
     geoft compute_statistics -c config.yaml [--split train] [--max_samples N] [--no_cache]
     geoft validate-data -c config.yaml [--no_pixels]
     geoft demo-data OUT_DIR [--size 64] [--n_train 64] [--n_val 16] [--n_test 16] [--seed 0] [--overwrite]
@@ -24,7 +25,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from geoft.errors import ConfigError, GeoftError
+from geoft.errors import ConfigError, GeoftError, find_geoft_error
 
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 ALIASES = {
@@ -55,17 +56,6 @@ def _usage() -> str:
     )
 
 
-def _find_geoft_error(err: BaseException) -> GeoftError | None:
-    seen: set[int] = set()
-    current: BaseException | None = err
-    while current is not None and id(current) not in seen:
-        if isinstance(current, GeoftError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -91,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 2)
     except Exception as err:
-        found = _find_geoft_error(err) or _storage_error(err)
+        found = find_geoft_error(err) or _storage_error(err)
         if found is None:
             raise
         print(f"geoft: error: {found}", file=sys.stderr)
@@ -99,14 +89,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _storage_error(err: BaseException) -> GeoftError | None:
-    """A full disk or unwritable folder hit by code that does not say so itself (loggers, GDAL...)."""
-    from geoft.run_folder import RUN_DIR_ENV
+    """A full disk or unwritable folder hit by code that does not say so itself (GDAL...).
+
+    Training commands name their run folder themselves (:class:`~geoft.lightning_cli.GeoftCLI`).
+    """
     from geoft.storage import describe, find_os_error
 
     os_err = find_os_error(err)
     if os_err is None:
         return None
-    return describe(os_err, os_err.filename or os.environ.get(RUN_DIR_ENV) or os.getcwd(), "to")
+    return describe(os_err, os_err.filename or os.getcwd(), "to")
 
 
 # -- fit / validate / test / predict ---------------------------------------------------------------
@@ -117,19 +109,11 @@ def _trainer_command(args: list[str]) -> int:
 
     translated = rewrite_config_args(args, _notice)
     from geoft.lightning_cli import GeoftCLI
-    from geoft.run_folder import RUN_DIR_ENV
 
-    before = os.environ.get(RUN_DIR_ENV)
-    try:
-        with warnings.catch_warnings():
-            # We pass the rewritten argv explicitly; Lightning warns when sys.argv is non-empty too.
-            warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-            cli = GeoftCLI(args=translated)
-    except BaseException:
-        created = os.environ.get(RUN_DIR_ENV)
-        if created and created != before and os.path.isdir(created) and not os.listdir(created):
-            os.rmdir(created)  # a run that failed before writing anything leaves no empty folder
-        raise
+    with warnings.catch_warnings():
+        # We pass the rewritten argv explicitly; Lightning warns when sys.argv is non-empty too.
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        cli = GeoftCLI(args=translated)
     if cli.run_dir is not None:
         _notice(f"run folder: {cli.run_dir}")
     return 0
@@ -285,33 +269,23 @@ def _predict_scene(args: list[str]) -> int:
     for out in (opts.output, opts.probabilities):
         if out:
             ensure_writable_dir(os.path.dirname(os.path.abspath(out)))
-    from geoft.export_cli import checkpoint_normalisation, load_checkpoint, task_from_checkpoint
     from geoft.io.scene import predict_scene_with_task
+    from geoft.runs.restore import load_checkpoint, normalisation, task_from_checkpoint
 
     config = _config_from(opts.config) if opts.config else None
     ckpt = load_checkpoint(opts.ckpt_path)
     task = task_from_checkpoint(ckpt, config, opts.ckpt_path)
-    data = ((config or {}).get("data") or {}).get("init_args") or {}
-    means, stds = data.get("means"), data.get("stds")
-    if not isinstance(means, list) or not isinstance(stds, list):
-        stored = checkpoint_normalisation(ckpt)
-        if stored is None:
-            raise ConfigError(
-                "neither the config (data.init_args.means/stds) nor the checkpoint holds normalisation statistics",
-                hint="add means and stds lists to the config (geoft compute_statistics -c CONFIG prints them)",
-            )
-        _notice("using the means/stds stored in the checkpoint")
-        means, stds = stored
+    norm = normalisation(config, ckpt, _notice)
     bands = [int(b) for b in opts.bands.split(",")] if opts.bands else None
     result = predict_scene_with_task(
         task,
         opts.input,
         opts.output,
-        means=means,
-        stds=stds,
+        means=norm.means,
+        stds=norm.stds,
         bands=bands,
-        constant_scale=float(data.get("constant_scale", 1.0)),
-        no_data_replace=data.get("no_data_replace", 0.0),
+        constant_scale=norm.constant_scale,
+        no_data_replace=norm.no_data_replace,
         probabilities_path=opts.probabilities,
         block_size=opts.block_size,
         max_width=opts.max_width,

@@ -45,3 +45,15 @@ class OfflineError(GeoftError, ConnectionError):
 
 class StorageError(GeoftError):
     """An output could not be written: the disk is full, a file-size limit, a read-only folder..."""
+
+
+def find_geoft_error(err: BaseException) -> GeoftError | None:
+    """The first :class:`GeoftError` in ``err``'s cause/context chain (libraries wrap them)."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, GeoftError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from geoft.errors import ConfigError, GeoftError
+from geoft.models.padding import find_patch_size, pad_bottom_right
 from geoft.models.peft import merged_adapters
 
 ExportFormat = Literal["onnx", "torchscript", "pt2"]
@@ -61,8 +61,8 @@ def spatial_multiple(model: nn.Module) -> int:
     encoder-decoder model pads to (a CNN's deepest stride), else 1."""
     multiple = _own_padding_multiple(model)
     for module in model.modules():
-        patch = getattr(module, "patch_size", None)
-        if getattr(module, "output_format", None) != "tokens" or patch is None:
+        patch = find_patch_size(module) if getattr(module, "output_format", None) == "tokens" else None
+        if patch is None:
             continue
         sizes = [patch] if isinstance(patch, int) else list(patch)[-2:]
         for size in sizes:
@@ -88,16 +88,11 @@ class ExportableModel(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         height, width = image.shape[-2], image.shape[-1]
-        pad_h = (self.multiple - height % self.multiple) % self.multiple
-        pad_w = (self.multiple - width % self.multiple) % self.multiple
         x = image
-        if self.multiple > 1:
-            if x.ndim == 5:  # reflect padding works on 2-D spatial layouts only: fold time into channels
-                b, c, t = x.shape[0], x.shape[1], x.shape[2]
-                x = F.pad(x.reshape(b, c * t, height, width), (0, pad_w, 0, pad_h), mode="reflect")
-                x = x.reshape(b, c, t, height + pad_h, width + pad_w)
-            else:
-                x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+        if self.multiple > 1:  # padded on every traced size (no shortcut for sizes that need none)
+            pad_h = (self.multiple - height % self.multiple) % self.multiple
+            pad_w = (self.multiple - width % self.multiple) % self.multiple
+            x = pad_bottom_right(x, pad_h, pad_w, "reflect")
         out = self.model(x)
         out = out.output if hasattr(out, "output") else out
         if out.ndim >= 3:  # pixel-wise outputs: crop the padding off

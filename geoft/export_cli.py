@@ -1,94 +1,18 @@
-"""``geoft export``: rebuild a task from its config (or its checkpoint), load the weights, export and verify."""
+"""``geoft export``: rebuild a task from its config (or its checkpoint), load the weights, export and verify.
+
+Restoring the task is :mod:`geoft.runs.restore`'s.
+"""
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from geoft.errors import CheckpointError, ConfigError
-from geoft.run_folder import deploy_config
-
-
-def build_task(model_section: Mapping[str, Any]) -> nn.Module:
-    """Instantiate a LightningModule from ``{class_path, init_args}`` without downloading weights."""
-    from jsonargparse import ArgumentParser
-    from lightning.pytorch import LightningModule
-
-    section = deploy_config({"model": dict(model_section)})["model"]
-    parser = ArgumentParser(exit_on_error=False)
-    parser.add_subclass_arguments(LightningModule, "model")
-    try:
-        parsed = parser.parse_object({"model": section})
-    except Exception as err:  # jsonargparse reports bad configs with its own exception types
-        raise ConfigError(f"cannot build the model from the config: {err}") from err
-    return parser.instantiate_classes(parsed).model
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"checkpoint {path} holds Python objects that are not plain weights ({str(err).splitlines()[0]})",
-            hint="load it only if you trust it: torch.load(path, weights_only=False), then save its state_dict",
-        ) from err
-    except (RuntimeError, EOFError) as err:
-        raise CheckpointError(
-            f"checkpoint {path} is unreadable (truncated or not a checkpoint): {err}"
-        ) from err
-
-
-def task_from_checkpoint(
-    ckpt: Mapping[str, Any], config: Mapping[str, Any] | None, ckpt_path: str
-) -> nn.Module:
-    """Build the task from the config's ``model`` section, else from the checkpoint's hyperparameters."""
-    if config is not None:
-        if "model" not in config:
-            raise ConfigError("the config has no 'model' section")
-        section = config["model"]
-    else:
-        hparams = dict(ckpt.get("hyper_parameters") or {})
-        hparams.pop("_instantiator", None)
-        class_path = hparams.pop("_class_path", None)
-        if class_path is None:
-            raise ConfigError(
-                f"{ckpt_path} does not say which task built it",
-                hint="pass the training config with -c (the run folder's config.yaml)",
-            )
-        section = {"class_path": class_path, "init_args": hparams}
-    task = build_task(section)
-    state = ckpt.get("state_dict")
-    if not isinstance(state, Mapping):
-        raise CheckpointError(f"{ckpt_path} has no state_dict; is it a Lightning checkpoint?")
-    result = task.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise CheckpointError(
-            f"{ckpt_path} does not fit the configured model: {len(result.missing_keys)} missing keys "
-            f"(e.g. {result.missing_keys[:3]}), {len(result.unexpected_keys)} unexpected "
-            f"(e.g. {result.unexpected_keys[:3]})",
-            hint="use the config the checkpoint was trained with (its run folder's config.yaml)",
-        )
-    return task.eval()
-
-
-def checkpoint_normalisation(ckpt: Mapping[str, Any]) -> tuple[list[float], list[float]] | None:
-    """The ``means``/``stds`` a geoft datamodule stored in the checkpoint (its ``state_dict``), if any."""
-    for value in ckpt.values():
-        if (
-            isinstance(value, Mapping)
-            and isinstance(value.get("means"), list)
-            and isinstance(value.get("stds"), list)
-        ):
-            return [float(m) for m in value["means"]], [float(s) for s in value["stds"]]
-    return None
+from geoft.errors import ConfigError
+from geoft.runs.restore import load_checkpoint, task_from_checkpoint
 
 
 def _first(model: nn.Module, attr: str) -> Any:

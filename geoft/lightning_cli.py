@@ -1,6 +1,6 @@
 """``geoft fit|validate|test|predict``: Lightning's CLI with a run folder, GeoTIFF predictions and metrics.jsonl.
 
-Every run gets its own folder (see :mod:`geoft.run_folder`). ``predict`` writes GeoTIFFs with
+Every run gets its own folder (see :mod:`geoft.runs`). ``predict`` writes GeoTIFFs with
 :class:`~geoft.prediction_writer.GeoTiffPredictionWriter` into ``--predict_output_dir`` (default
 ``<run folder>/predictions``).
 """
@@ -17,16 +17,15 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.plugins.io import CheckpointIO
 
+from geoft.errors import find_geoft_error
 from geoft.prediction_writer import GeoTiffPredictionWriter
-from geoft.run_folder import (
-    DEPLOY_CONFIG,
-    AtomicCheckpointIO,
-    BestAndLastCheckpoint,
-    JsonlLogger,
-    RunEvents,
-    make_run_dir,
-    write_deploy_config,
-)
+from geoft.runs.callbacks import RunEvents
+from geoft.runs.checkpoint import BestAndLastCheckpoint
+from geoft.runs.checkpoint_io import AtomicCheckpointIO
+from geoft.runs.deploy import write_deploy_config
+from geoft.runs.folder import RunDir
+from geoft.runs.logger import JsonlLogger
+from geoft.storage import describe, find_os_error
 
 DEFAULT_ROOT = "runs"
 
@@ -47,7 +46,7 @@ class GeoftSaveConfigCallback(SaveConfigCallback):
             return
         dumped = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
         dumped.pop("config", None)
-        write_deploy_config(dumped, Path(self._log_dir) / DEPLOY_CONFIG)
+        write_deploy_config(dumped, RunDir(Path(self._log_dir)).deploy_config)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -60,19 +59,34 @@ class GeoftCLI(LightningCLI):
     """LightningCLI for geoft tasks and datamodules (any LightningModule / LightningDataModule subclass)."""
 
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
-        self.run_dir: Path | None = None
-        super().__init__(
-            model_class=LightningModule,
-            datamodule_class=LightningDataModule,
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            save_config_callback=GeoftSaveConfigCallback,
-            save_config_kwargs={"overwrite": True},
-            seed_everything_default=0,
-            parser_kwargs={"default_env": False},
-            args=args,
-            run=run,
-        )
+        self.run_folder: RunDir | None = None
+        try:
+            super().__init__(
+                model_class=LightningModule,
+                datamodule_class=LightningDataModule,
+                subclass_mode_model=True,
+                subclass_mode_data=True,
+                save_config_callback=GeoftSaveConfigCallback,
+                save_config_kwargs={"overwrite": True},
+                seed_everything_default=0,
+                parser_kwargs={"default_env": False},
+                args=args,
+                run=run,
+            )
+        except BaseException as err:
+            if self.run_folder is None:
+                raise
+            self.run_folder.remove_if_empty()
+            os_err = find_os_error(err) if find_geoft_error(err) is None else None
+            if os_err is None:
+                raise
+            # a full disk hit by code that does not name its file (loggers...): name the run folder
+            raise describe(os_err, os_err.filename or self.run_folder.path, "to") from err
+
+    @property
+    def run_dir(self) -> Path | None:
+        """This run's folder (None before the config is parsed)."""
+        return None if self.run_folder is None else self.run_folder.path
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(
@@ -80,6 +94,13 @@ class GeoftCLI(LightningCLI):
             type=str | None,
             default=None,
             help="Folder name of this run under trainer.default_root_dir (default: <timestamp>-<command>).",
+        )
+        parser.add_argument(
+            "--run_dir",
+            type=str | None,
+            default=None,
+            help="This run's folder, used as it is (created if missing) instead of "
+            "trainer.default_root_dir/run_name.",
         )
         parser.add_argument(
             "--predict_output_dir",
@@ -96,12 +117,15 @@ class GeoftCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         command = self.subcommand or "run"
         config = self.config[command] if self.subcommand else self.config
-        root = config.trainer.default_root_dir or DEFAULT_ROOT
-        self.run_dir = make_run_dir(root, config.get("run_name"), command)
-        config.trainer.default_root_dir = str(self.run_dir)
+        if config.get("run_dir"):
+            self.run_folder = RunDir.at(config.run_dir)
+        else:
+            root = config.trainer.default_root_dir or DEFAULT_ROOT
+            self.run_folder = RunDir.create(root, config.get("run_name"), command)
+        config.trainer.default_root_dir = str(self.run_folder.path)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        assert self.run_dir is not None
+        assert self.run_folder is not None and self.run_dir is not None
         command = self.subcommand or "run"
         config = self.config[command] if self.subcommand else self.config
         trainer_init = self._get(self.config_init, "trainer", default={})
@@ -112,7 +136,7 @@ class GeoftCLI(LightningCLI):
             # metrics.csv / hparams.yaml straight in the run folder (trainer.log_dir becomes the run folder);
             # a command reusing a run folder (e.g. `test --run_name <fit run>`) logs into a subfolder instead
             # of replacing the training metrics.
-            reused = command != "fit" and (self.run_dir / "metrics.csv").exists()
+            reused = self.run_folder.logs_reused(command)
             version = command if reused else ""
             loggers.insert(0, CSVLogger(save_dir=str(self.run_dir), name="", version=version))
         loggers.append(JsonlLogger(self.run_dir))
@@ -121,9 +145,9 @@ class GeoftCLI(LightningCLI):
         callbacks.append(RunEvents(self.run_dir, command))
         checkpointing = trainer_init.get("enable_checkpointing") is not False
         if command == "fit" and checkpointing and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
-            callbacks.append(BestAndLastCheckpoint(dirpath=str(self.run_dir / "checkpoints")))
+            callbacks.append(BestAndLastCheckpoint(dirpath=str(self.run_folder.checkpoints_dir)))
         if command == "predict":
-            out_dir = config.get("predict_output_dir") or str(self.run_dir / "predictions")
+            out_dir = config.get("predict_output_dir") or str(self.run_folder.predictions)
             outputs = ("prediction", "probabilities", "logits")
             callbacks.append(GeoTiffPredictionWriter(out_dir, outputs=outputs))
 

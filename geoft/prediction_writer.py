@@ -37,11 +37,7 @@ OUTPUTS = ("prediction", "probabilities", "logits")
 
 def _stem(filename: Any, fallback: str) -> str:
     if isinstance(filename, (str, Path)) and str(filename):
-        name = Path(filename).name
-        for suffix in (".tiff", ".tif", ".TIF", ".TIFF"):
-            if name.endswith(suffix):
-                return name[: -len(suffix)]
-        return Path(name).stem
+        return Path(filename).stem  # "scene.tif" -> "scene"; a band folder keeps its name
     return fallback
 
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from geoft.datasets.pairing import GEOTIFF_EXTENSIONS as RASTER_SUFFIXES
 from geoft.errors import DataError
 
-RASTER_SUFFIXES = (".tif", ".tiff")
 IMAGE_DIRS = ("images", "image", "imgs", "img", "inputs")
 LABEL_DIRS = ("labels", "label", "masks", "mask", "annotations", "targets")
 SPLIT_NAMES = {

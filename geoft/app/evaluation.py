@@ -9,18 +9,12 @@ from typing import Any
 import numpy as np
 
 from geoft.errors import DataError
-
-
-def find_confusion_file(run_dir: Path) -> Path | None:
-    found = sorted(
-        Path(run_dir).rglob("confusion_matrices.json"), key=lambda p: p.stat().st_mtime, reverse=True
-    )
-    return found[0] if found else None
+from geoft.runs.folder import RunDir
 
 
 def load_confusion(run_dir: Path) -> dict[str, dict[str, Any]]:
     """``split -> {"epoch", "class_names", "matrix"}`` ({} when the run saved none)."""
-    path = find_confusion_file(run_dir)
+    path = RunDir(run_dir).confusion_file()
     if path is None:
         return {}
     try:

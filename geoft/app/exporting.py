@@ -4,25 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from geoft.app.jobs import find_checkpoints
 from geoft.app.run_store import RunRecord
+from geoft.app.trained import load_task, run_config
 from geoft.errors import CheckpointError
-
-
-def best_checkpoint(run: RunRecord) -> Path:
-    """The run's best checkpoint (not ``last``) if saved, else its newest one."""
-    ckpts = find_checkpoints(run.run_dir)
-    if not ckpts:
-        raise CheckpointError(f"run {run.id} has no checkpoint yet", hint="train it for at least one epoch")
-    best = [c for c in ckpts if not c.name.startswith("last")]
-    return (best or ckpts)[0]
 
 
 def export_run_onnx(run: RunRecord, size: int = 64) -> Path:
     """Write ``<run>/export/model.onnx`` from the run's best checkpoint (batch and size dynamic where possible)."""
     import torch
 
-    from geoft.app.predict import load_task, run_config
     from geoft.export import export_onnx
 
     data_args = (run_config(run).get("data") or {}).get("init_args") or {}

@@ -1,7 +1,8 @@
 """Training jobs: detached worker processes, one per accelerator at a time, the rest queued.
 
-A job is a row in the :class:`~geoft.app.run_store.RunStore` plus a run folder holding
-``config.yaml`` and ``job.json`` (the command). :meth:`JobRunner.dispatch` starts queued jobs on
+A job is a row in the :class:`~geoft.app.run_store.RunStore` plus a run folder
+(:class:`~geoft.runs.RunDir`) holding ``submitted_config.yaml`` and ``job.json`` (the command); the
+command names that folder (``--run_dir``), so ``geoft fit`` writes its files beside them. :meth:`JobRunner.dispatch` starts queued jobs on
 free devices inside one ``BEGIN IMMEDIATE`` transaction, so when several sessions (or the worker of a
 finishing job) dispatch at once exactly one of them starts each job. Workers run in a new session,
 so a page reload, a second tab or a Streamlit restart finds them again through the store.
@@ -35,13 +36,15 @@ from geoft.app.run_store import (
     new_run_id,
 )
 from geoft.errors import ConfigError
+from geoft.runs.folder import RunDir
 
 CommandFactory = Callable[[RunRecord], list[str]]
 
 
 def geoft_fit_command(run: RunRecord) -> list[str]:
-    """The same code path as the CLI: ``geoft fit -c submitted_config.yaml [--ckpt_path CKPT]``."""
+    """The same code path as the CLI: ``geoft fit -c submitted_config.yaml --run_dir RUN [--ckpt_path CKPT]``."""
     argv = [sys.executable, "-m", "geoft.cli", "fit", "-c", str(run.submitted_config_path)]
+    argv += ["--run_dir", str(run.run_dir)]
     if run.resume_ckpt:
         argv += ["--ckpt_path", run.resume_ckpt]
     return argv
@@ -80,15 +83,8 @@ def run_dataset_root(run: RunRecord) -> Path | None:
 
 
 def find_checkpoints(run_dir: Path) -> list[Path]:
-    """Checkpoint files under a run folder, newest first."""
-    return sorted(Path(run_dir).rglob("*.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True)
-
-
-def resume_checkpoint(run_dir: Path) -> Path | None:
-    """The checkpoint to resume from: ``last.ckpt`` if present, else the newest one."""
-    ckpts = find_checkpoints(run_dir)
-    last = [c for c in ckpts if c.name.startswith("last")]
-    return (last or ckpts or [None])[0]
+    """Checkpoint files under a run folder, newest first (:meth:`RunDir.checkpoints`)."""
+    return RunDir(run_dir).checkpoints()
 
 
 class JobRunner:
@@ -129,9 +125,10 @@ class JobRunner:
     ) -> RunRecord:
         """Write a run folder for ``config`` and queue it; start it at once if its device is free.
 
-        The config's class paths are checked (configs may come from the web); ``run_name`` and
-        ``trainer.default_root_dir`` are set so that ``geoft fit`` writes into the run folder
-        (``<runs_root>/<run id>``: resolved config.yaml, metrics.jsonl, checkpoints/).
+        The config's class paths are checked (configs may come from the web). The job's command names
+        its run folder (``<runs_root>/<run id>``: resolved config.yaml, metrics.jsonl, checkpoints/);
+        ``run_name`` and ``trainer.default_root_dir`` are written into the submitted config too, so that
+        running it by hand with ``geoft fit -c`` lands in the same folder.
         """
         if not isinstance(config, dict):
             raise ConfigError("a training config must be a mapping (YAML dictionary)")
@@ -161,8 +158,7 @@ class JobRunner:
         for run in self.store.list(status=RUNNING):
             if not pid_alive(run.pid, run.pid_start):
                 with self.store.transaction() as conn:
-                    row = conn.execute("SELECT status, finished FROM runs WHERE id = ?", (run.id,)).fetchone()
-                    if row["status"] == RUNNING:  # the worker did not record an exit
+                    if self.store.get(run.id, conn).status == RUNNING:  # the worker did not record an exit
                         self.store.update(
                             run.id,
                             conn=conn,
@@ -183,12 +179,8 @@ class JobRunner:
         self.reconcile()
         started: list[str] = []
         with self.store.transaction() as conn:
-            busy = {r["device"] for r in conn.execute("SELECT device FROM runs WHERE status = ?", (RUNNING,))}
-            queued = conn.execute(
-                "SELECT * FROM runs WHERE status = ? ORDER BY created, id", (QUEUED,)
-            ).fetchall()
-            for row in queued:
-                run = RunRecord.from_row(row)
+            busy = {r.device for r in self.store.list(status=RUNNING, conn=conn)}
+            for run in self.store.list(status=QUEUED, conn=conn, oldest_first=True):
                 if run.device in busy:
                     continue
                 proc = self._launch(run)
@@ -234,10 +226,7 @@ class JobRunner:
     def stop(self, run_id: str) -> str:
         """Cancel a queued job or ask a running one to stop (it keeps its checkpoints)."""
         with self.store.transaction() as conn:
-            row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-            if row is None:
-                raise ConfigError(f"no run with id {run_id!r}")
-            run = RunRecord.from_row(row)
+            run = self.store.get(run_id, conn)
             if run.status == QUEUED:
                 self.store.update(run_id, conn=conn, status=CANCELLED, finished=time.time())
                 return CANCELLED
@@ -254,7 +243,7 @@ class JobRunner:
         run = self.store.get(run_id)
         if run.is_active:
             raise ConfigError(f"run {run_id!r} is already {run.status}")
-        ckpt = resume_checkpoint(run.run_dir)
+        ckpt = run.folder.last()
         with self.store.transaction() as conn:
             self.store.update(
                 run_id,

@@ -53,14 +53,6 @@ def leaflet_urls(base_url_path: str = "") -> tuple[str, str]:
     return f"{prefix}/leaflet.js", f"{prefix}/leaflet.css"
 
 
-@dataclass(frozen=True)
-class GeoImage:
-    """Display pixels in Web Mercator with their lat/lon bounds ``[[south, west], [north, east]]``."""
-
-    pixels: np.ndarray
-    bounds: list[list[float]]
-
-
 def warp_to_web_mercator(
     array: np.ndarray,
     crs: Any,

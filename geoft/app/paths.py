@@ -50,11 +50,6 @@ def confine(path: str | os.PathLike[str], roots: Sequence[Path], *, must_exist: 
     return resolved
 
 
-def confined_join(root: Path, *parts: str) -> Path:
-    """``root / parts`` with the result checked to stay inside ``root``."""
-    return confine(Path(root).resolve().joinpath(*parts), [root])
-
-
 def list_subdirs(folder: Path, roots: Sequence[Path]) -> list[Path]:
     """Sub-folders of ``folder`` (confined), sorted, hidden ones left out; escaping links dropped."""
     base = confine(folder, roots, must_exist=True)

@@ -6,31 +6,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from geoft.app.config_safety import check_class_paths
-from geoft.app.exporting import best_checkpoint
 from geoft.app.run_store import RunRecord
-from geoft.errors import ConfigError, DataError
-
-
-def run_config(run: RunRecord) -> dict[str, Any]:
-    try:
-        config = yaml.safe_load(run.config_path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"cannot read the config of run {run.id}: {err}") from err
-    check_class_paths(config)
-    return config
-
-
-def load_task(run: RunRecord) -> Any:
-    """The run's task rebuilt from its config and best checkpoint, on CPU, in eval mode."""
-    from geoft.export_cli import load_checkpoint, task_from_checkpoint
-
-    ckpt_path = best_checkpoint(run)
-    task = task_from_checkpoint(load_checkpoint(ckpt_path), run_config(run), str(ckpt_path))
-    task.eval()
-    return task
+from geoft.app.trained import best_checkpoint, load_task
+from geoft.app.trained import run_config as run_config  # the Predict page reads it from here
+from geoft.errors import ConfigError
 
 
 def _band_indexes(data_args: dict[str, Any]) -> list[int] | None:
@@ -68,30 +47,22 @@ def predict_to_geotiff(
 
     ``progress(done, total)`` is called as blocks finish.
     """
-    from geoft.export_cli import checkpoint_normalisation, load_checkpoint
     from geoft.io.scene import predict_scene_with_task
+    from geoft.runs.restore import data_arguments, load_checkpoint, normalisation
 
     config = run_config(run)
-    data_args = (config.get("data") or {}).get("init_args") or {}
-    means, stds = data_args.get("means"), data_args.get("stds")
-    if not isinstance(means, list) or not isinstance(stds, list):
-        stored = checkpoint_normalisation(load_checkpoint(best_checkpoint(run)))
-        if stored is None:
-            raise DataError(
-                f"run {run.id} has no normalisation statistics in its config or checkpoint",
-                hint="add data.init_args.means/stds to the config",
-            )
-        means, stds = stored
+    data_args = data_arguments(config)
+    norm = normalisation(config, lambda: load_checkpoint(best_checkpoint(run)))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     result = predict_scene_with_task(
         load_task(run),
         image_path,
         out_path,
-        means=means,
-        stds=stds,
+        means=norm.means,
+        stds=norm.stds,
         bands=_band_indexes(data_args),
-        constant_scale=float(data_args.get("constant_scale") or 1.0),
-        no_data_replace=data_args.get("no_data_replace", 0.0),
+        constant_scale=norm.constant_scale,
+        no_data_replace=norm.no_data_replace,
         params={"crop": _tile_size(data_args, Path(image_path)), "batch_size": 8},
         class_colors=[list(c) for c in class_colors] if class_colors else None,
         device="cpu",

@@ -2,40 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from geoft.runs.events import read_events as read_events  # the pages read events through the app
+from geoft.runs.events import read_lines
+from geoft.runs.folder import RunDir
+
 _INDEX_KEYS = {"epoch", "step", "global_step", "time", "timestamp", "wall_time", "stage", "split", "lr-step"}
 
 
 def find_metrics_file(run_dir: Path) -> Path | None:
     """``metrics.jsonl`` in a run folder (or the newest one below it)."""
-    direct = Path(run_dir) / "metrics.jsonl"
-    if direct.is_file():
-        return direct
-    found = sorted(Path(run_dir).rglob("metrics.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)
-    return found[0] if found else None
+    return RunDir(run_dir).metrics_file()
 
 
 def read_metrics(path: Path | None) -> list[dict[str, Any]]:
     """Records of a metrics file; a half-written last line (training in progress) is skipped."""
-    if path is None or not Path(path).is_file():
-        return []
     records = []
-    for line in Path(path).read_text(errors="replace").splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(rec, dict):
-            continue
+    for rec in read_lines(path):
         if rec.get("event") == "metrics" and isinstance(rec.get("metrics"), dict):
             # geoft's run-folder format: {"event": "metrics", "epoch", "step", "metrics": {...}}
             flat = {k: v for k, v in rec["metrics"].items() if isinstance(v, int | float)}
@@ -44,21 +32,6 @@ def read_metrics(path: Path | None) -> list[dict[str, Any]]:
         elif "event" not in rec:
             records.append(rec)
     return records
-
-
-def read_events(path: Path | None) -> list[dict[str, Any]]:
-    """The ``start``/``checkpoint``/``end`` lines of a run-folder metrics file."""
-    if path is None or not Path(path).is_file():
-        return []
-    out = []
-    for line in Path(path).read_text(errors="replace").splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict) and rec.get("event") in ("start", "checkpoint", "end"):
-            out.append(rec)
-    return out
 
 
 def metric_names(records: list[dict[str, Any]]) -> list[str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from geoft.errors import ConfigError
+from geoft.runs.folder import RunDir
 
 T = TypeVar("T")
 
@@ -31,7 +32,6 @@ QUEUED, RUNNING, COMPLETED, FAILED, STOPPED, INTERRUPTED, CANCELLED = (
     "cancelled",
 )
 ACTIVE_STATUSES = (QUEUED, RUNNING)
-FINAL_STATUSES = (COMPLETED, FAILED, STOPPED, INTERRUPTED, CANCELLED)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -59,7 +59,7 @@ CREATE INDEX IF NOT EXISTS runs_status ON runs(status, device, created);
 
 @dataclass
 class RunRecord:
-    """One row of the run store."""
+    """One row of the run store; its files are those of :attr:`folder`."""
 
     id: str
     name: str
@@ -80,19 +80,24 @@ class RunRecord:
     attempts: int = 0
 
     @property
+    def folder(self) -> RunDir:
+        """The run folder ``geoft fit`` writes into."""
+        return RunDir(self.run_dir)
+
+    @property
     def submitted_config_path(self) -> Path:
         """The config the app handed to ``geoft fit``."""
-        return self.run_dir / "submitted_config.yaml"
+        return self.folder.submitted_config
 
     @property
     def config_path(self) -> Path:
         """The resolved config ``geoft fit`` saved (every default filled in), else the submitted one."""
-        resolved = self.run_dir / "config.yaml"
+        resolved = self.folder.config
         return resolved if resolved.is_file() else self.submitted_config_path
 
     @property
     def log_path(self) -> Path:
-        return self.run_dir / "train.log"
+        return self.folder.log
 
     @property
     def duration(self) -> float | None:
@@ -220,27 +225,39 @@ class RunStore:
             raise ConfigError(f"a run with id {run_id!r} already exists") from err
         return self.get(run_id)
 
-    def get(self, run_id: str) -> RunRecord:
-        """The run with this id; :class:`ConfigError` when unknown."""
-        with self.connect() as conn:
-            row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+    def get(self, run_id: str, conn: sqlite3.Connection | None = None) -> RunRecord:
+        """The run with this id (read inside ``conn``'s transaction when given); :class:`ConfigError` when unknown."""
+        if conn is None:
+            with self.connect() as own:
+                return self.get(run_id, own)
+        row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise ConfigError(
                 f"no run with id {run_id!r} in {self.path}", hint="pick a run from the Runs page"
             )
         return RunRecord.from_row(row)
 
-    def list(self, status: str | tuple[str, ...] | None = None, tag: str | None = None) -> list[RunRecord]:
-        """Runs, newest first, optionally filtered by status(es) and tag."""
+    def list(
+        self,
+        status: str | tuple[str, ...] | None = None,
+        tag: str | None = None,
+        conn: sqlite3.Connection | None = None,
+        oldest_first: bool = False,
+    ) -> list[RunRecord]:
+        """Runs, newest first (or oldest first), optionally filtered by status(es) and tag.
+
+        ``conn`` reads inside that connection's transaction (a check before a write).
+        """
+        if conn is None:
+            with self.connect() as own:
+                return self.list(status, tag, own, oldest_first)
         query, params = "SELECT * FROM runs", []
         if status is not None:
             wanted = (status,) if isinstance(status, str) else tuple(status)
             query += f" WHERE status IN ({','.join('?' * len(wanted))})"
             params.extend(wanted)
-        query += " ORDER BY created DESC, id DESC"
-        with self.connect() as conn:
-            rows = conn.execute(query, params).fetchall()
-        runs = [RunRecord.from_row(r) for r in rows]
+        query += " ORDER BY created, id" if oldest_first else " ORDER BY created DESC, id DESC"
+        runs = [RunRecord.from_row(r) for r in conn.execute(query, params).fetchall()]
         return [r for r in runs if tag in r.tags] if tag else runs
 
     def update(self, run_id: str, conn: sqlite3.Connection | None = None, **fields: Any) -> None:

@@ -57,10 +57,6 @@ class AppSettings:
         return self.data_roots[0] / "uploads"
 
     @property
-    def predictions_dir(self) -> Path:
-        return self.runs_root / "_predictions"
-
-    @property
     def store_path(self) -> Path:
         return self.runs_root / "runs.sqlite"
 

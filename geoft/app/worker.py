@@ -3,7 +3,9 @@
 Runs the job's command (``geoft fit ...``) as a lower-priority child (so that a job on the CPU never
 starves the pages of the web server) with its output in ``train.log``, forwards a
 stop request (SIGTERM) to it, records the outcome (completed / stopped / failed with the error
-message) in the run store, then dispatches the next queued job. If the worker itself is killed,
+message) in the run store, then dispatches the next queued job. The error message is the ``end``
+event the run wrote into ``metrics.jsonl``; a run that failed before training started (a bad config)
+wrote none, and the end of ``train.log`` says why. If the worker itself is killed,
 no exit is recorded and the job is later marked interrupted.
 """
 
@@ -18,10 +20,10 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from geoft.app.processes import training_child_setup
-from geoft.app.progress import best_metrics, find_metrics_file
+from geoft.app.progress import best_metrics
 from geoft.app.run_store import COMPLETED, FAILED, STOPPED, RunStore
 from geoft.storage import free_bytes
 
@@ -47,6 +49,16 @@ def extract_error(log_text: str, max_lines: int = 6) -> str:
     return "\n".join(lines[-max_lines:])
 
 
+def error_from_end_event(end: dict[str, Any] | None) -> str | None:
+    """The error of a failed run's ``end`` event, worded as ``geoft`` prints it (None if it did not fail)."""
+    if not end or end.get("status") != "failed":
+        return None
+    message, error = end.get("message"), end.get("error")
+    if message and message != error:  # a GeoftError: its plain message, as the CLI prints it
+        return f"geoft: error: {message}"
+    return message or error or None
+
+
 def _tail(path: Path, max_bytes: int = 20_000) -> str:
     try:
         with open(path, "rb") as fh:
@@ -65,6 +77,8 @@ def run_job(store_path: Path, run_id: str) -> int:
     argv: list[str] = spec["argv"]
     grace_s = float(spec.get("grace_s", 30.0))
     stop = threading.Event()
+    folder = run.folder
+    events_from = folder.metrics_size()  # a resumed run appends: its own events start here
 
     def note(log: BinaryIO, text: str) -> None:
         try:  # a full disk must not stop the worker from recording the outcome
@@ -109,10 +123,11 @@ def run_job(store_path: Path, run_id: str) -> int:
     elif rc == 0:
         status, error = COMPLETED, None
     else:
-        status, error = FAILED, extract_error(_tail(run.log_path))
+        error = error_from_end_event(folder.end(events_from)) or extract_error(_tail(run.log_path))
+        status = FAILED
         if free_bytes(run.run_dir) == 0:
             error = f"the disk holding {run.run_dir} is full; free space, then resume the run\n{error}"
-    metrics_file = find_metrics_file(run.run_dir)
+    metrics_file = folder.metrics_file()
     best = best_metrics(metrics_file) if metrics_file else {}
     store.update(run_id, status=status, exit_code=rc, error=error, finished=time.time(), best_metrics=best)
     return rc

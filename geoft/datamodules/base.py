@@ -1,7 +1,8 @@
 """Shared machinery of the generic datamodules: datasets per split, statistics, batch transforms.
 
 Built on torchgeo's :class:`~torchgeo.datamodules.NonGeoDataModule`. Subclasses say which dataset
-class to build and with which arguments (:meth:`dataset_arguments`).
+class to build; its arguments are the datamodule's of the same name plus the split's own
+(:meth:`~GenericDataModuleBase.dataset_arguments`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import yaml
 from torch.utils.data import DataLoader, Dataset
 from torchgeo.datamodules import NonGeoDataModule
 
+from geoft.datamodules.arguments import passed_through
 from geoft.datamodules.transforms import BatchTransform, TargetKind, build_augmentations
 from geoft.datasets.samples import collate_samples
 from geoft.errors import ConfigError, DataError
@@ -50,59 +52,92 @@ def load_values(value: list[float] | tuple[float, ...] | str | Path | None, name
 
 
 class GenericDataModuleBase(NonGeoDataModule):
-    """Datasets per split, means/stds (given, cached or computed), mixed-size checks, batch transforms."""
+    """Datasets per split, means/stds (given, cached or computed), mixed-size checks, batch transforms.
+
+    Subclasses are dataclasses of the argument groups in :mod:`geoft.datamodules.arguments`
+    (``LoaderArguments``, ``SplitArguments`` and ``RasterArguments`` at least) and name their
+    ``dataset_class``.
+    """
 
     target_kind: TargetKind = "segmentation"
+    dataset_class: type[Dataset]
+    ignore_index: int | None = None  # pixel-wise datamodules take it as an argument
 
-    def __init__(
-        self,
-        dataset_class: type[Dataset],
-        batch_size: int,
-        num_workers: int,
-        means: list[float] | str | None,
-        stds: list[float] | str | None,
-        train_transform: list[Any] | None,
-        val_transform: list[Any] | None,
-        test_transform: list[Any] | None,
-        drop_last: bool,
-        pin_memory: bool,
-        check_stackability: bool,
-        stats_cache_dir: str | None,
-        stats_max_samples: int | None,
-        ignore_index: int | None,
-    ) -> None:
-        super().__init__(dataset_class, batch_size, num_workers)  # type: ignore[arg-type]
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be at least 1, not {batch_size}.")
-        self.means = load_values(means, "means")
-        self.stds = load_values(stds, "stds")
+    # the LoaderArguments fields, set by the dataclass __init__ before __post_init__ runs
+    batch_size: int
+    num_workers: int
+    means: list[float] | None
+    stds: list[float] | None
+    train_transform: list[Any] | None
+    val_transform: list[Any] | None
+    test_transform: list[Any] | None
+    drop_last: bool
+    pin_memory: bool
+    check_stackability: bool
+    stats_cache_dir: str | None
+    stats_max_samples: int | None
+    # and those of SplitArguments and RasterArguments that this class reads
+    img_grep: str
+    dataset_bands: list[Any] | None
+    output_bands: list[Any] | None
+    predict_dataset_bands: list[Any] | None
+    predict_output_bands: list[Any] | None
+    temporal_order: str
+
+    def __post_init__(self) -> None:
+        super().__init__(type(self).dataset_class, self.batch_size, self.num_workers)  # type: ignore[arg-type]
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, not {self.batch_size}.")
+        self.means = load_values(self.means, "means")
+        self.stds = load_values(self.stds, "stds")
         if (self.means is None) != (self.stds is None):
             raise ConfigError(
                 "give both means and stds, or neither (then they are computed from the training data)."
             )
         self.stats_source = "given" if self.means is not None else None
-        self.drop_last = drop_last
-        self.pin_memory = pin_memory
-        self.check_stackability = check_stackability
-        self.stats_cache_dir = stats_cache_dir
-        self.stats_max_samples = stats_max_samples
-        self.ignore_index = ignore_index
         self.collate_fn = collate_samples
         self._augmentations = {
-            "train": build_augmentations(train_transform),
-            "val": build_augmentations(val_transform),
-            "test": build_augmentations(test_transform),
+            "train": build_augmentations(self.train_transform),
+            "val": build_augmentations(self.val_transform),
+            "test": build_augmentations(self.test_transform),
             "predict": [],  # predictions keep their geometry, so the map stays right
         }
         self._batch_transforms: dict[str, BatchTransform] = {}
+        self.predict_dataset_bands = self.predict_dataset_bands or self.dataset_bands
+        self.predict_output_bands = self.predict_output_bands or self.output_bands
+        if self.temporal_order not in ("channel_major", "time_major"):
+            raise ConfigError(
+                f"temporal_order must be 'channel_major' or 'time_major', not {self.temporal_order!r}."
+            )
 
     # -- subclass hooks --------------------------------------------------------------------------
     def data_root(self, split: str) -> Any:
         """The configured data root of a split (None when the split is not configured)."""
-        raise NotImplementedError
+        return getattr(self, f"{split}_data_root")
+
+    def check_roots(self) -> None:
+        if all(self.data_root(s) is None for s in SPLITS):
+            raise ConfigError(
+                "No data root is configured: set train_data_root (and val/test) or predict_data_root."
+            )
 
     def dataset_arguments(self, split: str) -> dict[str, Any]:
-        raise NotImplementedError
+        """The dataset's arguments for ``split``: those it shares by name with the datamodule, and the
+        split's own (root, split file, bands for prediction)."""
+        predict = split == "predict"
+        args = passed_through(self, self.dataset_class)
+        args.update(
+            data_root=self.data_root(split),
+            image_grep=self.img_grep,
+            split=None if predict else getattr(self, f"{split}_split"),
+            with_labels=not predict,
+        )
+        if predict:
+            args.update(
+                dataset_bands=self.predict_dataset_bands,
+                output_bands=self.predict_output_bands,
+            )
+        return args
 
     # -- datasets --------------------------------------------------------------------------------
     def build_dataset(self, split: str, strict: bool = True) -> Any:

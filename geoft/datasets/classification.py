@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +10,14 @@ import numpy as np
 import torch
 from torchgeo.datasets import NonGeoDataset
 
+from geoft.datasets.arguments import ReadingArguments, SourceArguments
 from geoft.datasets.classes import check_class_names
 from geoft.datasets.geometry import as_size, fit_to_size, target_shape
 from geoft.datasets.labels_file import labels_are_indices, read_labels_file
 from geoft.datasets.pairing import filter_by_split, find_files, keyed, strip_extension
 from geoft.datasets.pixelwise import warn_not_georeferenced
-from geoft.datasets.problems import DataProblem, problem_from_error, raise_if_errors
-from geoft.datasets.reader import Band, ImageReader, SampleHeader, TemporalOrder, default_rgb_indices
+from geoft.datasets.problems import DataProblem, checked_samples, problem_from_error
+from geoft.datasets.reader import SampleHeader, default_rgb_indices
 from geoft.errors import ConfigError, DataError
 
 
@@ -28,11 +29,13 @@ class ClassificationRecord:
     header: SampleHeader
 
 
-class GenericNonGeoClassificationDataset(NonGeoDataset):
+@dataclass(eq=False, repr=False)
+class GenericNonGeoClassificationDataset(ReadingArguments, SourceArguments, NonGeoDataset):
     """Images with one class (``label`` int64 scalar) or several (``label`` float32 multi-hot ``[K]``).
 
     Labels come from ``labels_file`` (rows ``filename,label[,label...]``, names or indices) or, without
-    it, from class sub-folders ``data_root/<class name>/<image>``.
+    it, from class sub-folders ``data_root/<class name>/<image>``. Built, like the pixel-wise datasets,
+    from a ``self.source`` (:class:`~geoft.datasets.arguments.SplitSource`) and a ``self.reader``.
 
     Args:
         data_root: folder of images (or of class sub-folders).
@@ -40,68 +43,32 @@ class GenericNonGeoClassificationDataset(NonGeoDataset):
         labels_file: CSV/text file of ``filename,label`` rows.
         class_names: class names in index order; default: sorted sub-folder names / names in the file.
         multi_label: several labels per image (multi-hot targets).
-        image_grep: glob for the images (inside each class folder when using sub-folders).
-        with_labels: False to read images only (prediction; any folder layout).
-        others: as for :class:`~geoft.datasets.pixelwise.GenericPixelwiseDataset`.
+        others: see :mod:`geoft.datasets.arguments` (``image_grep`` globs inside each class folder when
+            using sub-folders; ``with_labels=False`` reads images only, in any folder layout).
     """
 
-    def __init__(
-        self,
-        data_root: str | Path,
-        num_classes: int,
-        labels_file: str | Path | None = None,
-        class_names: list[str] | None = None,
-        multi_label: bool = False,
-        image_grep: str = "*",
-        split: str | Path | None = None,
-        ignore_split_file_extensions: bool = True,
-        allow_substring_split_file: bool = True,
-        rgb_indices: list[int] | None = None,
-        dataset_bands: list[Band] | None = None,
-        output_bands: list[Band] | None = None,
-        band_file_pattern: str | None = None,
-        constant_scale: float = 1.0,
-        no_data_replace: float | None = None,
-        expand_temporal_dimension: bool = False,
-        temporal_order: TemporalOrder = "channel_major",
-        chip_size: int | tuple[int, int] | None = None,
-        pad_to_multiple: int | None = None,
-        with_labels: bool = True,
-        strict: bool = True,
-        name: str = "dataset",
-    ) -> None:
-        if num_classes < 1:
-            raise ConfigError(f"num_classes must be at least 1, not {num_classes}.")
-        check_class_names(num_classes, class_names)
-        self.reader = ImageReader(
-            dataset_bands=None if dataset_bands is None else list(dataset_bands),
-            output_bands=None if output_bands is None else list(output_bands),
-            band_file_pattern=band_file_pattern,
-            constant_scale=constant_scale,
-            no_data_replace=no_data_replace,
-            expand_temporal_dimension=expand_temporal_dimension,
-            temporal_order=temporal_order,
-        )
-        self.data_root = Path(data_root)
-        self.num_classes = num_classes
-        self.class_names = list(class_names) if class_names is not None else None
-        self.multi_label = multi_label
-        self.labels_file = Path(labels_file) if labels_file is not None else None
-        self.image_grep = image_grep
-        self.chip_size = as_size(chip_size)
-        self.pad_to_multiple = pad_to_multiple
-        self.with_labels = with_labels
-        self.name = name
+    data_root: str | Path
+    num_classes: int
+    _: KW_ONLY
+    labels_file: str | Path | None = None
+    class_names: list[str] | None = None
+    multi_label: bool = False
+
+    def __post_init__(self) -> None:
+        if self.num_classes < 1:
+            raise ConfigError(f"num_classes must be at least 1, not {self.num_classes}.")
+        check_class_names(self.num_classes, self.class_names)
+        self.reader = self.image_reader()
+        self.source = self.split_source(self.data_root)
+        self.data_root = self.source.data_root
+        self.class_names = list(self.class_names) if self.class_names is not None else None
+        self.labels_file = Path(self.labels_file) if self.labels_file is not None else None
+        self.chip_size = as_size(self.chip_size)
         self.problems: list[DataProblem] = []
-        self._split = (split, ignore_split_file_extensions, allow_substring_split_file)
-        self.samples = self._index()
-        if strict:
-            raise_if_errors(self.problems, f"Dataset {name!r} ({self.data_root})")
-            if not self.samples:
-                raise DataError(f"Dataset {name!r} ({self.data_root}) has no samples.")
-        self.rgb_indices = (
-            rgb_indices if rgb_indices is not None else default_rgb_indices(self.reader.selected_bands, None)
-        )
+        what = f"Dataset {self.name!r} ({self.data_root})"
+        self.samples = checked_samples(self._index, self.problems, self.strict, what)
+        if self.rgb_indices is None:
+            self.rgb_indices = default_rgb_indices(self.reader.selected_bands, None)
 
     # -- index -----------------------------------------------------------------------------------
     def _images(self, root: Path, grep: str, recursive: bool) -> dict[str, Path]:
@@ -113,10 +80,12 @@ class GenericNonGeoClassificationDataset(NonGeoDataset):
         return images
 
     def _filter_split(self, images: dict[str, Path]) -> dict[str, Path]:
-        split, ignore_ext, allow_sub = self._split
-        if split is None or not images:
+        source = self.source
+        if source.split is None or not images:
             return images
-        images, problems = filter_by_split(images, split, ignore_ext, allow_sub)
+        images, problems = filter_by_split(
+            images, source.split, source.ignore_split_file_extensions, source.allow_substring_split_file
+        )
         self.problems += problems
         return images
 
@@ -139,9 +108,7 @@ class GenericNonGeoClassificationDataset(NonGeoDataset):
                 self.problems.append(problem_from_error(err, path=str(image)))
                 continue
             records.append(ClassificationRecord(key, image, classes, header))
-        problem = warn_not_georeferenced(records, f"{self.name} ({self.data_root})")
-        if problem is not None:
-            self.problems.append(problem)
+        self.problems += warn_not_georeferenced(records, f"{self.name} ({self.data_root})")
         return records
 
     def _class_index(self, label: str, source: str) -> int | None:

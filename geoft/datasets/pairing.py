@@ -13,11 +13,11 @@ from pathlib import Path
 
 from geoft.datasets.problems import DataProblem
 
+# the one list of raster file extensions (GeoTIFF first: what geoft writes, and what the app's data page lists)
+GEOTIFF_EXTENSIONS = (".tif", ".tiff")
 RASTER_EXTENSIONS = (
-    ".tif",
-    ".tiff",
-    ".TIF",
-    ".TIFF",
+    *GEOTIFF_EXTENSIONS,
+    *(ext.upper() for ext in GEOTIFF_EXTENSIONS),
     ".vrt",
     ".jp2",
     ".img",

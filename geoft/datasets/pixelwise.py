@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +12,12 @@ import torch
 from rasterio.crs import CRS
 from torchgeo.datasets import NonGeoDataset
 
+from geoft.datasets.arguments import ReadingArguments, SourceArguments
 from geoft.datasets.geometry import as_size, fit_to_size, target_shape
 from geoft.datasets.pairing import filter_by_split, find_files, keyed, pair_by_key
-from geoft.datasets.problems import DataProblem, FileDataError, problem_from_error, raise_if_errors
+from geoft.datasets.problems import DataProblem, FileDataError, checked_samples, problem_from_error
 from geoft.datasets.raster import NotGeoreferencedWarning, RasterInfo, read_header, read_raster
-from geoft.datasets.reader import Band, ImageReader, SampleHeader, TemporalOrder, default_rgb_indices
+from geoft.datasets.reader import SampleHeader, default_rgb_indices
 from geoft.errors import ConfigError, DataError
 
 
@@ -36,109 +37,68 @@ def same_crs(a: str | None, b: str | None) -> bool:
     return CRS.from_wkt(a) == CRS.from_wkt(b)
 
 
-def warn_not_georeferenced(records: list[Any], name: str) -> DataProblem | None:
-    """One warning (not one per file) when images lack a CRS."""
+def warn_not_georeferenced(records: list[Any], name: str) -> list[DataProblem]:
+    """One warning (not one per file) when images lack a CRS, as a problem to keep ([] when none)."""
     missing = [r for r in records if r.header.crs is None]
     if not missing:
-        return None
+        return []
     msg = (
         f"{len(missing)} of {len(records)} images in {name} are not georeferenced (no CRS/transform, e.g. "
         f"{missing[0].image}): they load fine, but predictions cannot be shown on a map."
     )
     warnings.warn(msg, NotGeoreferencedWarning, stacklevel=3)
-    return DataProblem("not_georeferenced", msg, str(missing[0].image), severity="warning")
+    return [DataProblem("not_georeferenced", msg, str(missing[0].image), severity="warning")]
 
 
-class GenericPixelwiseDataset(NonGeoDataset):
+@dataclass(eq=False, repr=False)
+class GenericPixelwiseDataset(ReadingArguments, SourceArguments, NonGeoDataset):
     """Images and per-pixel targets from folders of rasters (any rasterio format, any dtype).
+
+    Built from a :class:`~geoft.datasets.arguments.SplitSource` (``self.source``: which files) and an
+    :class:`~geoft.datasets.reader.ImageReader` (``self.reader``: how to read them), both made from the
+    flat arguments of :mod:`geoft.datasets.arguments`.
 
     Args:
         data_root: folder of images (or one image file, for prediction).
         label_data_root: folder of labels (default: ``data_root``).
-        image_grep, label_grep: glob patterns (relative to the roots) for images and labels. Images
-            and labels are paired by the part of the name matched by the wildcards.
-        split: text file of names (one per line) to keep.
-        ignore_split_file_extensions, allow_substring_split_file: how split names match files.
-        rgb_indices: positions of red, green, blue among the output bands (for previews).
-        dataset_bands, output_bands, band_file_pattern, constant_scale, no_data_replace,
-        expand_temporal_dimension, temporal_order: see :class:`~geoft.datasets.reader.ImageReader`.
+        label_grep: glob pattern (relative to the label root) of the labels. Images and labels are
+            paired by the part of the name matched by the wildcards.
         no_label_replace: value put where the label is nodata/NaN (default: ``ignore_index``).
         ignore_index: target value that losses and metrics ignore; also fills padding.
-        chip_size: centre-crop / pad every sample to this size (mixed chip sizes).
-        pad_to_multiple: pad (bottom/right) height and width up to a multiple of this.
-        with_labels: False to read images only (prediction).
-        strict: raise one :class:`DataError` listing every problem (True), or keep them in
-            ``self.problems`` and drop the bad samples (False, used by validation).
-        name: what to call this dataset in messages (e.g. ``"train"``).
     """
 
     target_name = "mask"
 
-    def __init__(
-        self,
-        data_root: str | Path,
-        label_data_root: str | Path | None = None,
-        image_grep: str = "*",
-        label_grep: str = "*",
-        split: str | Path | None = None,
-        ignore_split_file_extensions: bool = True,
-        allow_substring_split_file: bool = True,
-        rgb_indices: list[int] | None = None,
-        dataset_bands: list[Band] | None = None,
-        output_bands: list[Band] | None = None,
-        band_file_pattern: str | None = None,
-        constant_scale: float = 1.0,
-        no_data_replace: float | None = None,
-        no_label_replace: float | None = None,
-        expand_temporal_dimension: bool = False,
-        temporal_order: TemporalOrder = "channel_major",
-        ignore_index: int | None = None,
-        chip_size: int | tuple[int, int] | None = None,
-        pad_to_multiple: int | None = None,
-        with_labels: bool = True,
-        strict: bool = True,
-        name: str = "dataset",
-    ) -> None:
-        self.reader = ImageReader(
-            dataset_bands=None if dataset_bands is None else list(dataset_bands),
-            output_bands=None if output_bands is None else list(output_bands),
-            band_file_pattern=band_file_pattern,
-            constant_scale=constant_scale,
-            no_data_replace=no_data_replace,
-            expand_temporal_dimension=expand_temporal_dimension,
-            temporal_order=temporal_order,
+    data_root: str | Path
+    _: KW_ONLY
+    label_data_root: str | Path | None = None
+    label_grep: str = "*"
+    no_label_replace: float | None = None
+    ignore_index: int | None = None
+
+    def __post_init__(self) -> None:
+        self.reader = self.image_reader()
+        self.source = self.split_source(self.data_root)
+        self.data_root = self.source.data_root
+        self.label_data_root = (
+            Path(self.label_data_root) if self.label_data_root is not None else self.data_root
         )
-        self.data_root = Path(data_root)
-        self.label_data_root = Path(label_data_root) if label_data_root is not None else self.data_root
-        self.image_grep = image_grep
-        self.label_grep = label_grep
-        self.no_label_replace = no_label_replace
-        self.ignore_index = ignore_index
-        self.chip_size = as_size(chip_size)
-        self.pad_to_multiple = pad_to_multiple
-        self.with_labels = with_labels
-        self.name = name
-        if pad_to_multiple is not None and pad_to_multiple < 1:
-            raise ConfigError(f"pad_to_multiple must be a positive integer, not {pad_to_multiple}.")
-        if with_labels and ignore_index is None and (self.chip_size or pad_to_multiple):
+        self.chip_size = as_size(self.chip_size)
+        if self.pad_to_multiple is not None and self.pad_to_multiple < 1:
+            raise ConfigError(f"pad_to_multiple must be a positive integer, not {self.pad_to_multiple}.")
+        if self.with_labels and self.ignore_index is None and (self.chip_size or self.pad_to_multiple):
             raise ConfigError(
                 "chip_size / pad_to_multiple may pad labels, and padded pixels need a value to ignore.",
                 hint="set ignore_index (e.g. -1).",
             )
         self.problems: list[DataProblem] = []
-        self.samples = self._index(split, ignore_split_file_extensions, allow_substring_split_file)
-        if strict:
-            raise_if_errors(self.problems, f"Dataset {name!r} ({self.data_root})")
-            if not self.samples:
-                raise DataError(f"Dataset {name!r} ({self.data_root}) has no samples.")
+        what = f"Dataset {self.name!r} ({self.data_root})"
+        self.samples = checked_samples(self._index, self.problems, self.strict, what)
         first = self.samples[0].header if self.samples else None
-        self.rgb_indices = (
-            rgb_indices
-            if rgb_indices is not None
-            else default_rgb_indices(
+        if self.rgb_indices is None:
+            self.rgb_indices = default_rgb_indices(
                 self.reader.selected_bands, None if first is None else self._probe_channels()
             )
-        )
 
     # -- index -----------------------------------------------------------------------------------
     def _probe_channels(self) -> int | None:
@@ -150,21 +110,25 @@ class GenericPixelwiseDataset(NonGeoDataset):
         except DataError:
             return None
 
-    def _find_images(self, split, ignore_ext, allow_sub) -> dict[str, Path]:
+    def _find_images(self) -> dict[str, Path]:
+        source = self.source
         dirs = self.reader.band_file_pattern is not None
         files, problems = find_files(
-            self.data_root, self.image_grep, "image", dirs=dirs, recursive=not self.with_labels
+            source.data_root, source.image_grep, "image", dirs=dirs, recursive=not self.with_labels
         )
         self.problems += problems
-        images, problems = keyed(files, self.data_root, self.image_grep, "image")
+        images, problems = keyed(files, source.data_root, source.image_grep, "image")
         self.problems += problems
-        if split is not None and images:
-            images, problems = filter_by_split(images, split, ignore_ext, allow_sub)
+        if source.split is not None and images:
+            images, problems = filter_by_split(
+                images, source.split, source.ignore_split_file_extensions, source.allow_substring_split_file
+            )
             self.problems += problems
         return images
 
-    def _index(self, split, ignore_ext, allow_sub) -> list[SampleRecord]:
-        images = self._find_images(split, ignore_ext, allow_sub)
+    def _index(self) -> list[SampleRecord]:
+        split = self.source.split
+        images = self._find_images()
         if not images:
             return []
         self.reader.adopt_band_names_from(list(images.values()))
@@ -189,9 +153,7 @@ class GenericPixelwiseDataset(NonGeoDataset):
                 self.problems.append(problem_from_error(err, path=str(image)))
                 continue
             records.append(SampleRecord(key, image, label, header))
-        problem = warn_not_georeferenced(records, f"{self.name} ({self.data_root})")
-        if problem is not None:
-            self.problems.append(problem)
+        self.problems += warn_not_georeferenced(records, f"{self.name} ({self.data_root})")
         return records
 
     def _check_label_header(self, label: RasterInfo, image: SampleHeader, image_path: Path) -> None:

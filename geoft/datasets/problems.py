@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from geoft.errors import DataError
+
+T = TypeVar("T")
 
 Severity = Literal["error", "warning"]
 
@@ -73,3 +76,16 @@ def problem_from_error(err: DataError, split: str | None = None, path: str | Non
         return err.problem(split)
     text = err.message if err.hint is None else f"{err.message} ({err.hint})"
     return DataProblem("data_error", text, path, split)
+
+
+def checked_samples(
+    index: Callable[[], list[T]], problems: list[DataProblem], strict: bool, what: str
+) -> list[T]:
+    """Run ``index`` (which appends to ``problems``); strict datasets then raise one :class:`DataError`
+    for every problem found, or for having no samples."""
+    samples = index()
+    if strict:
+        raise_if_errors(problems, what)
+        if not samples:
+            raise DataError(f"{what} has no samples.")
+    return samples

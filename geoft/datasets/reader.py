@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -16,10 +15,9 @@ import torch.nn.functional as F
 
 from geoft.datasets.problems import FileDataError
 from geoft.datasets.raster import RasterInfo, read_header, read_raster
+from geoft.datasets.reader_options import Band, ReaderOptions
 from geoft.errors import ConfigError, DataError
 
-Band = str | int
-TemporalOrder = Literal["channel_major", "time_major"]
 RGB_NAMES = (("RED", "R", "B04", "B4"), ("GREEN", "G", "B03", "B3"), ("BLUE", "B", "B02", "B2"))
 
 
@@ -46,34 +44,9 @@ def default_rgb_indices(bands: list[Band] | None, num_bands: int | None) -> list
     return None
 
 
-@dataclass
-class ImageReader:
-    """Options that turn raster files into a sample image.
-
-    Args:
-        dataset_bands: names of the bands in each file (per time step for multi-temporal stacks), or
-            of the per-band files. Needed for ``output_bands``, per-band files and time stacks.
-        output_bands: the bands to return, in this order (a subset of ``dataset_bands``).
-        band_file_pattern: set for one file per band: each sample is a folder, and the file of band
-            ``B02`` is found with this glob, ``{band}`` replaced by the name, e.g. ``"*_{band}.tif"``.
-            Bands of different resolutions are resampled (bilinear) to the finest one.
-        constant_scale: every value is multiplied by this (e.g. ``0.0001`` for reflectance x 10000).
-        no_data_replace: value put where the file has its nodata value or NaN (after scaling). When
-            None, a sample with nodata pixels raises :class:`DataError`.
-        expand_temporal_dimension: files stack ``T`` time steps of ``dataset_bands``; samples become
-            ``[C, T, H, W]``.
-        temporal_order: how time steps are stacked in the file: ``"channel_major"`` (all time steps of
-            band 1, then of band 2..., the reference's convention) or ``"time_major"`` (all bands of time
-            1, then of time 2...).
-    """
-
-    dataset_bands: list[Band] | None = None
-    output_bands: list[Band] | None = None
-    band_file_pattern: str | None = None
-    constant_scale: float = 1.0
-    no_data_replace: float | None = None
-    expand_temporal_dimension: bool = False
-    temporal_order: TemporalOrder = "channel_major"
+@dataclass(kw_only=True)
+class ImageReader(ReaderOptions):
+    """Turns raster files into sample images, as its :class:`ReaderOptions` say."""
 
     def __post_init__(self) -> None:
         bands = self.dataset_bands

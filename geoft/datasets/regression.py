@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import numpy as np
 from geoft.datasets.pixelwise import GenericPixelwiseDataset
 
 
+@dataclass(eq=False, repr=False)
 class GenericNonGeoPixelwiseRegressionDataset(GenericPixelwiseDataset):
     """Images and float targets (``mask`` float32 ``[H, W]``).
 

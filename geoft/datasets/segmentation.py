@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ def check_class_values(
         )
 
 
+@dataclass(eq=False, repr=False)
 class GenericNonGeoSegmentationDataset(GenericPixelwiseDataset):
     """Images and class masks (``mask`` int64 ``[H, W]``).
 
@@ -38,74 +40,28 @@ class GenericNonGeoSegmentationDataset(GenericPixelwiseDataset):
         num_classes: number of classes; mask values must be in ``[0, num_classes)`` or ``ignore_index``.
         class_names: a name per class (optional).
         reduce_zero_label: labels are 1..N with 0 = unknown: subtract 1 and map 0 to ``ignore_index``.
+        no_label_replace: class put where the label is nodata/NaN (default: ``ignore_index``).
         others: see :class:`~geoft.datasets.pixelwise.GenericPixelwiseDataset`.
     """
 
     target_name = "mask"
 
-    def __init__(
-        self,
-        data_root: str | Path,
-        num_classes: int,
-        label_data_root: str | Path | None = None,
-        image_grep: str = "*",
-        label_grep: str = "*",
-        split: str | Path | None = None,
-        ignore_split_file_extensions: bool = True,
-        allow_substring_split_file: bool = True,
-        rgb_indices: list[int] | None = None,
-        dataset_bands: list[str | int] | None = None,
-        output_bands: list[str | int] | None = None,
-        band_file_pattern: str | None = None,
-        class_names: list[str] | None = None,
-        constant_scale: float = 1.0,
-        no_data_replace: float | None = None,
-        no_label_replace: int | None = None,
-        expand_temporal_dimension: bool = False,
-        temporal_order: str = "channel_major",
-        reduce_zero_label: bool = False,
-        ignore_index: int | None = None,
-        chip_size: int | tuple[int, int] | None = None,
-        pad_to_multiple: int | None = None,
-        with_labels: bool = True,
-        strict: bool = True,
-        name: str = "dataset",
-    ) -> None:
-        if num_classes < 1:
-            raise ConfigError(f"num_classes must be at least 1, not {num_classes}.")
-        check_class_names(num_classes, class_names)
-        if reduce_zero_label and ignore_index is None:
+    num_classes: int
+    _: KW_ONLY
+    class_names: list[str] | None = None
+    reduce_zero_label: bool = False
+    no_label_replace: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.num_classes < 1:
+            raise ConfigError(f"num_classes must be at least 1, not {self.num_classes}.")
+        check_class_names(self.num_classes, self.class_names)
+        if self.reduce_zero_label and self.ignore_index is None:
             raise ConfigError(
                 "reduce_zero_label turns label 0 into 'unknown', which needs ignore_index.",
                 hint="set ignore_index (e.g. -1).",
             )
-        self.num_classes = num_classes
-        self.class_names = class_names
-        self.reduce_zero_label = reduce_zero_label
-        super().__init__(
-            data_root,
-            label_data_root=label_data_root,
-            image_grep=image_grep,
-            label_grep=label_grep,
-            split=split,
-            ignore_split_file_extensions=ignore_split_file_extensions,
-            allow_substring_split_file=allow_substring_split_file,
-            rgb_indices=rgb_indices,
-            dataset_bands=dataset_bands,
-            output_bands=output_bands,
-            band_file_pattern=band_file_pattern,
-            constant_scale=constant_scale,
-            no_data_replace=no_data_replace,
-            no_label_replace=no_label_replace,
-            expand_temporal_dimension=expand_temporal_dimension,
-            temporal_order=temporal_order,  # type: ignore[arg-type]
-            ignore_index=ignore_index,
-            chip_size=chip_size,
-            pad_to_multiple=pad_to_multiple,
-            with_labels=with_labels,
-            strict=strict,
-            name=name,
-        )
+        super().__post_init__()
 
     def convert_target(self, data: np.ndarray, nodata: np.ndarray, path: Path) -> np.ndarray:
         values = self._fill_nodata_target(data, nodata, path)

@@ -7,9 +7,10 @@ A ViT with 16-pixel patches cannot read a 250x250 chip; instead of failing, mode
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from geoft.errors import ConfigError, DataError
 
@@ -48,17 +49,39 @@ def pad_to_multiple(x: Tensor, multiple: tuple[int, int] | None, mode: str) -> T
     pad_w = (-width) % multiple[1]
     if pad_h == 0 and pad_w == 0:
         return x
-    if mode == "zero":
-        return F.pad(x, (0, pad_w, 0, pad_h))
     if mode == "reflect" and (pad_h >= height or pad_w >= width):
         raise DataError(
             f"cannot reflect-pad a {height}x{width} image to a multiple of {multiple}: the image is smaller "
             "than the padding",
             hint="use padding='zero' or 'replicate', or larger images",
         )
-    if x.ndim == 5:  # reflect/replicate on 5D tensors pad three dims
-        return F.pad(x, (0, pad_w, 0, pad_h, 0, 0), mode=mode)
+    return pad_bottom_right(x, pad_h, pad_w, mode)
+
+
+def pad_bottom_right(x: Tensor, pad_h: Any, pad_w: Any, mode: str) -> Tensor:
+    """Pad the last two dims of ``[B, C, H, W]`` or ``[B, C, T, H, W]`` by ``pad_h``/``pad_w`` at the
+    bottom/right, with no checks and no shortcut (so traced exports pad every input size)."""
+    if mode == "zero":
+        return F.pad(x, (0, pad_w, 0, pad_h))
+    if x.ndim == 5:  # fold time into channels: 2-D reflect/replicate, which every exporter supports
+        b, c, t, height, width = x.shape
+        padded = F.pad(x.reshape(b, c * t, height, width), (0, pad_w, 0, pad_h), mode=mode)
+        return padded.reshape(b, c, t, height + pad_h, width + pad_w)
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def find_patch_size(module: nn.Module) -> int | tuple[int, ...] | None:
+    """The first ``patch_size`` (an int or a tuple of ints) of ``module`` or its submodules, else None.
+
+    ViT backbones, timm models and their patch embeddings name it so; this is the one place that asks.
+    """
+    for part in module.modules():
+        size = getattr(part, "patch_size", None)
+        if isinstance(size, int) and not isinstance(size, bool):
+            return size
+        if isinstance(size, (list, tuple)) and size and all(isinstance(v, int) for v in size):
+            return tuple(size)
+    return None
 
 
 def crop_to(x: Tensor, size: tuple[int, int]) -> Tensor:

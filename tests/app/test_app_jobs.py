@@ -152,3 +152,35 @@ def test_submit_refuses_foreign_class_paths(runner: JobRunner):
     with pytest.raises(ConfigError, match="os.system"):
         runner.submit(bad, "evil", device="cpu")
     assert runner.store.list() == []
+
+
+# A stand-in for `geoft fit` that fails inside training: RunEvents' `end` event says why.
+FAIL_WITH_END_EVENT = r"""
+import json, sys
+with open("metrics.jsonl", "a") as fh:
+    fh.write(json.dumps({"event": "start", "stage": "fit"}) + "\n")
+    fh.write(json.dumps({"event": "end", "stage": "fit", "status": "failed",
+                         "error": "DataError: label x.tif is missing Hint: run validate-data",
+                         "message": "label x.tif is missing\nHint: run validate-data"}) + "\n")
+print("UserWarning: noise after the error", flush=True)
+sys.exit(2)
+"""
+
+
+def test_failed_job_reports_the_end_event_not_the_log(tmp_path: Path):
+    store = RunStore(tmp_path / "runs" / "runs.sqlite")
+    runner = JobRunner(
+        store, tmp_path / "runs", command_factory=lambda run: [sys.executable, "-c", FAIL_WITH_END_EVENT]
+    )
+    done = runner.wait(runner.submit(CONFIG, "bad", device="cpu").id, timeout_s=60)
+    assert done.status == FAILED and done.exit_code == 2
+    assert done.error == "geoft: error: label x.tif is missing\nHint: run validate-data"
+
+
+def test_the_app_names_the_run_folder_in_the_fit_command(tmp_path: Path):
+    from geoft.app.jobs import geoft_fit_command
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    run = store.add("r1", "r1", tmp_path / "r1", "cpu")
+    argv = geoft_fit_command(run)
+    assert argv[argv.index("--run_dir") + 1] == str(tmp_path / "r1")

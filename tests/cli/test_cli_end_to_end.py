@@ -118,7 +118,7 @@ def test_fit_test_predict_export(workspace: Path, capsys: pytest.CaptureFixture[
     import onnxruntime as ort
 
     from geoft.export import verify_onnx
-    from geoft.export_cli import load_checkpoint, task_from_checkpoint
+    from geoft.runs.restore import load_checkpoint, task_from_checkpoint
 
     task = task_from_checkpoint(load_checkpoint(ckpt), None, ckpt)  # rebuilt from the checkpoint alone
     x = torch.randn(2, 6, 32, 32)

@@ -17,7 +17,6 @@ from geoft.cli import main
 from geoft.config_compat import resolve_name, rewrite_config_args, translate
 from geoft.errors import ConfigError
 from geoft.prediction_writer import GeoTiffPredictionWriter
-from geoft.run_folder import AtomicCheckpointIO, JsonlLogger, deploy_config, make_run_dir
 
 
 def test_terratorch_and_short_names_resolve() -> None:
@@ -104,64 +103,6 @@ def test_demo_data_validate_and_statistics_commands(
     assert "error" in capsys.readouterr().out
 
 
-def test_run_dirs_are_unique_and_names_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("GEOFT_RUN_DIR", raising=False)
-    a = make_run_dir(tmp_path, None, "fit")
-    b = make_run_dir(tmp_path, None, "fit")
-    assert a != b and a.is_dir() and b.is_dir() and a.name.endswith("-fit")
-    assert make_run_dir(tmp_path, "mine", "test") == (tmp_path / "mine").resolve()
-    with pytest.raises(ConfigError, match="plain folder name"):
-        make_run_dir(tmp_path, "../escape", "fit")
-
-
-def test_jsonl_logger_and_atomic_checkpoints(tmp_path: Path) -> None:
-    logger = JsonlLogger(tmp_path)
-    logger.log_metrics({"val/loss": torch.tensor(0.5), "val/mIoU": 0.25, "epoch": 3}, step=10)
-    line = json.loads((tmp_path / "metrics.jsonl").read_text())
-    assert line["event"] == "metrics" and line["stage"] == "val" and line["epoch"] == 3 and line["step"] == 10
-    assert line["metrics"] == {"val/loss": 0.5, "val/mIoU": 0.25}
-    AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.ones(2)}}, tmp_path / "c.ckpt")
-    assert torch.load(tmp_path / "c.ckpt")["state_dict"]["w"].sum() == 2
-    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
-
-
-def test_deploy_config_drops_training_only_settings() -> None:
-    config = {
-        "seed_everything": 0,
-        "optimizer": {"class_path": "torch.optim.AdamW"},
-        "lr_scheduler": {"class_path": "StepLR"},
-        "trainer": {
-            "max_epochs": 10,
-            "callbacks": [1],
-            "logger": True,
-            "accelerator": "gpu",
-            "precision": "16-mixed",
-        },
-        "model": {
-            "class_path": "geoft.tasks.SemanticSegmentationTask",
-            "init_args": {
-                "lr": 0.1,
-                "optimizer": "AdamW",
-                "scheduler": "StepLR",
-                "model_args": {
-                    "backbone": "prithvi_eo_v2_300",
-                    "backbone_pretrained": True,
-                    "backbone_ckpt_path": "/x",
-                },
-            },
-        },
-        "data": {"class_path": "D", "init_args": {"means": [1.0]}},
-    }
-    out = deploy_config(config)
-    assert "optimizer" not in out and "lr_scheduler" not in out
-    assert out["trainer"] == {"accelerator": "gpu", "precision": "16-mixed", "logger": False}
-    init = out["model"]["init_args"]
-    assert "optimizer" not in init and "scheduler" not in init and "lr" not in init
-    assert init["model_args"] == {"backbone": "prithvi_eo_v2_300", "backbone_pretrained": False}
-    assert out["data"] == config["data"]
-    assert config["model"]["init_args"]["model_args"]["backbone_pretrained"] is True  # input untouched
-
-
 def _source(path: Path, nodata_box: bool = True) -> None:
     data = np.full((2, 20, 30), 100, dtype=np.int16)
     if nodata_box:
@@ -219,35 +160,3 @@ def test_writer_regression_is_float32_and_rejects_non_maps(tmp_path: Path) -> No
         writer.write_on_batch_end(
             SimpleNamespace(global_rank=0), task, {"prediction": torch.zeros(2)}, None, None, 0, 0
         )
-
-
-def test_last_checkpoint_is_the_latest_epoch_even_without_improvement(tmp_path: Path) -> None:
-    import lightning
-    import torch
-
-    from geoft.run_folder import BestAndLastCheckpoint
-
-    class WorseEveryEpoch(lightning.LightningModule):
-        def __init__(self) -> None:
-            super().__init__()
-            self.layer = torch.nn.Linear(2, 1)
-
-        def training_step(self, batch, batch_idx):
-            return self.layer(batch[0]).sum()
-
-        def validation_step(self, batch, batch_idx):
-            self.log("val/loss", float(self.current_epoch))  # never improves after epoch 0
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
-    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(2, 2)), batch_size=2)
-    callback = BestAndLastCheckpoint(dirpath=str(tmp_path))
-    trainer = lightning.Trainer(
-        max_epochs=3, callbacks=[callback], logger=False, enable_progress_bar=False, num_sanity_val_steps=0
-    )
-    trainer.fit(WorseEveryEpoch(), data, data)
-    last = torch.load(tmp_path / "last.ckpt", weights_only=True)
-    best = torch.load(callback.best_model_path, weights_only=True)
-    assert (last["epoch"], last["global_step"]) == (2, 3)
-    assert best["epoch"] == 0

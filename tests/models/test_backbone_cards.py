@@ -23,5 +23,5 @@ def test_docs_models_table_is_the_generated_one() -> None:
     text = DOCS.read_text()
     assert markdown_table() in text, (
         "docs/models.md is out of date: regenerate the table with "
-        "`python -m geoft.models.backbones.catalog` and paste it between the markers"
+        "`python -m geoft.models.backbones.catalog --write`"
     )

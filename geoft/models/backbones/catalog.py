@@ -2,7 +2,7 @@
 
 The names come from the family cards in :mod:`geoft.models.backbones.cards`; importing this module
 imports no model code. ``python -m geoft.models.backbones.catalog`` prints the table of
-``docs/models.md``.
+``docs/models.md``; ``--write`` updates that file.
 """
 
 from __future__ import annotations
@@ -43,5 +43,20 @@ def markdown_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def write_docs(path: str) -> None:
+    """Replace the generated table in ``path`` (between ``<!-- table: generated -->`` and ``<!-- /table -->``)."""
+    from pathlib import Path
+
+    doc = Path(path)
+    head, rest = doc.read_text().split("<!-- table: generated -->\n", 1)
+    _, tail = rest.split("<!-- /table -->", 1)
+    doc.write_text(f"{head}<!-- table: generated -->\n{markdown_table()}<!-- /table -->{tail}")
+
+
 if __name__ == "__main__":
-    print(markdown_table(), end="")
+    import sys
+
+    if sys.argv[1:2] == ["--write"]:
+        write_docs(sys.argv[2] if len(sys.argv) > 2 else "docs/models.md")
+    else:
+        print(markdown_table(), end="")

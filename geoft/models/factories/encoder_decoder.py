@@ -21,6 +21,7 @@ from geoft.models.factories._common import PIXEL_TASKS, check_task, merge_kwargs
 from geoft.models.heads import ClassificationHead, RegressionHead, SegmentationHead
 from geoft.models.model import AuxiliaryHead, Model
 from geoft.models.necks import NeckChain, build_neck_list
+from geoft.models.padding import find_patch_size
 from geoft.models.peft import apply_peft
 from geoft.models.pixel_wise_model import PixelWiseModel
 from geoft.models.scalar_output_model import ScalarOutputModel
@@ -56,12 +57,9 @@ def build_backbone(backbone: str | nn.Module, kwargs: Mapping[str, Any]) -> nn.M
 def backbone_patch_size(backbone: nn.Module) -> tuple[int, ...] | int | None:
     """What input sizes must be a multiple of: a ViT's patch size, or a CNN's deepest reduction
     (so every decoder's 2x upsamplings line up with the skips); None when unknown."""
-    for module in backbone.modules():
-        size = getattr(module, "patch_size", None)
-        if isinstance(size, int) or (
-            isinstance(size, (list, tuple)) and all(isinstance(v, int) for v in size)
-        ):
-            return tuple(size) if isinstance(size, (list, tuple)) else size
+    size = find_patch_size(backbone)
+    if size is not None:
+        return size
     reductions = getattr(backbone, "reductions", None)
     if isinstance(reductions, (list, tuple)) and reductions:
         return int(max(reductions))

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from geoft.errors import ConfigError, OfflineError, RegistryError
 from geoft.models.factories._common import SCALAR_TASKS, check_task
 from geoft.models.model import Model, ModelOutput, freeze_module
-from geoft.models.padding import as_multiple, check_padding_mode, pad_to_multiple
+from geoft.models.padding import as_multiple, check_padding_mode, find_patch_size, pad_to_multiple
 
 
 class TimmClassifier(Model):
@@ -20,7 +20,7 @@ class TimmClassifier(Model):
         self.task = task
         self.model = model
         embed = getattr(model, "patch_embed", None)
-        self.patch_size = as_multiple(getattr(embed, "patch_size", None))
+        self.patch_size = as_multiple(find_patch_size(embed)) if isinstance(embed, nn.Module) else None
         self.padding = check_padding_mode(padding)
 
     def _classifier(self) -> nn.Module:
