@@ -186,7 +186,12 @@ def test_paths_are_confined_by_value_under_any_key(tmp_path: Path):
     with pytest.raises(ConfigError, match="outside the app's folders") as err:
         check_config_paths(sneaky, [root])
     message = str(err.value)
-    for where in ("callbacks[0].init_args.dirpath", "logger.init_args.name", "extra[1]", "model_args.weights"):
+    for where in (
+        "callbacks[0].init_args.dirpath",
+        "logger.init_args.name",
+        "extra[1]",
+        "model_args.weights",
+    ):
         assert where in message
     # inside the roots, names, class paths, globs and numbers pass
     check_config_paths(
