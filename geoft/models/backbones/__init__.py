@@ -16,7 +16,8 @@ _EXPORTS = {
     "PRITHVI_VARIANTS": "geoft.models.backbones.prithvi",
     "load_prithvi_checkpoint": "geoft.models.backbones.prithvi_weights",
     "TimmBackbone": "geoft.models.backbones.timm",
-    "TorchGeoResNet": "geoft.models.backbones.torchgeo",
+    "TorchGeoResNet": "geoft.models.backbones.torchgeo_resnet",
+    "TorchGeoViT": "geoft.models.backbones.torchgeo_vit",
 }
 
 __all__ = list(_EXPORTS)
