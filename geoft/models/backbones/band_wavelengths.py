@@ -55,13 +55,16 @@ def _key(band: BandLike, model: str) -> str:
 
 def dofa_wavelengths_um(bands: Sequence[BandLike]) -> list[float]:
     """DOFA's per-band wavelengths, in micrometres."""
-    return [DOFA_SAR_UM if k in SAR_BANDS else OPTICAL_NM[k][0] / 1000 for k in (_key(b, "DOFA") for b in bands)]
+    return [
+        DOFA_SAR_UM if k in SAR_BANDS else OPTICAL_NM[k][0] / 1000 for k in (_key(b, "DOFA") for b in bands)
+    ]
 
 
 def copernicusfm_spectra_nm(bands: Sequence[BandLike]) -> tuple[list[float], list[float]]:
     """CopernicusFM's per-band (wavelengths, bandwidths), in nanometres."""
     pairs = [
-        COPERNICUSFM_SAR_NM if k in SAR_BANDS else OPTICAL_NM[k] for k in (_key(b, "CopernicusFM") for b in bands)
+        COPERNICUSFM_SAR_NM if k in SAR_BANDS else OPTICAL_NM[k]
+        for k in (_key(b, "CopernicusFM") for b in bands)
     ]
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
@@ -69,5 +72,6 @@ def copernicusfm_spectra_nm(bands: Sequence[BandLike]) -> tuple[list[float], lis
 def panopticon_channel_ids(bands: Sequence[BandLike]) -> list[float]:
     """Panopticon's channel ids: the centre wavelength in nm for optical bands, negative ids for SAR."""
     return [
-        PANOPTICON_SAR_IDS[k] if k in SAR_BANDS else OPTICAL_NM[k][0] for k in (_key(b, "Panopticon") for b in bands)
+        PANOPTICON_SAR_IDS[k] if k in SAR_BANDS else OPTICAL_NM[k][0]
+        for k in (_key(b, "Panopticon") for b in bands)
     ]

@@ -82,7 +82,9 @@ class SatlasSwin(nn.Module):
         enum_cls = getattr(torchgeo.models, _ENUMS[arch])
         self.weights = resolve_member(weights, (enum_cls,), arch) if weights is not None else None
         self.published_bands: list[BandLike] = published_bands(self.weights) if self.weights else []
-        self.input_bands = codes_to_bands(requested_bands(bands, model_bands, self.published_bands), self.weights)
+        self.input_bands = codes_to_bands(
+            requested_bands(bands, model_bands, self.published_bands), self.weights
+        )
         given = bands if bands is not None else model_bands
         self.bands = list(given) if given is not None else list(published_band_codes(self.weights))  # type: ignore[arg-type]
         swin = getattr(torchgeo.models, arch)(None)
@@ -109,7 +111,12 @@ class SatlasSwin(nn.Module):
         state = dict(strip_prefix(state, set(own)))
         if _PATCH_EMBED in state and self.published_bands:
             state[_PATCH_EMBED] = select_band_channels(
-                state[_PATCH_EMBED], self.published_bands, self.input_bands, own[_PATCH_EMBED], _PATCH_EMBED, report
+                state[_PATCH_EMBED],
+                self.published_bands,
+                self.input_bands,
+                own[_PATCH_EMBED],
+                _PATCH_EMBED,
+                report,
             )
         return load_published(self.model, state, report, self.name, _DROP)
 

@@ -38,11 +38,6 @@ _PATCH_EMBED = "patch_embed.proj.weight"
 _DROP = {"head.": "classifier head (not part of the encoder)", "fc_norm.": "classifier pooling norm"}
 
 
-def _weight_enums(arch: str) -> tuple[type[Enum], ...]:
-    enums = {v[1].split(".")[0] for v in VITS.values() if v[0] == arch}
-    return tuple(getattr(torchgeo.models, e) for e in sorted(enums))
-
-
 class TorchGeoViT(nn.Module):
     """A torchgeo ViT returning tokens ``[B, 1 + h*w, D]`` after each block in ``out_indices``.
 
@@ -56,6 +51,7 @@ class TorchGeoViT(nn.Module):
         model_bands: TerraTorch's name for ``bands``.
         out_indices: blocks whose output is returned (default all).
         drop_path_rate: stochastic depth.
+        depth: keep only the first ``depth`` blocks (the file's later blocks are dropped, reported).
     """
 
     output_format = "tokens"
@@ -71,10 +67,13 @@ class TorchGeoViT(nn.Module):
         model_bands: Sequence[BandLike] | None = None,
         out_indices: Sequence[int] | None = None,
         drop_path_rate: float = 0.0,
+        depth: int | None = None,
     ) -> None:
         super().__init__()
         self.name = arch
-        self.weights = resolve_member(weights, _weight_enums(arch), arch) if weights is not None else None
+        self.weights = (
+            resolve_member(weights, self._weight_enums(arch), arch) if weights is not None else None
+        )
         self.published_bands: list[BandLike] = published_bands(self.weights) if self.weights else []
         self.input_bands = codes_to_bands(
             requested_bands(bands, model_bands, self.published_bands), self.weights
@@ -82,15 +81,12 @@ class TorchGeoViT(nn.Module):
         given = bands if bands is not None else model_bands
         self.bands = list(given) if given is not None else list(published_band_codes(self.weights))  # type: ignore[arg-type]
         meta = self.weights.meta if self.weights is not None else {}  # type: ignore[attr-defined]
-        build = getattr(torchgeo.models, arch)
-        self.model = build(
-            None,
-            in_chans=len(self.input_bands),
-            img_size=int(meta.get("img_size", 224)),
-            num_classes=0,
-            dynamic_img_size=True,
-            drop_path_rate=drop_path_rate,
-        )
+        self.model = self._create(arch, len(self.input_bands), int(meta.get("img_size", 224)), drop_path_rate)
+        full = len(self.model.blocks)
+        if depth is not None:
+            if not 1 <= depth <= full:
+                raise ConfigError(f"{arch}: depth must be 1-{full}, got {depth}")
+            self.model.blocks = self.model.blocks[:depth]
         depth = len(self.model.blocks)
         self.out_indices = list(out_indices) if out_indices is not None else list(range(depth))
         bad = [i for i in self.out_indices if not -depth <= i < depth]
@@ -105,6 +101,22 @@ class TorchGeoViT(nn.Module):
         if loaded is not None:
             self.load_report = self._load(*loaded)
 
+    @staticmethod
+    def _weight_enums(arch: str) -> tuple[type[Enum], ...]:
+        enums = {v[1].split(".")[0] for v in VITS.values() if v[0] == arch}
+        return tuple(getattr(torchgeo.models, e) for e in sorted(enums))
+
+    def _create(self, arch: str, in_chans: int, img_size: int, drop_path_rate: float) -> nn.Module:
+        # torchgeo's ViT builders are timm models; no weights here: the published file is loaded below.
+        return getattr(torchgeo.models, arch)(
+            None,
+            in_chans=in_chans,
+            img_size=img_size,
+            num_classes=0,
+            dynamic_img_size=True,
+            drop_path_rate=drop_path_rate,
+        )
+
     def _load(self, state: dict[str, torch.Tensor], source: str) -> LoadReport:
         report = LoadReport(source=source)
         own = self.model.state_dict()
@@ -118,7 +130,7 @@ class TorchGeoViT(nn.Module):
                 _PATCH_EMBED,
                 report,
             )
-        return load_published(self.model, state, report, self.name, _DROP)
+        return load_published(self.model, state, report, self.name, _DROP, len(self.model.blocks))
 
     def forward(self, x: torch.Tensor, **kwargs: Any) -> list[torch.Tensor]:
         """Tokens ``[B, 1 + h*w, D]`` (class token first) for ``x`` ``[B, C, H, W]``."""
@@ -150,6 +162,7 @@ def _builder(arch: str, name: str, default_weights: str):  # noqa: ANN202 - retu
         model_bands: Sequence[BandLike] | None = None,
         out_indices: Sequence[int] | None = None,
         drop_path_rate: float = 0.0,
+        depth: int | None = None,
     ) -> TorchGeoViT:
         return TorchGeoViT(
             arch,
@@ -160,6 +173,7 @@ def _builder(arch: str, name: str, default_weights: str):  # noqa: ANN202 - retu
             model_bands=model_bands,
             out_indices=out_indices,
             drop_path_rate=drop_path_rate,
+            depth=depth,
         )
 
     build.__name__ = build.__qualname__ = name

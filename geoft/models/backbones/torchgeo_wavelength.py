@@ -87,14 +87,8 @@ class SpectralViT(nn.Module):
             return
         state, source = loaded
         report = LoadReport(source=source)
-        own = set(self.state_dict())
-        kept = {}
-        for key, value in state.items():
-            if key.startswith("blocks.") and key not in own and int(key.split(".")[1]) >= len(self.blocks):
-                report.dropped[key] = f"block beyond depth={len(self.blocks)}"
-            else:
-                kept[key] = value
-        self.load_report = load_published(self, self._adapt(kept, report), report, self.name, {**_HEAD, **drop})
+        state = self._adapt(dict(state), report)
+        self.load_report = load_published(self, state, report, self.name, {**_HEAD, **drop}, len(self.blocks))
 
     def _adapt(self, state: dict[str, torch.Tensor], report: LoadReport) -> dict[str, torch.Tensor]:
         return state
@@ -107,7 +101,9 @@ class SpectralViT(nn.Module):
         reject_extra_inputs(self.name, kwargs)
         x = as_image_batch(x, self.name)
         if x.shape[1] != len(self.bands):
-            raise ConfigError(f"{self.name} was built for {len(self.bands)} bands but got {x.shape[1]} channels")
+            raise ConfigError(
+                f"{self.name} was built for {len(self.bands)} bands but got {x.shape[1]} channels"
+            )
         tokens = self.embed(x)
         wanted, outs = set(self.out_indices), {}
         for i, block in enumerate(self.blocks[: max(self.out_indices) + 1]):
@@ -199,7 +195,12 @@ class CopernicusFMEncoder(SpectralViT):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         tokens = self.patch_embed_spectral(x, wavelengths=self.wavelengths, bandwidths=self.bandwidths)
         pos = _resampled(self.pos_embed, (x.shape[-2] // 16, x.shape[-1] // 16))
-        pos = pos + self.coord_fc(self.coord_token) + self.scale_fc(self.scale_token) + self.time_fc(self.time_token)
+        pos = (
+            pos
+            + self.coord_fc(self.coord_token)
+            + self.scale_fc(self.scale_token)
+            + self.time_fc(self.time_token)
+        )
         cls = (self.cls_token + pos[:, :1]).expand(x.shape[0], -1, -1)
         return torch.cat([cls, tokens + pos[:, 1:]], dim=1)
 
@@ -227,7 +228,9 @@ class PanopticonEncoder(SpectralViT):
         vit = torchgeo.models.Panopticon(img_size=224).model  # timm DINOv2 ViT with Panopticon's embedding
         self.patch_embed, self.cls_token, self.pos_embed = vit.patch_embed, vit.cls_token, vit.pos_embed
         self.blocks, self.norm = vit.blocks, vit.norm
-        self.register_buffer("channel_ids", torch.tensor(panopticon_channel_ids(self.bands)), persistent=False)
+        self.register_buffer(
+            "channel_ids", torch.tensor(panopticon_channel_ids(self.bands)), persistent=False
+        )
         self._finish(out_indices, depth, vit.embed_dim)
         drop = {"mask_token": "DINOv2 mask token (pre-training only)"}
         self._load(weights_state(member, ckpt_path, pretrained, self.name), drop)

@@ -220,14 +220,24 @@ def load_published(
     report: LoadReport,
     name: str,
     drop: dict[str, str],
+    blocks_kept: int | None = None,
 ) -> LoadReport:
     """Load ``state`` strictly into ``model`` after dropping the keys that start with a prefix of
-    ``drop`` (prefix -> reason, e.g. ``{"head.": "classifier head"}``) that the model does not have."""
+    ``drop`` (prefix -> reason, e.g. ``{"head.": "classifier head"}``) that the model does not have,
+    and, with ``blocks_kept``, the transformer blocks ``blocks.<i>.`` beyond that depth."""
     own = model.state_dict()
     state = strip_prefix(state, set(own))
     kept: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         reason = next((r for p, r in drop.items() if key.startswith(p)), None)
+        parts = key.split(".")
+        if (
+            blocks_kept is not None
+            and parts[0] == "blocks"
+            and parts[1].isdigit()
+            and int(parts[1]) >= blocks_kept
+        ):
+            reason = f"block beyond depth={blocks_kept}"
         if reason is not None and key not in own:
             report.dropped[key] = reason
         else:

@@ -21,10 +21,13 @@ CARDS: dict[str, BackboneCard] = {
         target=f"geoft.models.backbones.prithvi:{name}",
         family="Prithvi-EO",
         inputs="bands by name (any subset of the HLS bands, extra bands initialised new); [B,C,H,W] or "
-        "[B,C,T,H,W]; H, W multiples of 16 (padded)" + ("; temporal and location coords" if "_tl" in name else ""),
+        "[B,C,T,H,W]; H, W multiples of 16 (padded)"
+        + ("; temporal and location coords" if "_tl" in name else ""),
         published_bands=_HLS,
         weights=weights,
-        pretrained_needs="no published weights" if name == "prithvi_eo_tiny" else "internet, or a local ckpt_path",
+        pretrained_needs="no published weights"
+        if name == "prithvi_eo_tiny"
+        else "internet, or a local ckpt_path",
         params_m=params,
     )
     for name, (weights, params) in _REPOS.items()
