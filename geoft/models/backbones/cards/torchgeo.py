@@ -188,8 +188,48 @@ def _bands_of(weights: str) -> tuple[str, ...]:
     return next(bands for key, bands in _BAND_RULES if key in member)
 
 
-# Encoder parameters in millions at the published number of bands (measured: see the tests).
-_PARAMS_M: dict[tuple[str, int], float] = {}
+# Encoder parameters in millions at the published number of bands (measured on the built backbones;
+# tests/models/test_backbone_torchgeo_cards.py checks a sample).
+_PARAMS_M: dict[tuple[str, int], float] = {
+    ("resnet18", 7): 11.2,
+    ("resnet18", 9): 11.2,
+    ("resnet18", 6): 11.2,
+    ("resnet18", 11): 11.2,
+    ("resnet50", 7): 23.5,
+    ("resnet50", 9): 23.5,
+    ("resnet50", 6): 23.5,
+    ("resnet50", 11): 23.5,
+    ("resnet18", 13): 11.2,
+    ("resnet18", 3): 11.2,
+    ("resnet50", 3): 23.5,
+    ("resnet50", 2): 23.5,
+    ("resnet50", 13): 23.5,
+    ("resnet50", 12): 23.5,
+    ("resnet152", 9): 58.2,
+    ("resnet152", 3): 58.1,
+    ("vit_small_patch16_224", 7): 22.1,
+    ("vit_small_patch16_224", 9): 22.3,
+    ("vit_small_patch16_224", 6): 22.0,
+    ("vit_small_patch16_224", 11): 22.5,
+    ("vit_small_patch16_224", 13): 22.6,
+    ("vit_small_patch16_224", 2): 21.6,
+    ("vit_base_patch16_224", 13): 87.8,
+    ("vit_base_patch16_224", 2): 85.6,
+    ("vit_large_patch16_224", 13): 305.9,
+    ("vit_large_patch16_224", 2): 303.0,
+    ("vit_huge_patch14_224", 13): 633.3,
+    ("vit_huge_patch14_224", 2): 630.5,
+    ("vit_small_patch14_dinov2", 13): 22.4,
+    ("vit_small_patch14_dinov2", 2): 21.6,
+    ("vit_base_patch14_dinov2", 13): 87.2,
+    ("vit_base_patch14_dinov2", 2): 85.6,
+    ("swin_v2_t", 9): 27.6,
+    ("swin_v2_t", 3): 27.6,
+    ("swin_v2_b", 9): 86.9,
+    ("swin_v2_b", 3): 86.9,
+    ("swin_v2_b", 11): 86.9,
+    ("swin_v2_b", 2): 86.9,
+}
 
 _FAMILIES = {"resnet": "torchgeo ResNet", "vit": "torchgeo ViT", "swin": "Satlas Swin V2"}
 
@@ -235,3 +275,63 @@ CARDS: dict[str, BackboneCard] = {
         for name, (arch, weights) in SWINS.items()
     },
 }
+
+_ANY = "any bands by name (wavelengths from the names); [B,C,H,W]"
+_SPECTRAL = {
+    # name: (target module, family, inputs, weights, params)
+    "dofa_small_patch16_224": ("torchgeo_wavelength", "DOFA", f"{_ANY}; H, W multiples of 16",
+                               "none published (ckpt_path only)", 34.7),
+    "dofa_base_patch16_224": ("torchgeo_wavelength", "DOFA", f"{_ANY}; H, W multiples of 16",
+                              "torchgeo DOFABase16_Weights.DOFA_MAE", 111.3),
+    "dofa_large_patch16_224": ("torchgeo_wavelength", "DOFA", f"{_ANY}; H, W multiples of 16",
+                               "torchgeo DOFALarge16_Weights.DOFA_MAE", 337.1),
+    "copernicusfm_base": ("torchgeo_wavelength", "CopernicusFM", f"{_ANY}; H, W multiples of 16",
+                          "torchgeo CopernicusFM_Base_Weights.CopernicusFM_ViT", 113.1),
+    "panopticon_vitb14": ("torchgeo_wavelength", "Panopticon", f"{_ANY}; H, W multiples of 14",
+                          "torchgeo Panopticon_Weights.VIT_BASE14", 98.1),
+    "scalemae_large_patch16": ("torchgeo_croma_scalemae", "Scale-MAE",
+                               "bands by name (published RGB); [B,C,img_size,img_size], res= m/px",
+                               "torchgeo ScaleMAELarge16_Weights.FMOW_RGB", 303.3),
+}  # fmt: skip
+_CROMA_INPUTS = {
+    "optical": "12 Sentinel-2 bands (all but B10) by name",
+    "sar": "Sentinel-1 VV, VH",
+    "joint": "12 Sentinel-2 bands then VV, VH, stacked",
+}
+_CROMA_BANDS = {"optical": _S2_13[:10] + _S2_13[11:], "sar": ("VV", "VH")}
+_CROMA_BANDS["joint"] = _CROMA_BANDS["optical"] + _CROMA_BANDS["sar"]
+_CROMA_PARAMS = {
+    "base": {"optical": 85.6, "sar": 42.6, "joint": 184.9},
+    "large": {"optical": 303.0, "sar": 151.3, "joint": 655.8},
+}
+
+CARDS.update(
+    {
+        name: BackboneCard(
+            target=f"geoft.models.backbones.{module}:{name}",
+            family=family,
+            inputs=inputs,
+            published_bands=("RED", "GREEN", "BLUE") if family == "Scale-MAE" else (),
+            weights=weights,
+            pretrained_needs="no published weights"
+            if name == "dofa_small_patch16_224"
+            else "internet, or a local ckpt_path",
+            params_m=params,
+        )
+        for name, (module, family, inputs, weights, params) in _SPECTRAL.items()
+    }
+)
+CARDS.update(
+    {
+        f"croma_{size}_{modality}": BackboneCard(
+            target=f"geoft.models.backbones.torchgeo_croma_scalemae:croma_{size}_{modality}",
+            family="CROMA",
+            inputs=f"{_CROMA_INPUTS[modality]}; [B,C,image_size,image_size] (default 120, multiple of 8)",
+            published_bands=_CROMA_BANDS[modality],
+            weights=f"torchgeo CROMA{size.capitalize()}_Weights.CROMA_VIT",
+            params_m=_CROMA_PARAMS[size][modality],
+        )
+        for size in ("base", "large")
+        for modality in ("optical", "sar", "joint")
+    }
+)
