@@ -45,6 +45,7 @@ _CROMA_DROP = {
     "s2_encoder.": "optical encoder (not used by this modality)",
     "joint_encoder.": "joint encoder (not used by this modality)",
 }
+_CROMA_SIZES = {"base": (768, 12), "large": (1024, 24)}
 _MODALITIES = {"optical": ("optical",), "sar": ("sar",), "joint": ("sar", "optical")}
 
 
@@ -73,6 +74,8 @@ class CROMAEncoder(nn.Module):
             bands are not allowed for the joint model's split, extra bands start new.
         image_size: input height and width (a multiple of 8; CROMA was pre-trained at 120).
         out_indices: layers of the (last) encoder whose output is returned (default all).
+        depth: optical encoder depth (SAR and joint: half of it), default the published 12 / 24; the
+            published files only load at the full depth.
     """
 
     output_format = "tokens"
@@ -89,6 +92,7 @@ class CROMAEncoder(nn.Module):
         bands: Sequence[BandLike] | None = None,
         image_size: int = 120,
         out_indices: Sequence[int] | None = None,
+        depth: int | None = None,
     ) -> None:
         super().__init__()
         if modality not in _MODALITIES:
@@ -101,8 +105,15 @@ class CROMAEncoder(nn.Module):
         default = [b for m in _MODALITIES[modality][::-1] for b in published[m]]
         self.bands: list[BandLike] = normalize_bands(list(bands)) if bands is not None else default
         self.image_size = int(image_size)
-        croma = getattr(torchgeo.models, f"croma_{size}")(
-            None, modalities=list(_MODALITIES[modality]), image_size=image_size
+        dim, full_depth = _CROMA_SIZES[size]
+        # torchgeo's CROMA class with the sizes of its croma_<size>; depth < full only for small tests
+        croma = torchgeo.models.CROMA(
+            modalities=list(_MODALITIES[modality]),
+            encoder_dim=dim,
+            encoder_depth=depth or full_depth,
+            num_heads=16,
+            patch_size=8,
+            image_size=image_size,
         )
         self.register_buffer("attn_bias", croma.attn_bias, persistent=False)
         # which input channels feed which encoder: SAR bands go to the SAR encoder in the joint model
@@ -275,6 +286,7 @@ def _croma_builder(size: str, modality: str):  # noqa: ANN202 - returns a typed 
         bands: Sequence[BandLike] | None = None,
         image_size: int = 120,
         out_indices: Sequence[int] | None = None,
+        depth: int | None = None,
     ) -> CROMAEncoder:
         return CROMAEncoder(
             size,
@@ -285,6 +297,7 @@ def _croma_builder(size: str, modality: str):  # noqa: ANN202 - returns a typed 
             bands=bands,
             image_size=image_size,
             out_indices=out_indices,
+            depth=depth,
         )
 
     build.__name__ = build.__qualname__ = f"croma_{size}_{modality}"
