@@ -73,7 +73,11 @@ def test_bands_select_first_conv_channels_by_name(published):
     # NIR is Landsat-8 B5 (index 4), RED is B4 (index 3); sensor codes are accepted too
     model = BACKBONE_REGISTRY.build(NAME, ckpt_path=path, bands=["NIR", "RED", "NDVI", "B10"])
     w, src = model.model.conv1.weight, state["conv1.weight"]
-    assert torch.equal(w[:, 0], src[:, 4]) and torch.equal(w[:, 1], src[:, 3]) and torch.equal(w[:, 3], src[:, 9])
+    assert (
+        torch.equal(w[:, 0], src[:, 4])
+        and torch.equal(w[:, 1], src[:, 3])
+        and torch.equal(w[:, 3], src[:, 9])
+    )
     assert not torch.equal(w[:, 2], src[:, 2])
     assert "NDVI initialised new" in model.load_report.adapted["conv1.weight"]
     with pytest.raises(ConfigError, match="not both"):
