@@ -15,9 +15,10 @@ import yaml
 from torch.utils.data import DataLoader, Dataset
 from torchgeo.datamodules import NonGeoDataModule
 
-from geoft.datamodules.transforms import BatchTransform, TargetKind, build_augmentations
+from geoft.datamodules.transforms import BatchTransform, build_augmentations
 from geoft.datasets.samples import collate_samples
 from geoft.errors import ConfigError, DataError
+from geoft.task_kinds import TaskKind
 
 SPLITS = ("train", "val", "test", "predict")
 
@@ -52,7 +53,7 @@ def load_values(value: list[float] | tuple[float, ...] | str | Path | None, name
 class GenericDataModuleBase(NonGeoDataModule):
     """Datasets per split, means/stds (given, cached or computed), mixed-size checks, batch transforms."""
 
-    target_kind: TargetKind = "segmentation"
+    target_kind: TaskKind = TaskKind.SEGMENTATION
 
     def __init__(
         self,

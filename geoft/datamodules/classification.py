@@ -14,6 +14,7 @@ from geoft.datasets.classes import check_class_names
 from geoft.datasets.classification import GenericNonGeoClassificationDataset
 from geoft.datasets.reader import Band, TemporalOrder
 from geoft.errors import ConfigError
+from geoft.task_kinds import TaskKind
 
 
 class GenericNonGeoClassificationDataModule(GenericDataModuleBase):
@@ -29,7 +30,7 @@ class GenericNonGeoClassificationDataModule(GenericDataModuleBase):
         others: as :class:`~geoft.datamodules.pixelwise.GenericNonGeoSegmentationDataModule`.
     """
 
-    target_kind = "classification"
+    target_kind = TaskKind.CLASSIFICATION
 
     def __init__(
         self,

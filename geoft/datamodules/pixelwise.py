@@ -16,6 +16,7 @@ from geoft.datasets.reader import Band, TemporalOrder
 from geoft.datasets.regression import GenericNonGeoPixelwiseRegressionDataset
 from geoft.datasets.segmentation import GenericNonGeoSegmentationDataset
 from geoft.errors import ConfigError
+from geoft.task_kinds import TaskKind
 
 
 class _PixelwiseDataModule(GenericDataModuleBase):
@@ -116,7 +117,7 @@ class GenericNonGeoSegmentationDataModule(_PixelwiseDataModule):
         stats_max_samples: compute statistics from at most this many training samples.
     """
 
-    target_kind = "segmentation"
+    target_kind = TaskKind.SEGMENTATION
 
     def __init__(
         self,
@@ -206,7 +207,7 @@ class GenericNonGeoPixelwiseRegressionDataModule(_PixelwiseDataModule):
     fills padding and target nodata); without it, padded target pixels are NaN.
     """
 
-    target_kind = "regression"
+    target_kind = TaskKind.REGRESSION
 
     def __init__(
         self,

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -31,6 +31,7 @@ from geoft.io.geotiff import (
     write_failure,
 )
 from geoft.storage import StorageError, ensure_writable_dir, storage_error, temporary_path
+from geoft.task_kinds import PIXEL_KINDS, TaskKind
 from geoft.tasks.tiled_inference import (
     TiledInferenceParameters,
     run_tiles,
@@ -40,7 +41,7 @@ from geoft.tasks.tiled_inference import (
     window_1d,
 )
 
-Task = Literal["segmentation", "regression"]
+Task = TaskKind | str  # a pixel-wise kind: segmentation or regression
 Normalise = Callable[[torch.Tensor], torch.Tensor] | tuple[Sequence[float], Sequence[float]] | None
 
 
@@ -82,7 +83,7 @@ def predict_scene_to_geotiff(
     src_path: str | Path,
     dst_path: str | Path,
     *,
-    task: Task = "segmentation",
+    task: Task = TaskKind.SEGMENTATION,
     params: TiledInferenceParameters | dict[str, Any] | None = None,
     bands: Sequence[int] | None = None,
     constant_scale: float = 1.0,
@@ -116,9 +117,11 @@ def predict_scene_to_geotiff(
     """
     p = TiledInferenceParameters.from_any(params)
     src_path, dst_path = Path(src_path), Path(dst_path)
-    if task not in ("segmentation", "regression"):
-        raise ConfigError(f"task must be 'segmentation' or 'regression', got {task!r}")
-    if probabilities_path is not None and task != "segmentation":
+    try:
+        task = TaskKind.parse(task, PIXEL_KINDS, "scene prediction")
+    except ConfigError:
+        raise ConfigError(f"task must be 'segmentation' or 'regression', got {task!r}") from None
+    if probabilities_path is not None and task is not TaskKind.SEGMENTATION:
         raise ConfigError("probabilities_path only applies to segmentation")
     if block_size < 16:
         raise ConfigError(f"block_size must be >= 16, got {block_size}")
@@ -387,7 +390,7 @@ def _open_outputs(
     class_colors: Sequence[str | Sequence[int]] | None,
 ) -> None:
     common = {"height": src.height, "width": src.width, "crs": src.crs, "transform": src.transform}
-    if task == "segmentation":
+    if task is TaskKind.SEGMENTATION:
         if blended.ndim != 3:
             raise ValueError(
                 f"segmentation model must return [n, K, h, w] logits, got per-tile {tuple(blended.shape)}"
@@ -417,7 +420,7 @@ def _open_outputs(
         tmp_paths.append((tmp, final))  # before opening: a failed open may leave a file to remove
         dst = rasterio.open(tmp, "w", **profile)
         writers[key] = dst
-        if key == "prediction" and task == "segmentation":
+        if key == "prediction" and task is TaskKind.SEGMENTATION:
             describe_classes(dst, class_names, class_colors, blended.shape[0])
         elif key == "probabilities":
             names = (
@@ -448,7 +451,7 @@ def _write_block(
             blended, task, writers, tmp_paths, src, dst_path, probabilities_path, class_names, class_colors
         )
     pred = writers["prediction"]
-    if task == "segmentation":
+    if task is TaskKind.SEGMENTATION:
         classes = blended.argmax(0).cpu().numpy().astype(pred.dtypes[0])
         classes[nodata] = pred.nodata
         pred.write(classes, 1, window=window)
@@ -509,7 +512,7 @@ def predict_scene_with_task(
     training's (:func:`geoft.hardware.default_precision`): bf16 autocast where the device runs it natively.
     """
     kind = getattr(task, "task_kind", None)
-    if kind not in ("segmentation", "regression"):
+    if kind not in PIXEL_KINDS:
         raise ConfigError(
             f"scene prediction needs a segmentation or regression task, got {kind or type(task).__name__}"
         )
@@ -541,7 +544,7 @@ def predict_scene_with_task(
         no_data_replace=no_data_replace,
         normalise=(means, stds) if means is not None and stds is not None else None,
         probabilities_path=probabilities_path,
-        class_names=hparams.get("class_names") if kind == "segmentation" else None,
+        class_names=hparams.get("class_names") if kind is TaskKind.SEGMENTATION else None,
         class_colors=class_colors,
         block_size=block_size,
         max_width=max_width,
