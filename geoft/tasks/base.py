@@ -159,7 +159,7 @@ class GeoftTask(LightningModule):
         )
         building.freeze_parts(self.model, hp["freeze_backbone"], hp["freeze_decoder"], hp["freeze_head"])
         self.num_classes = (
-            building.resolve_num_classes(type(self).__name__, hp["model_args"], hp["class_names"], model)
+            building.resolve_num_classes(type(self).__name__, hp["model_args"], hp.get("class_names"), model)
             if self.task_kind.uses_classes
             else None
         )
@@ -167,16 +167,16 @@ class GeoftTask(LightningModule):
     def configure_losses(self) -> None:
         """Build ``self.criterion`` and the loss handlers (main and auxiliary outputs)."""
         hp = self.hparams
-        if hp["class_weights"] is not None and len(hp["class_weights"]) != self.num_classes:
+        if hp.get("class_weights") is not None and len(hp.get("class_weights")) != self.num_classes:
             raise ConfigError(
-                f"class_weights has {len(hp['class_weights'])} values but there are {self.num_classes} classes"
+                f"class_weights has {len(hp.get('class_weights'))} values but there are {self.num_classes} classes"
                 if self.task_kind.uses_classes
                 else f"class_weights has no meaning for {self.task_kind}"
             )
-        if not self.task_kind.uses_classes and hp["class_names"] is not None:
+        if not self.task_kind.uses_classes and hp.get("class_names") is not None:
             raise ConfigError(f"class_names has no meaning for {self.task_kind}; remove it")
         self.criterion = build_criterion(
-            self.task_kind, hp["loss"] or self.default_loss, hp["ignore_index"], hp["class_weights"]
+            self.task_kind, hp["loss"] or self.default_loss, hp["ignore_index"], hp.get("class_weights")
         )
         self.loss_handler = LossHandler(self.criterion, hp["aux_loss"], align=self.align_auxiliary)
         self._tiled_loss_handler = LossHandler(self.criterion)  # tiled inference yields no auxiliary outputs
@@ -259,7 +259,7 @@ class GeoftTask(LightningModule):
         def model_fn(tiles: Tensor, **tile_kwargs: Any) -> Tensor:
             return self(tiles, **tile_kwargs).output
 
-        params = self.hparams["tiled_inference_parameters"]
+        params = self.hparams.get("tiled_inference_parameters")
         return ModelOutput(output=tiled_inference(model_fn, x, params, sample_kwargs=kwargs or None))
 
     def _target(self, batch: Mapping[str, Any]) -> Tensor:
@@ -278,9 +278,13 @@ class GeoftTask(LightningModule):
             self._target_checked = True
         return target
 
+    def check_output(self, output: Tensor, target: Tensor | None) -> None:
+        """Raise ConfigError when the model's output layout does not fit the task (checked once)."""
+        building.check_output_layout(output, target, self.task_kind, self.num_classes)
+
     def _check_output_once(self, output: Tensor, target: Tensor | None) -> None:
         if not self._output_checked:
-            building.check_output_layout(output, target, self.task_kind, self.num_classes)
+            self.check_output(output, target)
             self._output_checked = True
 
     # -- steps -----------------------------------------------------------------------------------
@@ -306,7 +310,7 @@ class GeoftTask(LightningModule):
         self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0
     ) -> dict[str, Tensor]:
         """Returns the main output and target, for the callbacks (confusion matrices, figures)."""
-        tiled = self.hparams["tiled_inference_on_validation"]
+        tiled = self.hparams.get("tiled_inference_on_validation")
         _, outputs = self._step(batch, "val", self.val_metrics, tiled=tiled, train=False)
         return outputs
 
@@ -317,7 +321,7 @@ class GeoftTask(LightningModule):
                 f"({len(self.test_prefixes)})",
                 hint="set test_dataloaders_names to one name per test dataloader",
             )
-        tiled = self.hparams["tiled_inference_on_testing"]
+        tiled = self.hparams.get("tiled_inference_on_testing")
         metrics = self.test_metrics[dataloader_idx]
         _, outputs = self._step(batch, self.test_prefixes[dataloader_idx], metrics, tiled=tiled, train=False)
         return outputs
@@ -325,7 +329,7 @@ class GeoftTask(LightningModule):
     def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         """Return ``prediction`` (plus ``probabilities``/``logits`` per ``output_on_inference``) on the
         CPU, and the batch's ``filename``, ``crs`` and ``transform`` (None when absent)."""
-        tiled = self.hparams["tiled_inference_parameters"] is not None
+        tiled = self.hparams.get("tiled_inference_parameters") is not None
         output = self._infer(batch, tiled).output.detach().float()
         self._check_output_once(output, None)
         produced = self.inference(output)

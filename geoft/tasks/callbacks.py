@@ -86,7 +86,9 @@ class ConfusionMatrices(Callback):
                 continue
             matrix = metric.compute().cpu().long().tolist()
             metric.reset()
-            names = pl_module.hparams["class_names"] or [str(i) for i in range(pl_module.num_classes or 0)]
+            names = pl_module.hparams.get("class_names") or [
+                str(i) for i in range(pl_module.num_classes or 0)
+            ]
             pl_module.confusion_matrices[key] = {
                 "epoch": pl_module.current_epoch,
                 "class_names": list(names),
