@@ -14,6 +14,7 @@ _EXPORTS = {
     "ClassificationTask": "geoft.tasks.classification",
     "MultiLabelClassificationTask": "geoft.tasks.classification",
     "ScalarRegressionTask": "geoft.tasks.scalar_regression",
+    "ReconstructionTask": "geoft.tasks.reconstruction",
     "LossHandler": "geoft.tasks.loss_handler",
     "CombinedLoss": "geoft.tasks.losses",
     "build_criterion": "geoft.tasks.losses",

@@ -50,8 +50,10 @@ def _shrunk(name: str, root: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["demo_scalar_regression.yaml"])
+@pytest.mark.parametrize("name", ["demo_scalar_regression.yaml", "demo_reconstruction.yaml"])
 def test_worked_config_fits_one_epoch(name: str, demo_root: Path) -> None:
     run = name.removesuffix(".yaml")
     assert main(["fit", "-c", str(_shrunk(name, demo_root)), "--run_name", run]) == 0
     assert (demo_root / "runs" / run / "checkpoints" / "last.ckpt").is_file()
+    if name == "demo_reconstruction.yaml":  # the adapted encoder, ready for backbone_ckpt_path
+        assert (demo_root / "runs" / run / "encoder.pt").is_file()
