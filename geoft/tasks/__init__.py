@@ -15,6 +15,7 @@ _EXPORTS = {
     "MultiLabelClassificationTask": "geoft.tasks.classification",
     "ScalarRegressionTask": "geoft.tasks.scalar_regression",
     "ReconstructionTask": "geoft.tasks.reconstruction",
+    "EmbeddingGenerationTask": "geoft.tasks.embedding_generation",
     "LossHandler": "geoft.tasks.loss_handler",
     "CombinedLoss": "geoft.tasks.losses",
     "build_criterion": "geoft.tasks.losses",
