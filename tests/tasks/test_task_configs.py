@@ -1,4 +1,5 @@
-"""The worked configs of docs/tasks/ run with `geoft fit` for one epoch on tiny demo data."""
+"""The worked configs of docs/tasks/ run with `geoft fit` for one epoch on tiny demo data (the
+embeddings one with `geoft predict`)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ def _shrunk(name: str, root: Path) -> Path:
     for key, value in list(data.items()):
         if (key.endswith("data_root") or key.endswith("labels_file")) and isinstance(value, str):
             data[key] = str(root / value)
+    if "output_dir" in init:
+        init["output_dir"] = str(root / init["output_dir"])
     path = root / name
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
@@ -57,3 +60,12 @@ def test_worked_config_fits_one_epoch(name: str, demo_root: Path) -> None:
     assert (demo_root / "runs" / run / "checkpoints" / "last.ckpt").is_file()
     if name == "demo_reconstruction.yaml":  # the adapted encoder, ready for backbone_ckpt_path
         assert (demo_root / "runs" / run / "encoder.pt").is_file()
+
+
+def test_embeddings_config_predicts(demo_root: Path) -> None:
+    path = _shrunk("demo_embeddings.yaml", demo_root)
+    assert main(["predict", "-c", str(path), "--run_name", "embeddings"]) == 0
+    import geopandas as gpd
+
+    frame = gpd.read_parquet(demo_root / "embeddings" / "embeddings.parquet")
+    assert len(frame) == 2 and frame.crs is not None
