@@ -53,6 +53,7 @@ def _usage() -> str:
         "  export -c CONFIG --ckpt_path X -o F   export the trained model to ONNX / TorchScript / torch.export\n"
         "  predict-scene -c CONFIG --ckpt_path X --input IN.tif --output OUT.tif\n"
         "                                        predict a GeoTIFF of any size in bounded memory\n"
+        "  embed -c CONFIG --input DIR|SCENE.tif --output E.parquet|E.npz   one embedding per chip or tile\n"
     )
 
 
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         "demo-data": _demo_data,
         "export": _export,
         "predict-scene": _predict_scene,
+        "embed": _embed,
     }
     try:
         if command in TRAINER_COMMANDS:
@@ -237,6 +239,12 @@ def _export(args: list[str]) -> int:
         verify=not opts.no_verify,
         notice=_notice,
     )
+
+
+def _embed(args: list[str]) -> int:
+    from geoft.embed import embed_command  # torch-heavy: imported only for this command
+
+    return embed_command(args)
 
 
 # -- predict-scene ----------------------------------------------------------------------------------

@@ -146,7 +146,7 @@ class GeoftCLI(LightningCLI):
         checkpointing = trainer_init.get("enable_checkpointing") is not False
         if command == "fit" and checkpointing and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
             callbacks.append(BestAndLastCheckpoint(dirpath=str(self.run_folder.checkpoints_dir)))
-        if command == "predict":
+        if command == "predict" and not getattr(self.model, "writes_own_predictions", False):
             out_dir = config.get("predict_output_dir") or str(self.run_folder.predictions)
             outputs = ("prediction", "probabilities", "logits")
             callbacks.append(GeoTiffPredictionWriter(out_dir, outputs=outputs))

@@ -2,22 +2,25 @@
 
 * a NaN/inf loss stops training *before* its backward pass (:class:`TrainingGuard`), naming the step,
   the value, whether the batch itself held NaNs, and what to try;
-* an out-of-memory error inside a step (:func:`out_of_memory_guard`, used by the tasks' hooks) becomes
-  :class:`OutOfMemoryError` suggesting a smaller batch, ``bf16-mixed`` or tiled inference;
+* an out-of-memory error inside a step (:class:`OutOfMemoryGuard`, wrapping the task's steps in
+  :func:`out_of_memory_guard`) becomes :class:`OutOfMemoryError` suggesting a smaller batch,
+  ``bf16-mixed`` or tiled inference;
 * a sample that fails to load in a DataLoader worker is named (index and file): a Python exception
   becomes a :class:`DataError` in the worker, and a worker that dies outright (segfault,
   ``os._exit``) gets a note on Lightning's error naming the sample it was loading.
 
-Every geoft task returns a :class:`TrainingGuard` from ``configure_callbacks``, so it is on by default.
+Every geoft task returns a :class:`TrainingGuard` and an :class:`OutOfMemoryGuard` from
+``configure_callbacks``, so both are on by default.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import multiprocessing
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -93,6 +96,59 @@ def out_of_memory_guard(stage: str, batch: Any = None) -> Iterator[None]:
         if is_out_of_memory(err):
             raise out_of_memory_message(stage, err, _batch_size(batch)) from err
         raise
+
+
+# Task methods the OutOfMemoryGuard wraps: name -> (stage in the message, whether the first argument is the batch).
+GUARDED_METHODS: dict[str, tuple[str, bool]] = {
+    "training_step": ("training", True),
+    "backward": ("training (backward pass)", False),
+    "optimizer_step": ("training (optimizer)", False),
+    "validation_step": ("validation", True),
+    "test_step": ("test", True),
+    "predict_step": ("predict", True),
+}
+
+
+def _guarded(method: Callable[..., Any], stage: str, takes_batch: bool) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        batch = (args[0] if args else kwargs.get("batch")) if takes_batch else None
+        with out_of_memory_guard(stage, batch):
+            return method(*args, **kwargs)
+
+    guarded.__geoft_guarded__ = True  # type: ignore[attr-defined]
+    return guarded
+
+
+class OutOfMemoryGuard(Callback):
+    """Turn out-of-memory errors in the task's steps into :class:`OutOfMemoryError` with what to try.
+
+    For the length of a run it wraps the module's step methods (training, backward, optimizer,
+    validation, test, predict) in :func:`out_of_memory_guard`, so the error is translated where it
+    happens and every other callback, logger and run record sees the clear one.
+    """
+
+    def __init__(self) -> None:
+        self._wrapped: list[tuple[LightningModule, str]] = []
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        for name, (step, takes_batch) in GUARDED_METHODS.items():
+            method = getattr(pl_module, name)
+            if getattr(method, "__geoft_guarded__", False):
+                continue
+            setattr(pl_module, name, _guarded(method, step, takes_batch))
+            self._wrapped.append((pl_module, name))
+
+    def _unwrap(self) -> None:
+        for module, name in self._wrapped:
+            module.__dict__.pop(name, None)
+        self._wrapped = []
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self._unwrap()
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        self._unwrap()
 
 
 # -- samples loaded in DataLoader workers ----------------------------------------------------------
@@ -296,6 +352,7 @@ class TrainingGuard(Callback):
 __all__ = [
     "NonFiniteLossError",
     "OutOfMemoryError",
+    "OutOfMemoryGuard",
     "TrackedDataset",
     "TrainingGuard",
     "is_out_of_memory",

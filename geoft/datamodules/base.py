@@ -17,9 +17,10 @@ from torch.utils.data import DataLoader, Dataset
 from torchgeo.datamodules import NonGeoDataModule
 
 from geoft.datamodules.arguments import passed_through
-from geoft.datamodules.transforms import BatchTransform, TargetKind, build_augmentations
+from geoft.datamodules.transforms import BatchTransform, build_augmentations
 from geoft.datasets.samples import collate_samples
 from geoft.errors import ConfigError, DataError
+from geoft.task_kinds import TaskKind
 
 SPLITS = ("train", "val", "test", "predict")
 
@@ -59,7 +60,7 @@ class GenericDataModuleBase(NonGeoDataModule):
     ``dataset_class``.
     """
 
-    target_kind: TargetKind = "segmentation"
+    target_kind: TaskKind = TaskKind.SEGMENTATION
     dataset_class: type[Dataset]
     ignore_index: int | None = None  # pixel-wise datamodules take it as an argument
 

@@ -13,6 +13,7 @@ from geoft.datamodules.arguments import LoaderArguments, RasterArguments, SplitA
 from geoft.datamodules.base import GenericDataModuleBase
 from geoft.datasets.classes import check_class_names
 from geoft.datasets.classification import GenericNonGeoClassificationDataset
+from geoft.task_kinds import TaskKind
 
 
 @dataclass(eq=False, repr=False, kw_only=True)
@@ -31,7 +32,7 @@ class GenericNonGeoClassificationDataModule(
         multi_label: several labels per image.
     """
 
-    target_kind = "classification"
+    target_kind = TaskKind.CLASSIFICATION
     dataset_class = GenericNonGeoClassificationDataset
 
     num_classes: int

@@ -16,6 +16,7 @@ from geoft.datasets.classes import check_class_names
 from geoft.datasets.regression import GenericNonGeoPixelwiseRegressionDataset
 from geoft.datasets.segmentation import GenericNonGeoSegmentationDataset
 from geoft.errors import ConfigError
+from geoft.task_kinds import TaskKind
 
 
 class _PixelwiseDataModule(GenericDataModuleBase):
@@ -42,7 +43,7 @@ class GenericNonGeoSegmentationDataModule(
         no_label_replace: value for label nodata/NaN pixels (default: ``ignore_index``).
     """
 
-    target_kind = "segmentation"
+    target_kind = TaskKind.SEGMENTATION
     dataset_class = GenericNonGeoSegmentationDataset
 
     num_classes: int
@@ -71,7 +72,7 @@ class GenericNonGeoPixelwiseRegressionDataModule(
         no_label_replace: value for target nodata/NaN pixels (default: ``ignore_index``).
     """
 
-    target_kind = "regression"
+    target_kind = TaskKind.REGRESSION
     dataset_class = GenericNonGeoPixelwiseRegressionDataset
 
     no_label_replace: float | None = None

@@ -15,7 +15,7 @@ that come from outside the image (rotation corners, padding) get ``ignore_index`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import kornia.augmentation as K
 import torch
@@ -23,8 +23,7 @@ from torch import Tensor, nn
 
 from geoft.errors import ConfigError
 from geoft.registry import import_object
-
-TargetKind = Literal["segmentation", "regression", "classification"]
+from geoft.task_kinds import TaskKind
 
 SHORT_NAMES: dict[str, tuple[str, dict[str, Any]]] = {
     "hflip": ("RandomHorizontalFlip", {"p": 0.5}),
@@ -108,7 +107,7 @@ class BatchTransform(nn.Module):
         means: Sequence[float] | None,
         stds: Sequence[float] | None,
         augmentations: Sequence[nn.Module] = (),
-        target: TargetKind = "segmentation",
+        target: TaskKind | str = TaskKind.SEGMENTATION,
         ignore_index: int | None = None,
     ) -> None:
         super().__init__()
@@ -123,10 +122,10 @@ class BatchTransform(nn.Module):
             "means", None if means is None else torch.tensor(list(means), dtype=torch.float32)
         )
         self.register_buffer("stds", None if stds is None else torch.tensor(list(stds), dtype=torch.float32))
-        self.target = target
+        self.target = TaskKind.parse(target, where="BatchTransform")
         self.ignore_index = ignore_index
         augs = list(augmentations)
-        keys = ["input", "mask"] if target in ("segmentation", "regression") else ["input"]
+        keys = ["input", "mask"] if self.target.pixelwise else ["input"]
         self.augment = K.AugmentationSequential(*augs, data_keys=keys) if augs else None
 
     def _view(self, values: Tensor, image: Tensor) -> Tensor:
@@ -155,7 +154,7 @@ class BatchTransform(nn.Module):
         shape5 = image.shape if image.ndim == 5 else None
         if shape5 is not None:
             image = image.reshape(shape5[0], shape5[1] * shape5[2], *shape5[3:])
-        if "mask" in batch and self.target in ("segmentation", "regression"):
+        if "mask" in batch and self.target.pixelwise:
             image, batch["mask"] = self._augment_with_mask(image, batch["mask"])
         else:
             image = self.augment(image)
@@ -168,7 +167,7 @@ class BatchTransform(nn.Module):
         # Pixels coming from outside the image read 0 after a geometric transform; encode the
         # target so that 0 means "no data" and decode it back to ignore_index afterwards.
         assert self.augment is not None
-        if self.target == "segmentation":
+        if self.target is TaskKind.SEGMENTATION:
             known = (
                 mask != self.ignore_index
                 if self.ignore_index is not None

@@ -265,6 +265,26 @@ def generate_demo_dataset(
     return info
 
 
+def write_class_fraction_labels(root: str | Path, class_name: str = "vegetation") -> dict[str, Path]:
+    """Write ``<split>/<class>_fraction.csv`` (``filename,fraction`` of the chip's pixels in ``class_name``)
+    for a demo dataset: an image-level regression target with a known truth. Returns split -> file."""
+    info = load_demo_info(root)
+    if class_name not in info.class_names:
+        raise DataError(f"{class_name!r} is not a demo class; the classes are {', '.join(info.class_names)}.")
+    index = info.class_names.index(class_name)
+    written = {}
+    for split, label_dir in info.label_dirs.items():
+        rows = ["filename,fraction"]
+        for path in sorted(Path(label_dir).glob("*.tif")):
+            with rasterio.open(path) as src:
+                fraction = float((src.read(1) == index).mean())
+            rows.append(f"{path.name},{fraction:.6f}")
+        out = Path(root) / split / f"{class_name.replace(' ', '_')}_fraction.csv"
+        out.write_text("\n".join(rows) + "\n")
+        written[split] = out
+    return written
+
+
 def load_demo_info(root: str | Path) -> DemoDatasetInfo:
     """Read ``dataset.json`` of a demo dataset written by :func:`generate_demo_dataset`."""
     path = Path(root) / "dataset.json"

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -27,6 +27,7 @@ from geoft.io.geotiff import check_complete
 from geoft.io.scene_buffers import OutputShape, PendingRows, RowSource
 from geoft.io.scene_outputs import BackgroundWriter, discard, storage_cause, write_block
 from geoft.storage import ensure_writable_dir
+from geoft.task_kinds import PIXEL_KINDS, TaskKind
 from geoft.tasks.tiled_inference import (
     TiledInferenceParameters,
     accumulator_dtype,
@@ -37,7 +38,7 @@ from geoft.tasks.tiled_inference import (
     window_1d,
 )
 
-Task = Literal["segmentation", "regression"]
+Task = TaskKind | str  # a pixel-wise kind: segmentation or regression
 Normalise = Callable[[torch.Tensor], torch.Tensor] | tuple[Sequence[float], Sequence[float]] | None
 
 
@@ -79,7 +80,7 @@ def predict_scene_to_geotiff(
     src_path: str | Path,
     dst_path: str | Path,
     *,
-    task: Task = "segmentation",
+    task: Task = TaskKind.SEGMENTATION,
     params: TiledInferenceParameters | dict[str, Any] | None = None,
     bands: Sequence[int] | None = None,
     constant_scale: float = 1.0,
@@ -113,9 +114,11 @@ def predict_scene_to_geotiff(
     """
     p = TiledInferenceParameters.from_any(params)
     src_path, dst_path = Path(src_path), Path(dst_path)
-    if task not in ("segmentation", "regression"):
-        raise ConfigError(f"task must be 'segmentation' or 'regression', got {task!r}")
-    if probabilities_path is not None and task != "segmentation":
+    try:
+        task = TaskKind.parse(task, PIXEL_KINDS, "scene prediction")
+    except ConfigError:
+        raise ConfigError(f"task must be 'segmentation' or 'regression', got {task!r}") from None
+    if probabilities_path is not None and task is not TaskKind.SEGMENTATION:
         raise ConfigError("probabilities_path only applies to segmentation")
     if block_size < 16:
         raise ConfigError(f"block_size must be >= 16, got {block_size}")
@@ -347,7 +350,7 @@ def predict_scene_with_task(
     training's (:func:`geoft.hardware.default_precision`): bf16 autocast where the device runs it natively.
     """
     kind = getattr(task, "task_kind", None)
-    if kind not in ("segmentation", "regression"):
+    if kind not in PIXEL_KINDS:
         raise ConfigError(
             f"scene prediction needs a segmentation or regression task, got {kind or type(task).__name__}"
         )
@@ -379,7 +382,7 @@ def predict_scene_with_task(
         no_data_replace=no_data_replace,
         normalise=(means, stds) if means is not None and stds is not None else None,
         probabilities_path=probabilities_path,
-        class_names=hparams.get("class_names") if kind == "segmentation" else None,
+        class_names=hparams.get("class_names") if kind is TaskKind.SEGMENTATION else None,
         class_colors=class_colors,
         block_size=block_size,
         max_width=max_width,

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -20,8 +20,9 @@ from rasterio.windows import Window
 
 from geoft.io.geotiff import describe_classes, float_band_names, output_profile, write_failure
 from geoft.storage import StorageError, storage_error, temporary_path
+from geoft.task_kinds import TaskKind
 
-Task = Literal["segmentation", "regression"]
+Task = TaskKind | str  # a pixel-wise kind: segmentation or regression
 
 
 class BackgroundWriter:
@@ -92,7 +93,7 @@ def open_outputs(
     class_colors: Sequence[str | Sequence[int]] | None,
 ) -> None:
     common = {"height": src.height, "width": src.width, "crs": src.crs, "transform": src.transform}
-    if task == "segmentation":
+    if task is TaskKind.SEGMENTATION:
         if blended.ndim != 3:
             raise ValueError(
                 f"segmentation model must return [n, K, h, w] logits, got per-tile {tuple(blended.shape)}"
@@ -122,7 +123,7 @@ def open_outputs(
         tmp_paths.append((tmp, final))  # before opening: a failed open may leave a file to remove
         dst = rasterio.open(tmp, "w", **profile)
         writers[key] = dst
-        if key == "prediction" and task == "segmentation":
+        if key == "prediction" and task is TaskKind.SEGMENTATION:
             describe_classes(dst, class_names, class_colors, blended.shape[0])
         elif key == "probabilities":
             names = (
@@ -153,7 +154,7 @@ def write_block(
             blended, task, writers, tmp_paths, src, dst_path, probabilities_path, class_names, class_colors
         )
     pred = writers["prediction"]
-    if task == "segmentation":
+    if task is TaskKind.SEGMENTATION:
         classes = blended.argmax(0).cpu().numpy().astype(pred.dtypes[0])
         classes[nodata] = pred.nodata
         pred.write(classes, 1, window=window)

@@ -13,8 +13,9 @@ from geoft.models.model import Model, freeze_module
 from geoft.models.necks import NeckChain
 from geoft.models.padding import as_multiple, check_padding_mode, pad_to_multiple
 from geoft.models.peft import has_adapters
+from geoft.task_kinds import TaskKind
 
-TASKS = ("segmentation", "regression", "classification", "multilabel_classification")
+TASKS: tuple[TaskKind, ...] = tuple(TaskKind)
 
 
 class AuxiliaryHeadModule(nn.Module):
@@ -33,7 +34,7 @@ class EncoderDecoderModel(Model):
     """Encoder, optional neck chain, decoder, head and auxiliary heads, with input padding.
 
     Args:
-        task: one of ``segmentation``, ``regression``, ``classification``, ``multilabel_classification``.
+        task: a :class:`~geoft.task_kinds.TaskKind` (or its value).
         encoder: backbone returning a list of features.
         decoder: maps the (necked) features to one tensor.
         head: maps the decoder output to the prediction (``nn.Identity`` if the decoder includes it).
@@ -43,11 +44,11 @@ class EncoderDecoderModel(Model):
         padding: ``reflect`` (default), ``zero``, ``replicate`` or ``none``.
     """
 
-    tasks: tuple[str, ...] = TASKS
+    tasks: tuple[TaskKind, ...] = TASKS
 
     def __init__(
         self,
-        task: str,
+        task: TaskKind | str,
         encoder: nn.Module,
         decoder: nn.Module,
         head: nn.Module | None = None,
@@ -57,11 +58,15 @@ class EncoderDecoderModel(Model):
         padding: str = "reflect",
     ) -> None:
         super().__init__()
-        if task not in self.tasks:
+        try:
+            kind = TaskKind.parse(task)
+        except ConfigError:
+            kind = None
+        if kind not in self.tasks:
             raise ConfigError(
-                f"{type(self).__name__} does not do task {task!r}; it does {', '.join(self.tasks)}"
+                f"{type(self).__name__} does not do task {task!r}; it does {', '.join(map(str, self.tasks))}"
             )
-        self.task = task
+        self.task = kind
         self.encoder = encoder
         self.neck = neck if neck is not None else NeckChain([])
         self.decoder = decoder

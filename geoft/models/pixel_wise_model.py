@@ -12,6 +12,7 @@ from geoft.models._assembly import AuxiliaryHeadModule, EncoderDecoderModel
 from geoft.models.model import ModelOutput
 from geoft.models.necks import NeckChain
 from geoft.models.padding import crop_to
+from geoft.task_kinds import PIXEL_KINDS, TaskKind
 
 
 class PixelWiseModel(EncoderDecoderModel):
@@ -22,7 +23,7 @@ class PixelWiseModel(EncoderDecoderModel):
     one output; ``[B, K, H, W]`` for K outputs). See :class:`EncoderDecoderModel` for the arguments.
     """
 
-    tasks = ("segmentation", "regression")
+    tasks = PIXEL_KINDS
 
     def __init__(
         self,
@@ -46,7 +47,7 @@ class PixelWiseModel(EncoderDecoderModel):
             out = F.interpolate(out, size=padded, mode="bilinear", align_corners=False)
         if tuple(out.shape[-2:]) == padded:
             out = crop_to(out, size)
-        if self.task == "regression" and out.shape[1] == 1:
+        if self.task == TaskKind.REGRESSION and out.shape[1] == 1:
             out = out.squeeze(1)
         return out
 

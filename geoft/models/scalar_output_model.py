@@ -1,4 +1,4 @@
-"""ScalarOutputModel: image-level classification (single- or multi-label)."""
+"""ScalarOutputModel: image-level classification (single- or multi-label) and scalar regression."""
 
 from __future__ import annotations
 
@@ -7,17 +7,19 @@ from torch import Tensor
 from geoft.errors import ConfigError
 from geoft.models._assembly import EncoderDecoderModel
 from geoft.models.model import ModelOutput
+from geoft.task_kinds import IMAGE_KINDS
 
 
 class ScalarOutputModel(EncoderDecoderModel):
-    """Encoder -> necks -> decoder -> classification head; output ``[B, num_classes]`` logits.
+    """Encoder -> necks -> decoder -> linear head; output ``[B, num_classes]`` logits (``[B, num_outputs]``
+    values for scalar regression).
 
     Inputs are padded to a multiple of the patch size (ViTs need it). A decoder that includes its
     head and returns a map ``[B, K, h, w]`` is averaged over space. See
     :class:`~geoft.models._assembly.EncoderDecoderModel` for the arguments.
     """
 
-    tasks = ("classification", "multilabel_classification")
+    tasks = IMAGE_KINDS
 
     @staticmethod
     def _as_vector(out: Tensor) -> Tensor:

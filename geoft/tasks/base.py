@@ -1,65 +1,58 @@
-"""The Lightning module shared by every geoft task: model building, steps, logging, optimisers.
+"""The Lightning module shared by every geoft task: hooks, steps, logging, optimisers.
 
-Subclasses (:mod:`geoft.tasks.segmentation`, ``regression``, ``classification``) only say how a
-target looks, which metrics and losses apply, and what a prediction is.
+In torchgeo's style, ``__init__`` saves the hyperparameters and calls three hooks:
+:meth:`GeoftTask.configure_models`, :meth:`~GeoftTask.configure_losses` and
+:meth:`~GeoftTask.configure_metrics`. Subclasses (:mod:`geoft.tasks.segmentation`, ``regression``,
+``classification``, ``scalar_regression``) say which :class:`~geoft.task_kinds.TaskKind` they are, how a
+target looks, which metrics apply, and what a prediction is.
 
 Logged names: losses as described in :mod:`geoft.tasks.loss_handler`; metrics as
 ``train/<metric>``, ``val/<metric>``, ``test/<metric>`` (or ``test/<dataloader name>/<metric>`` when
 ``test_dataloaders_names`` is set). Training losses are logged per step, everything else per epoch.
 
-Confusion matrices (segmentation and classification) of the last validation/test epoch are kept in
-``task.confusion_matrices`` (``{"val": {"epoch", "class_names", "matrix"}, "test": ...}``, rows are
-true classes, columns predicted ones) and written to ``<logger.log_dir>/confusion_matrices.json`` when
-the trainer has a logger with a ``log_dir``.
+Callbacks from ``configure_callbacks``: :class:`~geoft.training_guards.TrainingGuard` (NaN losses,
+crashing workers), :class:`~geoft.training_guards.OutOfMemoryGuard`, and, where they apply,
+:class:`~geoft.tasks.callbacks.ConfusionMatrices` (``task.confusion_matrices`` and
+``confusion_matrices.json``) and :class:`~geoft.tasks.callbacks.SampleFigures`.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import warnings
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import torch
 from lightning.pytorch import Callback, LightningModule
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 
-from geoft.errors import ConfigError, DataError
+from geoft.errors import ConfigError
 from geoft.models.model import AuxiliaryHead, ModelFactory, ModelOutput
+from geoft.task_kinds import TaskKind
+from geoft.tasks import building
+from geoft.tasks.callbacks import ConfusionMatrices, SampleFigures
 from geoft.tasks.loss_handler import LossHandler
 from geoft.tasks.losses import build_criterion
-from geoft.tasks.optimizers import build_optimizer, build_scheduler, parameter_groups
-from geoft.tasks.plotting import can_log_figures, log_figure
-from geoft.training_guards import TrainingGuard, out_of_memory_guard
+from geoft.tasks.optimizers import (
+    build_optimizer,
+    build_scheduler,
+    check_optimizer,
+    check_scheduler,
+    parameter_groups,
+)
+from geoft.training_guards import OutOfMemoryGuard, TrainingGuard
 
 # Batch keys forwarded to the model as keyword arguments (see docs/architecture.md).
 MODEL_KWARGS = ("temporal_coords", "location_coords")
 # Batch keys copied into predict_step's output so a writer can georeference predictions.
 METADATA_KEYS = ("filename", "crs", "transform")
 INFERENCE_OUTPUTS = ("prediction", "probabilities", "logits")
-PLOT_BATCHES = 4  # validation/test batches per plotting epoch that get a figure (first sample each)
-
-
-def _aux_head(spec: AuxiliaryHead | Mapping[str, Any]) -> AuxiliaryHead:
-    if isinstance(spec, AuxiliaryHead):
-        return spec
-    if isinstance(spec, Mapping):
-        try:
-            return AuxiliaryHead(**spec)
-        except TypeError as err:
-            raise ConfigError(
-                f"bad aux_heads entry {dict(spec)}: {err}",
-                hint="each entry needs name, decoder and optionally decoder_args",
-            ) from err
-    raise ConfigError(f"aux_heads entries must be AuxiliaryHead or dicts, got {type(spec).__name__}")
 
 
 class GeoftTask(LightningModule):
-    """Base of the four geoft tasks. See the subclasses for what each one predicts.
+    """Base of the geoft tasks. See the subclasses for what each one predicts.
 
     Args:
         model_args: keyword arguments for the model factory's ``build_model`` (e.g. ``backbone``,
@@ -97,12 +90,9 @@ class GeoftTask(LightningModule):
             ``"probabilities"``, ``"logits"`` or a list of them.
     """
 
-    task_kind: ClassVar[str]  # key in geoft.tasks.losses.TASK_LOSSES
-    factory_task: ClassVar[str]  # task name given to ModelFactory.build_model
+    task_kind: ClassVar[TaskKind]  # losses, the model factory's task and the target follow from it
     default_loss: ClassVar[str]
-    target_key: ClassVar[str]  # "mask" or "label"
     inference_outputs: ClassVar[tuple[str, ...]] = INFERENCE_OUTPUTS
-    uses_classes: ClassVar[bool] = True
     supports_tiled_inference: ClassVar[bool] = True
     has_confusion_matrix: ClassVar[bool] = False
 
@@ -136,93 +126,90 @@ class GeoftTask(LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["model"])
-        self.model = self._build_model(model_args, model_factory, model, aux_heads)
-        self._freeze(freeze_backbone, freeze_decoder, freeze_head)
-        self.num_classes = (
-            self._resolve_num_classes(model_args, class_names, model) if self.uses_classes else None
+        name = type(self).__name__
+        self.output_kinds = building.check_output_kinds(output_on_inference, self.inference_outputs, name)
+        building.check_tiled(
+            tiled_inference_parameters,
+            tiled_inference_on_validation,
+            tiled_inference_on_testing,
+            self.supports_tiled_inference,
+            name,
         )
-        if class_weights is not None and len(class_weights) != self.num_classes:
-            raise ConfigError(
-                f"class_weights has {len(class_weights)} values but there are {self.num_classes} classes"
-                if self.uses_classes
-                else f"class_weights has no meaning for {self.task_kind}"
-            )
-        if not self.uses_classes and class_names is not None:
-            raise ConfigError(f"class_names has no meaning for {self.task_kind}; remove it")
-        self.criterion = build_criterion(
-            self.task_kind, loss or self.default_loss, ignore_index, class_weights
-        )
-        self.loss_handler = LossHandler(self.criterion, aux_loss, align=self.align_auxiliary)
-        self._tiled_loss_handler = LossHandler(self.criterion)  # tiled inference yields no auxiliary outputs
-        self.output_kinds = self._check_outputs(output_on_inference)
-        self._check_tiled(
-            tiled_inference_parameters, tiled_inference_on_validation, tiled_inference_on_testing
-        )
-        self.plot_every = self._check_plot(plot_on_val)
-        self._check_optimisation()
-
-        metrics = self.build_metrics()
-        self.train_metrics = metrics.clone(prefix="train/")
-        self.val_metrics = metrics.clone(prefix="val/")
+        self.plot_every = building.check_plot(plot_on_val)
+        check_optimizer(optimizer or "Adam", optimizer_hparams)
+        if scheduler:
+            check_scheduler(scheduler, scheduler_hparams)
         names = test_dataloaders_names
-        self.test_prefixes = ["test"] if not names else [f"test/{name}" for name in names]
-        self.test_metrics = nn.ModuleList([metrics.clone(prefix=f"{p}/") for p in self.test_prefixes])
-        if self.has_confusion_matrix:
-            self.val_confusion = self.build_confusion_matrix()
-            self.test_confusion = nn.ModuleList([self.build_confusion_matrix() for _ in self.test_prefixes])
+        self.test_prefixes = ["test"] if not names else [f"test/{n}" for n in names]
         self.confusion_matrices: dict[str, dict[str, Any]] = {}
         self._updated: set[str] = set()
         self._target_checked = False
         self._output_checked = False
+        self.configure_models(model)
+        self.configure_losses()
+        self.configure_metrics()
+
+    # -- the three hooks ---------------------------------------------------------------------------
+    def configure_models(self, model: nn.Module | None = None) -> None:
+        """Build ``self.model`` (from the factory, or the ready ``model`` given to ``__init__``), freeze
+        the parts asked for, and settle ``self.num_classes``."""
+        hp = self.hparams
+        self.model = building.build_task_model(
+            self.task_kind, hp["model_args"], hp["model_factory"], model, hp["aux_heads"]
+        )
+        building.freeze_parts(self.model, hp["freeze_backbone"], hp["freeze_decoder"], hp["freeze_head"])
+        self.num_classes = (
+            building.resolve_num_classes(type(self).__name__, hp["model_args"], hp.get("class_names"), model)
+            if self.task_kind.uses_classes
+            else None
+        )
+
+    def configure_losses(self) -> None:
+        """Build ``self.criterion`` and the loss handlers (main and auxiliary outputs)."""
+        hp = self.hparams
+        if hp.get("class_weights") is not None and len(hp.get("class_weights")) != self.num_classes:
+            raise ConfigError(
+                f"class_weights has {len(hp.get('class_weights'))} values but there are {self.num_classes} classes"
+                if self.task_kind.uses_classes
+                else f"class_weights has no meaning for {self.task_kind}"
+            )
+        if not self.task_kind.uses_classes and hp.get("class_names") is not None:
+            raise ConfigError(f"class_names has no meaning for {self.task_kind}; remove it")
+        self.criterion = build_criterion(
+            self.task_kind, hp["loss"] or self.default_loss, hp["ignore_index"], hp.get("class_weights")
+        )
+        self.loss_handler = LossHandler(self.criterion, hp["aux_loss"], align=self.align_auxiliary)
+        self._tiled_loss_handler = LossHandler(self.criterion)  # tiled inference yields no auxiliary outputs
+
+    def configure_metrics(self) -> None:
+        """Build the train, validation and per-dataloader test metric collections."""
+        metrics = self.build_metrics()
+        self.train_metrics = metrics.clone(prefix="train/")
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = nn.ModuleList([metrics.clone(prefix=f"{p}/") for p in self.test_prefixes])
+
+    def configure_callbacks(self) -> list[Callback]:
+        """On by default: stop on NaN/inf losses, name crashing samples, explain out-of-memory errors;
+        confusion matrices and sample figures where the task has them."""
+        callbacks: list[Callback] = [TrainingGuard(), OutOfMemoryGuard()]
+        if self.has_confusion_matrix:
+            callbacks.append(ConfusionMatrices())
+        if self.plot_every:
+            callbacks.append(SampleFigures(self.plot_every))
+        return callbacks
 
     # -- what subclasses define -----------------------------------------------------------------
     @abstractmethod
     def build_metrics(self) -> MetricCollection:
         """The task's metric collection (without prefix)."""
 
-    def build_confusion_matrix(self) -> Metric:
+    def confusion_metric(self) -> Metric:
+        """A fresh confusion-matrix metric (tasks with ``has_confusion_matrix``)."""
         raise NotImplementedError
 
     def prepare_target(self, target: Tensor) -> Tensor:
         """Bring the batch's target to the layout losses and metrics expect."""
         return target
-
-    def check_target(self, target: Tensor) -> None:
-        """Raise DataError when the target holds values the task cannot use (checked on one batch)."""
-        if not self.uses_classes:
-            return
-        ignore = self.hparams["ignore_index"]
-        values = torch.unique(target[~torch.isnan(target)] if target.is_floating_point() else target)
-        allowed = set(range(self.num_classes)) if self.task_kind != "multilabel" else {0, 1}
-        bad = sorted(
-            {int(v) for v in values.tolist()} - allowed - ({int(ignore)} if ignore is not None else set())
-        )
-        if bad:
-            raise DataError(
-                f"the {self.target_key!r} values {bad[:10]} are neither classes ({min(allowed)}..{max(allowed)}) "
-                f"nor ignore_index ({ignore})",
-                hint="set ignore_index to the no-data value, or check num_classes and the label files",
-            )
-
-    def _check_output_once(self, output: Tensor, target: Tensor | None) -> None:
-        """Compare the model's output layout with the task once, so mistakes fail with a clear message."""
-        if self._output_checked:
-            return
-        if self.uses_classes and (output.ndim < 2 or output.shape[1] != self.num_classes):
-            raise ConfigError(
-                f"the model's output has shape {tuple(output.shape)}, but the task has {self.num_classes} classes "
-                f"(expected [B, {self.num_classes}, ...])",
-                hint="make model_args.num_classes match the model, or fix the model's last layer",
-            )
-        if target is not None:
-            spatial = output.shape[2:] if self.uses_classes else output.shape[-target.ndim + 1 :]
-            expected = target.shape[1:]
-            if self.target_key == "mask" and tuple(spatial) != tuple(expected):
-                raise ConfigError(
-                    f"the model's output {tuple(output.shape)} does not match the mask {tuple(target.shape)}",
-                    hint="pixel-wise models must return predictions at the input's height and width",
-                )
-        self._output_checked = True
 
     @abstractmethod
     def update_metrics(self, metrics: MetricCollection, output: Tensor, target: Tensor) -> None:
@@ -243,130 +230,6 @@ class GeoftTask(LightningModule):
     def align_auxiliary(self, pred: Tensor, target: Tensor) -> Tensor:
         """Make an auxiliary output comparable with the target (e.g. resize); identity by default."""
         return pred
-
-    # -- construction helpers -------------------------------------------------------------------
-    def _build_model(
-        self,
-        model_args: Mapping[str, Any] | None,
-        model_factory: str | ModelFactory | None,
-        model: nn.Module | None,
-        aux_heads: Sequence[AuxiliaryHead | Mapping[str, Any]] | None,
-    ) -> nn.Module:
-        if model is not None and model_factory is not None:
-            raise ConfigError("give either model_factory (with model_args) or a ready model, not both")
-        if model is not None:
-            if not isinstance(model, nn.Module):
-                raise ConfigError(f"model must be a torch nn.Module, got {type(model).__name__}")
-            if aux_heads:
-                raise ConfigError(
-                    "aux_heads are built by a model factory; a ready model must create them itself"
-                )
-            extra = sorted(set(model_args or {}) - {"num_classes"})
-            if extra:
-                raise ConfigError(
-                    f"model_args {extra} are unused with a ready model (only num_classes is read)",
-                    hint="pass them to your model's constructor, or use model_factory",
-                )
-            return model
-        if model_factory is None:
-            raise ConfigError(
-                "no model: set model_factory (e.g. 'EncoderDecoderFactory') with model_args, or pass model="
-            )
-        if isinstance(model_factory, str):
-            from geoft.registry import MODEL_FACTORY_REGISTRY
-
-            factory = MODEL_FACTORY_REGISTRY.build(model_factory)
-        else:
-            factory = model_factory
-        if not callable(getattr(factory, "build_model", None)):
-            raise ConfigError(f"model_factory {type(factory).__name__} has no build_model method")
-        kwargs = dict(model_args or {})
-        if aux_heads:
-            kwargs["aux_decoders"] = [_aux_head(spec) for spec in aux_heads]
-        built = factory.build_model(self.factory_task, **kwargs)
-        if not isinstance(built, nn.Module):
-            raise ConfigError(
-                f"{type(factory).__name__}.build_model returned {type(built).__name__}, not a module"
-            )
-        return built
-
-    def _freeze(self, backbone: bool, decoder: bool, head: bool) -> None:
-        for wanted, flag, method in (
-            (backbone, "freeze_backbone", "freeze_encoder"),
-            (decoder, "freeze_decoder", "freeze_decoder"),
-            (head, "freeze_head", "freeze_head"),
-        ):
-            if not wanted:
-                continue
-            fn = getattr(self.model, method, None)
-            if not callable(fn):
-                raise ConfigError(
-                    f"{flag}=True but the model ({type(self.model).__name__}) has no {method}() method",
-                    hint="use a geoft Model (from a model factory), or freeze parameters yourself",
-                )
-            fn()
-
-    def _resolve_num_classes(
-        self, model_args: Mapping[str, Any] | None, class_names: Sequence[str] | None, model: nn.Module | None
-    ) -> int:
-        found: dict[str, int] = {}
-        if model_args and model_args.get("num_classes") is not None:
-            found["model_args.num_classes"] = int(model_args["num_classes"])
-        if class_names:
-            found["class_names"] = len(class_names)
-        if model is not None and isinstance(getattr(model, "num_classes", None), int):
-            found["model.num_classes"] = model.num_classes
-        if not found:
-            raise ConfigError(
-                f"{type(self).__name__} needs the number of classes",
-                hint="set model_args.num_classes (or class_names)",
-            )
-        if len(set(found.values())) > 1:
-            raise ConfigError(f"inconsistent number of classes: {found}")
-        value = next(iter(found.values()))
-        if value < 1:
-            raise ConfigError(f"num_classes must be >= 1, got {value}")
-        return value
-
-    def _check_outputs(self, output_on_inference: str | Sequence[str]) -> tuple[str, ...]:
-        kinds = (output_on_inference,) if isinstance(output_on_inference, str) else tuple(output_on_inference)
-        bad = [k for k in kinds if k not in self.inference_outputs]
-        if bad or not kinds:
-            raise ConfigError(
-                f"output_on_inference {list(kinds)} is invalid for {type(self).__name__}",
-                hint=f"use one or more of {', '.join(self.inference_outputs)}",
-            )
-        return kinds
-
-    def _check_tiled(self, params: Mapping[str, Any] | None, on_val: bool, on_test: bool) -> None:
-        if params is not None and not self.supports_tiled_inference:
-            raise ConfigError(
-                f"tiled inference does not apply to {type(self).__name__} (one label per image)"
-            )
-        if (on_val or on_test) and params is None:
-            raise ConfigError("tiled_inference_on_validation/testing need tiled_inference_parameters")
-        if params is not None:
-            from geoft.tasks.tiled_inference import TiledInferenceParameters
-
-            TiledInferenceParameters.from_any(params)  # raises ConfigError on bad keys or values
-
-    @staticmethod
-    def _check_plot(plot_on_val: bool | int) -> int:
-        every = int(plot_on_val)
-        if every < 0:
-            raise ConfigError(f"plot_on_val must be a bool or an int >= 0, got {plot_on_val!r}")
-        return every
-
-    def _check_optimisation(self) -> None:
-        """Build optimizer and scheduler once on a dummy parameter so config errors surface now."""
-        probe = [nn.Parameter(torch.zeros(1))]
-        opt = build_optimizer(
-            self.hparams["optimizer"] or "Adam", probe, self.hparams["lr"], self.hparams["optimizer_hparams"]
-        )
-        if self.hparams["scheduler"]:
-            build_scheduler(
-                self.hparams["scheduler"], opt, self.hparams["scheduler_hparams"], "val/loss", lambda _: 100
-            )
 
     # -- forward ---------------------------------------------------------------------------------
     def forward(self, x: Tensor, **kwargs: Any) -> ModelOutput:
@@ -396,84 +259,78 @@ class GeoftTask(LightningModule):
         def model_fn(tiles: Tensor, **tile_kwargs: Any) -> Tensor:
             return self(tiles, **tile_kwargs).output
 
-        params = self.hparams["tiled_inference_parameters"]
+        params = self.hparams.get("tiled_inference_parameters")
         return ModelOutput(output=tiled_inference(model_fn, x, params, sample_kwargs=kwargs or None))
 
     def _target(self, batch: Mapping[str, Any]) -> Tensor:
-        if self.target_key not in batch:
+        key = self.task_kind.target_key
+        if key not in batch:
             raise ConfigError(
-                f"{type(self).__name__} needs batches with a {self.target_key!r} key; got keys {sorted(batch)}",
-                hint="check that the datamodule matches the task (mask: segmentation/regression, label: classification)",
+                f"{type(self).__name__} needs batches with a {key!r} key; got keys {sorted(batch)}",
+                hint="check that the datamodule matches the task (mask: segmentation/regression, label: "
+                "classification/scalar regression)",
             )
-        target = self.prepare_target(batch[self.target_key])
+        target = self.prepare_target(batch[key])
         if not self._target_checked:  # once: a full check per batch would cost a device sync each step
-            self.check_target(target)
+            building.check_target_values(
+                target, self.task_kind, self.num_classes, self.hparams["ignore_index"]
+            )
             self._target_checked = True
         return target
+
+    def check_output(self, output: Tensor, target: Tensor | None) -> None:
+        """Raise ConfigError when the model's output layout does not fit the task (checked once)."""
+        building.check_output_layout(output, target, self.task_kind, self.num_classes)
+
+    def _check_output_once(self, output: Tensor, target: Tensor | None) -> None:
+        if not self._output_checked:
+            self.check_output(output, target)
+            self._output_checked = True
 
     # -- steps -----------------------------------------------------------------------------------
     def _step(
         self, batch: Mapping[str, Any], prefix: str, metrics: MetricCollection, tiled: bool, train: bool
-    ) -> tuple[Tensor, ModelOutput, Tensor]:
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         target = self._target(batch)
         output = self._infer(batch, tiled)
         self._check_output_once(output.output, target)
         handler = self._tiled_loss_handler if tiled else self.loss_handler
         losses = handler.compute(output, target)
         LossHandler.log(self.log, prefix, losses, target.shape[0], on_step=train, add_dataloader_idx=False)
-        self.update_metrics(metrics, output.output.detach(), target)
+        detached = output.output.detach()
+        self.update_metrics(metrics, detached, target)
         self._updated.add(prefix)
-        return losses["loss"], output, target
+        return losses["loss"], {"output": detached, "target": target}
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        with out_of_memory_guard("training", batch):
-            loss, _, _ = self._step(batch, "train", self.train_metrics, tiled=False, train=True)
+        loss, _ = self._step(batch, "train", self.train_metrics, tiled=False, train=True)
         return loss
 
-    def backward(self, loss: Tensor, *args: Any, **kwargs: Any) -> None:
-        with out_of_memory_guard("training (backward pass)"):
-            super().backward(loss, *args, **kwargs)
+    def validation_step(
+        self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0
+    ) -> dict[str, Tensor]:
+        """Returns the main output and target, for the callbacks (confusion matrices, figures)."""
+        tiled = self.hparams.get("tiled_inference_on_validation")
+        _, outputs = self._step(batch, "val", self.val_metrics, tiled=tiled, train=False)
+        return outputs
 
-    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
-        with out_of_memory_guard("training (optimizer)"):
-            super().optimizer_step(*args, **kwargs)
-
-    def configure_callbacks(self) -> list[Callback]:
-        """On by default: stop on NaN/inf losses and name samples that crash DataLoader workers."""
-        return [TrainingGuard()]
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
-        tiled = self.hparams["tiled_inference_on_validation"]
-        with out_of_memory_guard("validation", batch):
-            _, output, target = self._step(batch, "val", self.val_metrics, tiled=tiled, train=False)
-        if self.has_confusion_matrix:
-            self.val_confusion.update(self.hard_prediction(output.output.detach()), target)
-        self._maybe_plot(batch, output, target, batch_idx, "val")
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Tensor]:
         if dataloader_idx >= len(self.test_prefixes):
             raise ConfigError(
                 f"the datamodule returned more test dataloaders than test_dataloaders_names "
                 f"({len(self.test_prefixes)})",
                 hint="set test_dataloaders_names to one name per test dataloader",
             )
-        prefix = self.test_prefixes[dataloader_idx]
-        tiled = self.hparams["tiled_inference_on_testing"]
-        with out_of_memory_guard("test", batch):
-            _, output, target = self._step(
-                batch, prefix, self.test_metrics[dataloader_idx], tiled=tiled, train=False
-            )
-        if self.has_confusion_matrix:
-            self.test_confusion[dataloader_idx].update(self.hard_prediction(output.output.detach()), target)
-        if dataloader_idx == 0:
-            self._maybe_plot(batch, output, target, batch_idx, "test")
+        tiled = self.hparams.get("tiled_inference_on_testing")
+        metrics = self.test_metrics[dataloader_idx]
+        _, outputs = self._step(batch, self.test_prefixes[dataloader_idx], metrics, tiled=tiled, train=False)
+        return outputs
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         """Return ``prediction`` (plus ``probabilities``/``logits`` per ``output_on_inference``) on the
         CPU, and the batch's ``filename``, ``crs`` and ``transform`` (None when absent)."""
-        tiled = self.hparams["tiled_inference_parameters"] is not None
-        with out_of_memory_guard("predict", batch):
-            output = self._infer(batch, tiled).output.detach().float()
+        tiled = self.hparams.get("tiled_inference_parameters") is not None
+        output = self._infer(batch, tiled).output.detach().float()
         self._check_output_once(output, None)
         produced = self.inference(output)
         result: dict[str, Any] = {"prediction": produced["prediction"].cpu()}
@@ -499,50 +356,10 @@ class GeoftTask(LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self._log_metrics("val", self.val_metrics)
-        if self.has_confusion_matrix:
-            self._store_confusion("val", self.val_confusion)
 
     def on_test_epoch_end(self) -> None:
         for i, prefix in enumerate(self.test_prefixes):
             self._log_metrics(prefix, self.test_metrics[i])
-            if self.has_confusion_matrix:
-                self._store_confusion(prefix, self.test_confusion[i])
-
-    def _store_confusion(self, key: str, metric: Metric) -> None:
-        if metric.update_count == 0 or self.trainer.sanity_checking:
-            metric.reset()
-            return
-        matrix = metric.compute().cpu().long().tolist()
-        metric.reset()
-        names = self.hparams["class_names"] or [str(i) for i in range(self.num_classes or 0)]
-        self.confusion_matrices[key] = {
-            "epoch": self.current_epoch,
-            "class_names": list(names),
-            "matrix": matrix,
-        }
-        log_dir = getattr(self.logger, "log_dir", None) if self.logger is not None else None
-        if log_dir and self.trainer.is_global_zero:
-            os.makedirs(log_dir, exist_ok=True)
-            with open(os.path.join(log_dir, "confusion_matrices.json"), "w", encoding="utf-8") as f:
-                json.dump(self.confusion_matrices, f, indent=1)
-
-    # -- figures ---------------------------------------------------------------------------------
-    def _maybe_plot(
-        self, batch: Mapping[str, Any], output: ModelOutput, target: Tensor, batch_idx: int, stage: str
-    ) -> None:
-        if not self.plot_every or batch_idx >= PLOT_BATCHES or self.trainer.sanity_checking:
-            return
-        if stage == "val" and self.current_epoch % self.plot_every:
-            return
-        loggers = [lg for lg in self.loggers if can_log_figures(lg)]
-        if not loggers:
-            return
-        filenames = batch.get("filename")
-        name = str(filenames[0]) if isinstance(filenames, Sequence) and filenames else f"batch{batch_idx}"
-        title = f"{stage} epoch {self.current_epoch}: {os.path.basename(name)}"
-        for logger in loggers:
-            fig = self.sample_figure(batch["image"][0], target[0], output.output[0].detach(), title)
-            log_figure(logger, f"{stage}/sample_{batch_idx}", fig, self.global_step)
 
     # -- optimisation ----------------------------------------------------------------------------
     def _total_iters(self, interval: str) -> int:

@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
+from geoft.task_kinds import TaskKind
 from geoft.tasks.base import GeoftTask
 from geoft.tasks.metrics import classification_metrics, confusion_matrix, multilabel_metrics
 from geoft.tasks.plotting import label_figure
@@ -26,10 +27,8 @@ class ClassificationTask(GeoftTask):
     All arguments are described in :class:`geoft.tasks.base.GeoftTask`.
     """
 
-    task_kind: ClassVar[str] = "classification"
-    factory_task: ClassVar[str] = "classification"
+    task_kind: ClassVar[TaskKind] = TaskKind.CLASSIFICATION
     default_loss: ClassVar[str] = "ce"
-    target_key: ClassVar[str] = "label"
     supports_tiled_inference: ClassVar[bool] = False
     has_confusion_matrix: ClassVar[bool] = True
 
@@ -38,7 +37,7 @@ class ClassificationTask(GeoftTask):
             self.num_classes, self.hparams["ignore_index"], self.hparams["class_names"]
         )
 
-    def build_confusion_matrix(self) -> Metric:
+    def confusion_metric(self) -> Metric:
         return confusion_matrix(self.num_classes, self.hparams["ignore_index"])
 
     def prepare_target(self, target: Tensor) -> Tensor:
@@ -72,8 +71,7 @@ class MultiLabelClassificationTask(ClassificationTask):
     ``predict_step``: ``prediction [B, K]`` (int64, sigmoid > 0.5), ``probabilities``/``logits [B, K]``.
     """
 
-    task_kind: ClassVar[str] = "multilabel"
-    factory_task: ClassVar[str] = "multilabel_classification"
+    task_kind: ClassVar[TaskKind] = TaskKind.MULTILABEL_CLASSIFICATION
     default_loss: ClassVar[str] = "bce"
     has_confusion_matrix: ClassVar[bool] = False
 

@@ -21,22 +21,37 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from geoft.errors import ConfigError
+from geoft.task_kinds import TaskKind
 
 LossSpec = str | Sequence[str] | Mapping[str, float] | nn.Module
 
 # The losses each task understands, in the order they are listed in messages.
+REGRESSION_LOSSES = ("mse", "mae", "rmse", "huber")
+KIND_LOSSES: dict[TaskKind, tuple[str, ...]] = {
+    TaskKind.SEGMENTATION: ("ce", "dice", "focal", "jaccard", "lovasz"),
+    TaskKind.REGRESSION: REGRESSION_LOSSES,
+    TaskKind.CLASSIFICATION: ("ce", "bce", "focal"),
+    TaskKind.MULTILABEL_CLASSIFICATION: ("bce", "balanced_bce"),
+    TaskKind.SCALAR_REGRESSION: REGRESSION_LOSSES,
+}
+# The same table by the short names earlier releases published (``multilabel``); scalar regression
+# takes regression's losses.
 TASK_LOSSES: dict[str, tuple[str, ...]] = {
-    "segmentation": ("ce", "dice", "focal", "jaccard", "lovasz"),
-    "regression": ("mse", "mae", "rmse", "huber"),
-    "classification": ("ce", "bce", "focal"),
-    "multilabel": ("bce", "balanced_bce"),
+    "multilabel" if kind is TaskKind.MULTILABEL_CLASSIFICATION else kind.value: KIND_LOSSES[kind]
+    for kind in (
+        TaskKind.SEGMENTATION,
+        TaskKind.REGRESSION,
+        TaskKind.CLASSIFICATION,
+        TaskKind.MULTILABEL_CLASSIFICATION,
+    )
 }
 # Losses that accept ``class_weights``.
-WEIGHTED_LOSSES: dict[str, tuple[str, ...]] = {
-    "segmentation": ("ce",),
-    "regression": (),
-    "classification": ("ce", "bce"),
-    "multilabel": ("bce",),
+WEIGHTED_LOSSES: dict[TaskKind, tuple[str, ...]] = {
+    TaskKind.SEGMENTATION: ("ce",),
+    TaskKind.REGRESSION: (),
+    TaskKind.CLASSIFICATION: ("ce", "bce"),
+    TaskKind.MULTILABEL_CLASSIFICATION: ("bce",),
+    TaskKind.SCALAR_REGRESSION: (),
 }
 
 
@@ -184,9 +199,9 @@ class CombinedLoss(nn.Module):
         return {"loss": total, **parts}
 
 
-def _one_loss(task: str, name: str, ignore_index: int | None, weight: Tensor | None) -> nn.Module:
+def _one_loss(task: TaskKind, name: str, ignore_index: int | None, weight: Tensor | None) -> nn.Module:
     """Build the loss ``name`` for ``task``; ``weight`` is None unless the loss takes class weights."""
-    if task == "segmentation":
+    if task is TaskKind.SEGMENTATION:
         if name == "ce":
             return CrossEntropy(ignore_index, weight)
         if name == "dice":
@@ -197,34 +212,33 @@ def _one_loss(task: str, name: str, ignore_index: int | None, weight: Tensor | N
             return SMPLoss(smp.losses.JaccardLoss("multiclass", ignore_index=ignore_index))
         if name == "lovasz":
             return SMPLoss(smp.losses.LovaszLoss("multiclass", ignore_index=ignore_index))
-    elif task == "regression":
+    elif task in (TaskKind.REGRESSION, TaskKind.SCALAR_REGRESSION):
         return MaskedRegressionLoss(name, ignore_index)
-    elif task == "classification":
+    elif task is TaskKind.CLASSIFICATION:
         if name == "ce":
             return CrossEntropy(ignore_index, weight)
         if name == "bce":
             return SingleLabelBCE(ignore_index, weight)
         if name == "focal":
             return SMPLoss(smp.losses.FocalLoss("multiclass", ignore_index=ignore_index, normalized=True))
-    elif task == "multilabel":
+    elif task is TaskKind.MULTILABEL_CLASSIFICATION:
         return MultiLabelBCE(ignore_index, weight, balanced=name == "balanced_bce")
     raise ConfigError(f"no loss {name!r} for task {task!r}")  # unreachable after validation
 
 
 def build_criterion(
-    task: str,
+    task: TaskKind | str,
     loss: LossSpec,
     ignore_index: int | None = None,
     class_weights: Sequence[float] | None = None,
 ) -> nn.Module:
-    """Build the criterion for ``task`` (``segmentation``, ``regression``, ``classification``, ``multilabel``).
+    """Build the criterion for ``task`` (a :class:`~geoft.task_kinds.TaskKind` or its name).
 
     Raises:
         ConfigError: unknown loss name, empty combination, negative weights, or ``class_weights`` given
             while none of the chosen losses can use them.
     """
-    if task not in TASK_LOSSES:
-        raise ConfigError(f"unknown task {task!r}; expected one of {list(TASK_LOSSES)}")
+    task = TaskKind.parse(task, KIND_LOSSES, "build_criterion")
     if isinstance(loss, nn.Module):
         return loss
     if isinstance(loss, str):
@@ -238,8 +252,8 @@ def build_criterion(
             f"loss must be a name, a list of names, a dict name -> weight or an nn.Module; got {type(loss).__name__}"
         )
     if not weights:
-        raise ConfigError("loss is empty", hint=f"use one of {', '.join(TASK_LOSSES[task])}")
-    valid = TASK_LOSSES[task]
+        raise ConfigError("loss is empty", hint=f"use one of {', '.join(KIND_LOSSES[task])}")
+    valid = KIND_LOSSES[task]
     unknown = [name for name in weights if name not in valid]
     if unknown:
         raise ConfigError(
@@ -267,6 +281,7 @@ def build_criterion(
 
 
 __all__ = [
+    "KIND_LOSSES",
     "TASK_LOSSES",
     "CombinedLoss",
     "CrossEntropy",

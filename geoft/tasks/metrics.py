@@ -3,6 +3,8 @@
 * segmentation: ``mIoU``, ``mIoU_Micro``, ``F1_Score``, ``Accuracy``, ``Pixel_Accuracy``,
   ``IoU_<class>``, ``Class_Accuracy_<class>``
 * regression: ``RMSE``, ``MSE``, ``MAE``, ``R2_Score`` (ignored and NaN targets are dropped first)
+* scalar regression: the same (per image), plus ``RMSE_<var>``, ``MAE_<var>``, ``R2_Score_<var>``
+  with several outputs
 * classification: ``Accuracy``, ``Accuracy_Micro``, ``F1_Score``, ``Precision``, ``Recall``,
   ``Class_Accuracy_<class>``, ``Class_F1_<class>``
 * multi-label: the classification names plus ``AUROC`` (on sigmoid probabilities)
@@ -88,6 +90,32 @@ def regression_metrics() -> MetricCollection:
     )
 
 
+def scalar_regression_metrics(num_outputs: int, var_names: Sequence[str] | None = None) -> MetricCollection:
+    """Metrics on predictions and targets ``[N]`` (one output) or ``[N, num_outputs]``.
+
+    With several outputs, ``RMSE``/``MSE``/``MAE``/``R2_Score`` average over the outputs and
+    ``RMSE_<var>``, ``MAE_<var>``, ``R2_Score_<var>`` name each one.
+    """
+    if num_outputs == 1:
+        return regression_metrics()
+    labels = _labels(var_names, num_outputs)
+    return MetricCollection(
+        {
+            "RMSE": MeanSquaredError(squared=False),
+            "MSE": MeanSquaredError(squared=True),
+            "MAE": MeanAbsoluteError(),
+            "R2_Score": R2Score(multioutput="uniform_average"),
+            "RMSE_var": ClasswiseWrapper(
+                MeanSquaredError(squared=False, num_outputs=num_outputs), labels=labels, prefix="RMSE_"
+            ),
+            "MAE_var": ClasswiseWrapper(
+                MeanAbsoluteError(num_outputs=num_outputs), labels=labels, prefix="MAE_"
+            ),
+            "R2_var": ClasswiseWrapper(R2Score(multioutput="raw_values"), labels=labels, prefix="R2_Score_"),
+        }
+    )
+
+
 def classification_metrics(
     num_classes: int, ignore_index: int | None, class_names: Sequence[str] | None = None
 ) -> MetricCollection:
@@ -145,5 +173,6 @@ __all__ = [
     "confusion_matrix",
     "multilabel_metrics",
     "regression_metrics",
+    "scalar_regression_metrics",
     "segmentation_metrics",
 ]

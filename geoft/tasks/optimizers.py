@@ -80,20 +80,30 @@ def parameter_groups(
     return out
 
 
-def build_optimizer(
-    name: str, params: Iterable[Any], lr: float, hparams: Mapping[str, Any] | None = None
-) -> Optimizer:
-    """Build ``torch.optim.<name>(params, lr=lr, **hparams)``."""
+def _optimizer_class(name: str, hparams: Mapping[str, Any] | None) -> type[Optimizer]:
     cls = getattr(torch.optim, name, None)
     if not (inspect.isclass(cls) and issubclass(cls, Optimizer)):
         raise ConfigError(
             f"unknown optimizer {name!r}",
             hint=f"use a torch.optim class: {', '.join(_public_classes(torch.optim, Optimizer))}",
         )
-    kwargs = dict(hparams or {})
-    if "lr" in kwargs:
+    if "lr" in (hparams or {}):
         raise ConfigError("set the learning rate with the task's lr argument, not optimizer_hparams.lr")
-    _check_kwargs(cls, kwargs, skip=1, what="optimizer")
+    _check_kwargs(cls, dict(hparams or {}), skip=1, what="optimizer")
+    return cls
+
+
+def check_optimizer(name: str, hparams: Mapping[str, Any] | None = None) -> None:
+    """Raise ConfigError for an unknown optimizer or arguments it does not take (builds nothing)."""
+    _optimizer_class(name, hparams)
+
+
+def build_optimizer(
+    name: str, params: Iterable[Any], lr: float, hparams: Mapping[str, Any] | None = None
+) -> Optimizer:
+    """Build ``torch.optim.<name>(params, lr=lr, **hparams)``."""
+    cls = _optimizer_class(name, hparams)
+    kwargs = dict(hparams or {})
     if cls in (torch.optim.Adam, torch.optim.AdamW) and "fused" not in kwargs and "foreach" not in kwargs:
         params = [
             {**group, "params": list(group["params"])} if isinstance(group, dict) else group
@@ -136,19 +146,15 @@ def warmup_cosine(
     return SequentialLR(optimizer, [warmup, cosine], milestones=[warmup_iters])
 
 
-def _scheduler_object(
-    name: str, optimizer: Optimizer, kwargs: dict[str, Any], total_iters: Callable[[], int]
-) -> LRScheduler | ReduceLROnPlateau:
-    """Instantiate one scheduler (recursing into SequentialLR's sub-schedulers)."""
+def _scheduler_class(name: str, kwargs: Mapping[str, Any]) -> type | None:
+    """Check one scheduler's name and arguments (recursing into SequentialLR's); None for WarmupCosine."""
     if name == "WarmupCosine":
         _check_kwargs_fn(warmup_cosine, kwargs)
-        if "total_iters" not in kwargs:
-            kwargs["total_iters"] = total_iters()
         if "warmup_iters" not in kwargs:
             raise ConfigError(
                 "WarmupCosine needs scheduler_hparams.warmup_iters (steps or epochs of warm-up)"
             )
-        return warmup_cosine(optimizer, **kwargs)
+        return None
     cls = getattr(torch.optim.lr_scheduler, name, None)
     valid = (LRScheduler, ReduceLROnPlateau)
     if not (inspect.isclass(cls) and issubclass(cls, valid)) or name.startswith("_"):
@@ -158,18 +164,34 @@ def _scheduler_object(
             hint=f"use WarmupCosine or a torch.optim.lr_scheduler class: {', '.join(names)}",
         )
     if cls is SequentialLR:
-        kwargs = dict(kwargs)
-        kwargs["schedulers"] = [
-            _scheduler_object(sub_name, optimizer, dict(sub_kwargs or {}), total_iters)
-            for sub_name, sub_kwargs in _nested_schedulers(kwargs.get("schedulers"))
-        ]
-        if "milestones" not in kwargs or len(kwargs["milestones"]) != len(kwargs["schedulers"]) - 1:
+        nested = _nested_schedulers(kwargs.get("schedulers"))
+        for sub_name, sub_kwargs in nested:
+            _scheduler_class(sub_name, dict(sub_kwargs or {}))
+        if "milestones" not in kwargs or len(kwargs["milestones"]) != len(nested) - 1:
             raise ConfigError("SequentialLR needs scheduler_hparams.milestones: one per transition")
     if name == "LambdaLR":
         raise ConfigError(
             "LambdaLR needs a Python function; use WarmupCosine or LinearLR/SequentialLR in configs"
         )
     _check_kwargs(cls, kwargs, skip=1, what="scheduler")
+    return cls
+
+
+def _scheduler_object(
+    name: str, optimizer: Optimizer, kwargs: dict[str, Any], total_iters: Callable[[], int]
+) -> LRScheduler | ReduceLROnPlateau:
+    """Instantiate one scheduler (recursing into SequentialLR's sub-schedulers)."""
+    cls = _scheduler_class(name, kwargs)
+    if cls is None:
+        if "total_iters" not in kwargs:
+            kwargs["total_iters"] = total_iters()
+        return warmup_cosine(optimizer, **kwargs)
+    if cls is SequentialLR:
+        kwargs = dict(kwargs)
+        kwargs["schedulers"] = [
+            _scheduler_object(sub_name, optimizer, dict(sub_kwargs or {}), total_iters)
+            for sub_name, sub_kwargs in _nested_schedulers(kwargs.get("schedulers"))
+        ]
     return cls(optimizer, **kwargs)
 
 
@@ -193,6 +215,29 @@ def _nested_schedulers(spec: Any) -> list[tuple[str, Mapping[str, Any] | None]]:
     )
 
 
+def _split_lightning_keys(
+    hparams: Mapping[str, Any] | None, default_monitor: str
+) -> tuple[dict[str, Any], str, int, str]:
+    kwargs = dict(hparams or {})
+    interval = kwargs.pop("interval", "epoch")
+    if interval not in ("epoch", "step"):
+        raise ConfigError(f"scheduler_hparams.interval must be 'epoch' or 'step', got {interval!r}")
+    frequency = int(kwargs.pop("frequency", 1))
+    monitor = kwargs.pop("monitor", default_monitor)
+    return kwargs, interval, frequency, monitor
+
+
+def check_scheduler(name: str, hparams: Mapping[str, Any] | None = None) -> None:
+    """Raise ConfigError for an unknown scheduler or bad ``scheduler_hparams`` (builds nothing)."""
+    kwargs, _, _, _ = _split_lightning_keys(hparams, "val/loss")
+    _scheduler_class(name, kwargs)
+    if name == "WarmupCosine" and "total_iters" in kwargs and kwargs["total_iters"] <= kwargs["warmup_iters"]:
+        raise ConfigError(
+            f"WarmupCosine needs 0 <= warmup_iters < total_iters, got warmup_iters={kwargs['warmup_iters']}, "
+            f"total_iters={kwargs['total_iters']}"
+        )
+
+
 def build_scheduler(
     name: str,
     optimizer: Optimizer,
@@ -207,14 +252,16 @@ def build_scheduler(
         total_iters: given the interval (``"epoch"``/``"step"``), returns the run's length in it (used
             by WarmupCosine when ``total_iters`` is not set).
     """
-    kwargs = dict(hparams or {})
-    interval = kwargs.pop("interval", "epoch")
-    if interval not in ("epoch", "step"):
-        raise ConfigError(f"scheduler_hparams.interval must be 'epoch' or 'step', got {interval!r}")
-    frequency = int(kwargs.pop("frequency", 1))
-    monitor = kwargs.pop("monitor", default_monitor)
+    kwargs, interval, frequency, monitor = _split_lightning_keys(hparams, default_monitor)
     scheduler = _scheduler_object(name, optimizer, kwargs, lambda: total_iters(interval))
     return {"scheduler": scheduler, "interval": interval, "frequency": frequency, "monitor": monitor}
 
 
-__all__ = ["build_optimizer", "build_scheduler", "parameter_groups", "warmup_cosine"]
+__all__ = [
+    "build_optimizer",
+    "build_scheduler",
+    "check_optimizer",
+    "check_scheduler",
+    "parameter_groups",
+    "warmup_cosine",
+]

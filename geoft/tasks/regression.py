@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 from torchmetrics import MetricCollection
 
+from geoft.task_kinds import TaskKind
 from geoft.tasks.base import GeoftTask
 from geoft.tasks.losses import valid_mask
 from geoft.tasks.metrics import regression_metrics
@@ -25,12 +26,9 @@ class PixelwiseRegressionTask(GeoftTask):
     :class:`geoft.tasks.base.GeoftTask`; ``class_weights``/``class_names`` do not apply.
     """
 
-    task_kind: ClassVar[str] = "regression"
-    factory_task: ClassVar[str] = "regression"
+    task_kind: ClassVar[TaskKind] = TaskKind.REGRESSION
     default_loss: ClassVar[str] = "mse"
-    target_key: ClassVar[str] = "mask"
     inference_outputs: ClassVar[tuple[str, ...]] = ("prediction",)
-    uses_classes: ClassVar[bool] = False
 
     def build_metrics(self) -> MetricCollection:
         return regression_metrics()

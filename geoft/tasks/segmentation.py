@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
+from geoft.task_kinds import TaskKind
 from geoft.tasks.base import GeoftTask
 from geoft.tasks.metrics import confusion_matrix, segmentation_metrics
 from geoft.tasks.plotting import pixel_figure
@@ -29,10 +30,8 @@ class SemanticSegmentationTask(GeoftTask):
     All arguments are described in :class:`geoft.tasks.base.GeoftTask`.
     """
 
-    task_kind: ClassVar[str] = "segmentation"
-    factory_task: ClassVar[str] = "segmentation"
+    task_kind: ClassVar[TaskKind] = TaskKind.SEGMENTATION
     default_loss: ClassVar[str] = "ce"
-    target_key: ClassVar[str] = "mask"
     has_confusion_matrix: ClassVar[bool] = True
 
     def build_metrics(self) -> MetricCollection:
@@ -40,7 +39,7 @@ class SemanticSegmentationTask(GeoftTask):
             self.num_classes, self.hparams["ignore_index"], self.hparams["class_names"]
         )
 
-    def build_confusion_matrix(self) -> Metric:
+    def confusion_metric(self) -> Metric:
         return confusion_matrix(self.num_classes, self.hparams["ignore_index"])
 
     def prepare_target(self, target: Tensor) -> Tensor:

@@ -8,23 +8,18 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from geoft.errors import ConfigError
+from geoft.task_kinds import PIXEL_KINDS, TaskKind
 
-PIXEL_TASKS = ("segmentation", "regression")
-SCALAR_TASKS = ("classification", "multilabel_classification")
-TASKS = PIXEL_TASKS + SCALAR_TASKS
+PIXEL_TASKS: tuple[TaskKind, ...] = PIXEL_KINDS
+CLASS_TASKS: tuple[TaskKind, ...] = (TaskKind.CLASSIFICATION, TaskKind.MULTILABEL_CLASSIFICATION)
+TASKS: tuple[TaskKind, ...] = tuple(TaskKind)
 
 
-def check_task(task: str, supported: Iterable[str] = TASKS, factory: str = "factory") -> str:
-    """Normalise and validate a task name."""
-    allowed = list(supported)
-    name = str(task).lower()
-    if name not in allowed:
-        close = difflib.get_close_matches(name, allowed, n=1)
-        raise ConfigError(
-            f"{factory} does not support task {task!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
-            hint=f"supported tasks: {', '.join(allowed)}",
-        )
-    return name
+def check_task(
+    task: str | TaskKind, supported: Iterable[TaskKind] = TASKS, factory: str = "factory"
+) -> TaskKind:
+    """Normalise and validate a task name (a :class:`~geoft.task_kinds.TaskKind` value or alias)."""
+    return TaskKind.parse(task, supported, factory)
 
 
 def split_prefixed(

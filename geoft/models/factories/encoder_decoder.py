@@ -26,6 +26,7 @@ from geoft.models.peft import apply_peft
 from geoft.models.pixel_wise_model import PixelWiseModel
 from geoft.models.scalar_output_model import ScalarOutputModel
 from geoft.models.signature import check_kwargs
+from geoft.task_kinds import TaskKind
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def _decoder_attr(decoder: str | nn.Module | type, name: str, default: bool) -> 
 
 
 def default_necks(
-    backbone: nn.Module, decoder_cls: Any, task: str, decoder_kwargs: Mapping[str, Any] | None = None
+    backbone: nn.Module, decoder_cls: Any, task: TaskKind, decoder_kwargs: Mapping[str, Any] | None = None
 ) -> list[dict[str, Any]]:
     """Necks a ViT backbone needs before ``decoder_cls``; [] for CNNs."""
     if getattr(backbone, "output_format", "NCHW") != "tokens":
@@ -137,18 +138,18 @@ def _first_param(ctor: Any) -> str:
 
 
 def build_head(
-    task: str, in_channels: int, num_classes: int | None, kwargs: Mapping[str, Any], what: str
+    task: TaskKind, in_channels: int, num_classes: int | None, kwargs: Mapping[str, Any], what: str
 ) -> nn.Module:
     """The head for ``task`` on ``in_channels``, with ``head_*`` arguments ``kwargs``."""
     kwargs = dict(kwargs)
     if "num_classes" in kwargs:
         raise ConfigError(f"{what}: give num_classes to the factory, not as a head argument")
-    if task == "segmentation":
+    if task is TaskKind.SEGMENTATION:
         check_kwargs(
             SegmentationHead, kwargs, f"{what} (SegmentationHead)", skip=("in_channels", "num_classes")
         )
         return SegmentationHead(in_channels, num_classes, **kwargs)  # type: ignore[arg-type]
-    if task == "regression":
+    if task is TaskKind.REGRESSION:
         check_kwargs(RegressionHead, kwargs, f"{what} (RegressionHead)", skip=("in_channels",))
         return RegressionHead(in_channels, **kwargs)
     check_kwargs(ClassificationHead, kwargs, f"{what} (ClassificationHead)", skip=("in_dim", "num_classes"))
@@ -189,10 +190,11 @@ class EncoderDecoderFactory:
 
     def build_model(
         self,
-        task: str,
+        task: TaskKind | str,
         backbone: str | nn.Module | None = None,
         decoder: str | nn.Module | None = None,
         num_classes: int | None = None,
+        num_outputs: int | None = None,
         necks: Sequence[Mapping[str, Any]] | None = None,
         backbone_kwargs: Mapping[str, Any] | None = None,
         decoder_kwargs: Mapping[str, Any] | None = None,
@@ -207,12 +209,15 @@ class EncoderDecoderFactory:
         """Build a model for ``task``.
 
         Args:
-            task: ``segmentation``, ``regression``, ``classification`` or ``multilabel_classification``.
+            task: ``segmentation``, ``regression``, ``classification``, ``multilabel_classification`` or
+                ``scalar_regression`` (a :class:`~geoft.task_kinds.TaskKind`).
             backbone: a ``BACKBONE_REGISTRY`` name (``prithvi_eo_v2_300``, ``timm_resnet50``...) or a module
                 with ``out_channels``.
             decoder: a ``DECODER_REGISTRY`` name (``UperNetDecoder``, ``smp_Unet``...) or a module with
                 ``out_channels``.
             num_classes: classes (segmentation / classification); must be None for regression.
+            num_outputs: values predicted per image for ``scalar_regression`` (default 1; the
+                reference's name, ``num_classes`` is accepted in its place).
             necks: ``[{"name": "SelectIndices", "indices": [...]}, ...]``. None: what a ViT needs is
                 added automatically (logged); ``[]``: no necks.
             backbone_kwargs / decoder_kwargs / head_kwargs: arguments of each part. They win over
@@ -241,7 +246,7 @@ class EncoderDecoderFactory:
         b_kwargs = merge_kwargs(backbone_kwargs, routed["backbone"], "backbone")
         d_kwargs = merge_kwargs(decoder_kwargs, routed["decoder"], "decoder")
         h_kwargs = merge_kwargs(head_kwargs, routed["head"], "head")
-        num_classes = self._check_num_classes(task, num_classes)
+        num_classes = self._check_num_classes(task, num_classes, num_outputs)
 
         encoder = build_backbone(backbone, b_kwargs)
         if peft_config is not None:
@@ -263,7 +268,7 @@ class EncoderDecoderFactory:
         else:
             neck_specs = [dict(spec) for spec in necks]
         neck_list, channels = build_neck_list(neck_specs, encoder.out_channels)
-        head_classes = 1 if task == "regression" else num_classes
+        head_classes = 1 if task is TaskKind.REGRESSION else num_classes
 
         dec, includes_head = build_decoder(decoder, channels, d_kwargs, head_classes)
         if includes_head and h_kwargs:
@@ -294,8 +299,22 @@ class EncoderDecoderFactory:
         return ScalarOutputModel(**common)
 
     @staticmethod
-    def _check_num_classes(task: str, num_classes: int | None) -> int | None:
-        if task == "regression":
+    def _check_num_classes(task: TaskKind, num_classes: int | None, num_outputs: int | None) -> int | None:
+        if task is TaskKind.SCALAR_REGRESSION:
+            if num_classes is not None and num_outputs is not None:
+                raise ConfigError("give num_outputs or num_classes for scalar_regression, not both")
+            outputs = (
+                num_outputs if num_outputs is not None else num_classes if num_classes is not None else 1
+            )
+            if not isinstance(outputs, int) or outputs < 1:
+                raise ConfigError(f"scalar_regression needs num_outputs >= 1, got {outputs!r}")
+            return outputs
+        if num_outputs is not None:
+            raise ConfigError(
+                f"num_outputs applies to scalar_regression only, not {task}",
+                hint="for several outputs per pixel use head_num_outputs",
+            )
+        if task is TaskKind.REGRESSION:
             if num_classes is not None:
                 raise ConfigError(
                     "num_classes is not used for regression",
@@ -308,7 +327,7 @@ class EncoderDecoderFactory:
 
     @staticmethod
     def _aux_heads(
-        task: str,
+        task: TaskKind,
         specs: Sequence[AuxiliaryHead | Mapping[str, Any]],
         channels: list[int],
         head_classes: int | None,

@@ -14,6 +14,7 @@ from geoft.models.factories._common import PIXEL_TASKS, check_task
 from geoft.models.model import Model, ModelOutput, freeze_module
 from geoft.models.padding import as_multiple, check_padding_mode, crop_to, pad_to_multiple
 from geoft.models.signature import check_kwargs
+from geoft.task_kinds import TaskKind
 
 
 class FullModel(Model):
@@ -72,7 +73,7 @@ class FullModel(Model):
             out = F.interpolate(out, size=padded, mode="bilinear", align_corners=False)
         if tuple(out.shape[-2:]) == padded:
             out = crop_to(out, size)
-        if self.task == "regression" and out.shape[1] == 1:
+        if self.task == TaskKind.REGRESSION and out.shape[1] == 1:
             out = out.squeeze(1)
         return out
 

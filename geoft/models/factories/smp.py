@@ -11,6 +11,7 @@ from geoft.errors import ConfigError, OfflineError
 from geoft.models.factories._common import PIXEL_TASKS, check_task
 from geoft.models.model import Model, ModelOutput, freeze_module
 from geoft.models.padding import check_padding_mode, crop_to, pad_to_multiple
+from geoft.task_kinds import TaskKind
 
 _RESERVED = ("encoder_name", "encoder_weights", "in_channels", "classes", "aux_params")
 
@@ -44,7 +45,7 @@ class SMPModel(Model):
         size = (int(x.shape[-2]), int(x.shape[-1]))
         out = self.model(pad_to_multiple(x, (self.stride, self.stride), self.padding))
         out = crop_to(out, size)
-        if self.task == "regression" and out.shape[1] == 1:
+        if self.task == TaskKind.REGRESSION and out.shape[1] == 1:
             out = out.squeeze(1)
         return ModelOutput(output=out)
 
@@ -88,7 +89,7 @@ class SMPModelFactory:
                 f"unknown smp model {model!r}" + (f"; did you mean {', '.join(close)}?" if close else ""),
                 hint=f"available: {', '.join(sorted(archs))}",
             )
-        if task == "regression":
+        if task is TaskKind.REGRESSION:
             if num_classes is not None:
                 raise ConfigError("num_classes is not used for regression; leave it unset")
             classes = 1

@@ -7,7 +7,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from geoft.errors import ConfigError, OfflineError, RegistryError
-from geoft.models.factories._common import SCALAR_TASKS, check_task
+from geoft.models.factories._common import CLASS_TASKS, check_task
 from geoft.models.model import Model, ModelOutput, freeze_module
 from geoft.models.padding import as_multiple, check_padding_mode, find_patch_size, pad_to_multiple
 
@@ -69,7 +69,7 @@ class TimmModelFactory:
         """
         import timm
 
-        task = check_task(task, SCALAR_TASKS, "TimmModelFactory")
+        task = check_task(task, CLASS_TASKS, "TimmModelFactory")
         if not isinstance(num_classes, int) or num_classes < 1:
             raise ConfigError(f"{task} needs num_classes (a positive int), got {num_classes!r}")
         name = backbone[5:] if backbone.startswith("timm_") else backbone
