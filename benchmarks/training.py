@@ -9,6 +9,9 @@ Two measurements per tool, each in a fresh process of the tool's own environment
   Isolates the model's cost from the data pipeline and the task's bookkeeping.
 
 Both at equal precision (``32-true`` and ``bf16-mixed``) and at each tool's default precision.
+
+``model_*_terramind_base``: the model-only step of ``terramind_v1_base`` + UPerNet on the same six
+bands (as S2L2A bands), the same necks and batch for both tools.
 """
 
 from __future__ import annotations
@@ -30,6 +33,13 @@ NECKS = [
     {"name": "ReshapeTokensToImage"},
     {"name": "LearnedInterpolateToPyramidal"},
 ]
+# TerraMind has no CLS token; its 12 blocks feed UPerNet through every third one.
+TERRAMIND_NECKS = [
+    {"name": "SelectIndices", "indices": [2, 5, 8, 11]},
+    {"name": "ReshapeTokensToImage", "remove_cls_token": False},
+    {"name": "LearnedInterpolateToPyramidal"},
+]
+BACKBONES = ("prithvi_eo_tiny", "terramind_v1_base")
 LR = 1e-4
 IGNORE_INDEX = 255  # no generated label uses it
 
@@ -40,8 +50,21 @@ def peak_rss_mb() -> float:
 
 
 # -- model and data per tool (run inside the tool's environment) --------------------------------------
-def model_args(num_classes: int = NUM_CLASSES) -> dict[str, Any]:
+def model_args(num_classes: int = NUM_CLASSES, backbone: str = "prithvi_eo_tiny") -> dict[str, Any]:
     """Encoder-decoder arguments, written the same way for both tools."""
+    if backbone == "terramind_v1_base":
+        return {
+            "backbone": backbone,
+            "backbone_pretrained": False,
+            "backbone_modalities": ["S2L2A"],
+            "backbone_bands": {"S2L2A": BANDS_HLS},
+            "backbone_merge_method": "mean",
+            "necks": [dict(n) for n in TERRAMIND_NECKS],
+            "decoder": "UperNetDecoder",
+            "num_classes": num_classes,
+        }
+    if backbone != "prithvi_eo_tiny":
+        raise ValueError(f"unknown benchmark backbone {backbone!r}; known: {', '.join(BACKBONES)}")
     return {
         "backbone": "prithvi_eo_tiny",
         "backbone_pretrained": False,
@@ -52,14 +75,14 @@ def model_args(num_classes: int = NUM_CLASSES) -> dict[str, Any]:
     }
 
 
-def build_task(tool: str) -> Any:
+def build_task(tool: str, backbone: str = "prithvi_eo_tiny") -> Any:
     """The tool's own ``SemanticSegmentationTask`` with ``EncoderDecoderFactory``."""
     if tool == "reference":
         from terratorch.tasks import SemanticSegmentationTask
 
         return SemanticSegmentationTask(
             model_factory="EncoderDecoderFactory",
-            model_args=model_args(),
+            model_args=model_args(backbone=backbone),
             loss="ce",
             # The reference's default ignore_index=None crashes its CE loss (torch wants an int).
             ignore_index=IGNORE_INDEX,
@@ -77,7 +100,7 @@ def build_task(tool: str) -> Any:
             ) from err
         return SemanticSegmentationTask(
             model_factory="EncoderDecoderFactory",
-            model_args=model_args(),
+            model_args=model_args(backbone=backbone),
             loss="ce",
             ignore_index=IGNORE_INDEX,
             optimizer="AdamW",
@@ -209,6 +232,7 @@ def model_step_fn(
     batch_size: int,
     size: int = 224,
     configure: Callable[[Any], None] | None = None,
+    backbone: str = "prithvi_eo_tiny",
 ) -> Callable[[], None]:
     """A closure running one forward/backward/AdamW step of the tool's model on a fixed batch.
 
@@ -218,7 +242,7 @@ def model_step_fn(
     import torch.nn.functional as F  # noqa: N812
 
     torch.manual_seed(0)
-    model = build_task(tool).model
+    model = build_task(tool, backbone).model
     model.train()
     if configure is not None:
         configure(model)
@@ -241,10 +265,15 @@ def model_step_fn(
 
 
 def train_model_only(
-    tool: str, precision: str, batch_size: int = 8, steps: int = 10, warmup_steps: int = 2
+    tool: str,
+    precision: str,
+    batch_size: int = 8,
+    steps: int = 10,
+    warmup_steps: int = 2,
+    backbone: str = "prithvi_eo_tiny",
 ) -> dict[str, float]:
     """Steps/s of the bare model step (no data loading, no task bookkeeping)."""
-    step = model_step_fn(tool, precision, batch_size)
+    step = model_step_fn(tool, precision, batch_size, backbone=backbone)
     for _ in range(warmup_steps):
         step()
     start = time.perf_counter()
@@ -272,6 +301,7 @@ def build(quick: bool, threads: int = 2) -> Benchmark:
     batch = 8
     steps, warmup = (3, 1) if quick else (10, 2)
     model_steps = 3 if quick else 6
+    tm_batch = 2 if quick else batch
     n_train = batch * (steps + warmup)
     chips = make_chips(data_dir() / f"chips224_n{n_train}", n_train=n_train, n_val=batch, size=224)
     timeout = 1200.0 if quick else 3600.0
@@ -298,7 +328,9 @@ def build(quick: bool, threads: int = 2) -> Benchmark:
             for tool in ("geoft", "reference")
         }
 
-    def model_only(precision: str) -> dict[str, Measure]:
+    def model_only(
+        precision: str, backbone: str = "prithvi_eo_tiny", batch_size: int = batch
+    ) -> dict[str, Measure]:
         return {
             tool: (
                 lambda tool=tool: run_worker(
@@ -308,9 +340,10 @@ def build(quick: bool, threads: int = 2) -> Benchmark:
                     {
                         "tool": tool,
                         "precision": precision,
-                        "batch_size": batch,
+                        "batch_size": batch_size,
                         "steps": model_steps,
                         "warmup_steps": 1,
+                        "backbone": backbone,
                     },
                     timeout_s=timeout,
                     threads=threads,
@@ -355,7 +388,20 @@ def build(quick: bool, threads: int = 2) -> Benchmark:
         Case("e2e_bf16", e2e("bf16-mixed"), speed, note="Trainer.fit, bf16-mixed"),
         Case("model_fp32", model_only("32-true"), speed, note="forward+CE+backward+AdamW, fp32"),
         Case("model_bf16", model_only("bf16-mixed"), speed, note="forward+CE+backward+AdamW, bf16 autocast"),
+        Case(
+            "model_fp32_terramind_base",
+            model_only("32-true", "terramind_v1_base", tm_batch),
+            speed,
+            note=f"terramind_v1_base (S2L2A, 6 bands) + UPerNet, batch {tm_batch}, fp32",
+        ),
+        Case(
+            "model_bf16_terramind_base",
+            model_only("bf16-mixed", "terramind_v1_base", tm_batch),
+            speed,
+            note=f"terramind_v1_base (S2L2A, 6 bands) + UPerNet, batch {tm_batch}, bf16 autocast",
+        ),
     ]
     if quick:
-        cases = [c for c in cases if c.name in ("loader_w0", "e2e_fp32", "model_fp32")]
+        keep = ("loader_w0", "e2e_fp32", "model_fp32", "model_fp32_terramind_base")
+        cases = [c for c in cases if c.name in keep]
     return Benchmark("training", cases, repeats=1 if quick else 3, warmup=0)

@@ -98,9 +98,15 @@ class EncoderDecoderModel(Model):
 
     # -- forward pieces ---------------------------------------------------------------------------
     def _features(
-        self, x: Tensor, temporal_coords: Tensor | None, location_coords: Tensor | None
+        self, x: Tensor | Mapping[str, Tensor], temporal_coords: Tensor | None, location_coords: Tensor | None
     ) -> tuple[list[Tensor], tuple[int, int], tuple[int, int]]:
-        """Pad, run the encoder and the necks; return the features, the original and the padded ``(H, W)``."""
+        """Pad, run the encoder and the necks; return the features, the original and the padded ``(H, W)``.
+
+        ``x`` is one image tensor, or ``{modality: tensor}`` for multi-modal encoders (e.g. TerraMind),
+        all of one height and width.
+        """
+        if isinstance(x, Mapping):
+            return self._modality_features(x, temporal_coords, location_coords)
         if x.ndim not in (4, 5):
             raise ConfigError(
                 f"model input must be [B, C, H, W] or [B, C, T, H, W], got shape {tuple(x.shape)}"
@@ -118,3 +124,26 @@ class EncoderDecoderModel(Model):
             features = [features]
         padded = (x.shape[-2], x.shape[-1])
         return self.neck(list(features), image_size=padded), size, padded
+
+    def _modality_features(
+        self, x: Mapping[str, Tensor], temporal_coords: Tensor | None, location_coords: Tensor | None
+    ) -> tuple[list[Tensor], tuple[int, int], tuple[int, int]]:
+        sizes = {name: tuple(t.shape[-2:]) for name, t in x.items()}
+        if not x or len(set(sizes.values())) != 1:
+            raise ConfigError(
+                f"a dict input needs one or more modalities of one height and width, got sizes {sizes}",
+                hint="resample the modalities to one grid before batching them",
+            )
+        padded_inputs = {name: pad_to_multiple(t, self.patch_size, self.padding) for name, t in x.items()}
+        first = next(iter(padded_inputs.values()))
+        coords = {
+            k: v
+            for k, v in (("temporal_coords", temporal_coords), ("location_coords", location_coords))
+            if v is not None
+        }
+        features = self.encoder(padded_inputs, **coords)
+        if isinstance(features, torch.Tensor):
+            features = [features]
+        padded = (first.shape[-2], first.shape[-1])
+        size = next(iter(sizes.values()))
+        return self.neck(list(features), image_size=padded), (int(size[0]), int(size[1])), padded

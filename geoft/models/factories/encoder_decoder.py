@@ -85,7 +85,13 @@ def default_necks(
     multi = _decoder_attr(decoder_cls, "multi_scale", False) and task in PIXEL_TASKS
     if multi and n > 4:
         specs.append({"name": "SelectIndices", "indices": [round((i + 1) * n / 4) - 1 for i in range(4)]})
-    specs.append({"name": "ReshapeTokensToImage", "effective_time_dim": max(1, int(frames) // int(tubelet))})
+    reshape: dict[str, Any] = {
+        "name": "ReshapeTokensToImage",
+        "effective_time_dim": max(1, int(frames) // int(tubelet)),
+    }
+    if not getattr(backbone, "has_cls_token", True):  # e.g. TerraMind: every token is a patch
+        reshape["remove_cls_token"] = False
+    specs.append(reshape)
     if multi and n >= 4 and not (decoder_kwargs or {}).get("scale_modules"):
         specs.append({"name": "LearnedInterpolateToPyramidal"})
     return specs
