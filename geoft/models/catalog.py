@@ -14,6 +14,7 @@ NECKS: dict[str, str] = {
     "MaxpoolToPyramidal": "geoft.models.necks:MaxpoolToPyramidal",
     "LearnedInterpolateToPyramidal": "geoft.models.necks:LearnedInterpolateToPyramidal",
     "AddBottleneckLayer": "geoft.models.necks:AddBottleneckLayer",
+    "FeaturePyramidNetworkNeck": "geoft.models.fpn_neck:FeaturePyramidNetworkNeck",
 }
 
 DECODERS: dict[str, str] = {
@@ -31,4 +32,5 @@ MODEL_FACTORIES: dict[str, str] = {
     "SMPModelFactory": "geoft.models.factories.smp:SMPModelFactory",
     "TimmModelFactory": "geoft.models.factories.timm:TimmModelFactory",
     "FullModelFactory": "geoft.models.factories.full:FullModelFactory",
+    "ObjectDetectionModelFactory": "geoft.models.factories.detection:ObjectDetectionModelFactory",
 }
