@@ -11,6 +11,8 @@ _EXPORTS = {
     "GenericNonGeoSegmentationDataModule": "geoft.datamodules.pixelwise",
     "GenericNonGeoPixelwiseRegressionDataModule": "geoft.datamodules.pixelwise",
     "GenericNonGeoClassificationDataModule": "geoft.datamodules.classification",
+    "GenericObjectDetectionDataModule": "geoft.datamodules.detection",
+    "GenericNonGeoObjectDetectionDataModule": "geoft.datamodules.detection",
     "GenericDataModuleBase": "geoft.datamodules.base",
     "BatchTransform": "geoft.datamodules.transforms",
     "build_augmentations": "geoft.datamodules.transforms",

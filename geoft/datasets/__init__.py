@@ -17,6 +17,7 @@ _EXPORTS = {
     "GenericNonGeoSegmentationDataset": "geoft.datasets.segmentation",
     "GenericNonGeoPixelwiseRegressionDataset": "geoft.datasets.regression",
     "GenericNonGeoClassificationDataset": "geoft.datasets.classification",
+    "GenericObjectDetectionDataset": "geoft.datasets.detection",
     "collate_samples": "geoft.datasets.samples",
     "DatasetStatistics": "geoft.datasets.statistics",
     "compute_statistics": "geoft.datasets.statistics",

@@ -13,6 +13,7 @@ _EXPORTS = {
     "PixelwiseRegressionTask": "geoft.tasks.regression",
     "ClassificationTask": "geoft.tasks.classification",
     "MultiLabelClassificationTask": "geoft.tasks.classification",
+    "ObjectDetectionTask": "geoft.tasks.detection",
     "LossHandler": "geoft.tasks.loss_handler",
     "CombinedLoss": "geoft.tasks.losses",
     "build_criterion": "geoft.tasks.losses",
