@@ -86,7 +86,7 @@ def generate_detection_chips(
         features = []
         yolo = []
         for (x0, y0, x1, y1), k in zip(boxes, labels, strict=True):
-            (mx0, my0), (mx1, my1) = transform * (x0, y0), transform * (x1, y1)
+            (mx0, my0), (mx1, my1) = transform @ (x0, y0), transform @ (x1, y1)
             ring = [[mx0, my0], [mx1, my0], [mx1, my1], [mx0, my1], [mx0, my0]]
             geometry = {"type": "Polygon", "coordinates": [ring]}
             features.append({"type": "Feature", "properties": {"class": k}, "geometry": geometry})
