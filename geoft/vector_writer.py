@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from affine import Affine
 from lightning.pytorch import LightningModule, Trainer
@@ -48,8 +49,6 @@ def detections_frame(
     masks: torch.Tensor | None = None,
 ) -> Any:
     """A GeoDataFrame of one image's detections (pixel boxes/masks put on the map through ``transform``)."""
-    import geopandas as gpd
-
     affine = Affine(*list(transform)[:6]) if transform is not None else Affine.identity()
     geometries: list[BaseGeometry] = []
     for i, (x0, y0, x1, y1) in enumerate(boxes.tolist()):
@@ -58,15 +57,36 @@ def detections_frame(
             (mx0, my0), (mx1, my1) = affine @ (x0, y0), affine @ (x1, y1)
             outline = box(min(mx0, mx1), min(my0, my1), max(mx0, mx1), max(my0, my1))
         geometries.append(outline)
-    classes = [int(v) for v in labels.tolist()]
+    return geometries_frame(
+        geometries, labels.tolist(), scores.tolist(), crs if transform is not None else None, class_names
+    )
+
+
+def geometries_frame(
+    geometries: Sequence[BaseGeometry],
+    labels: Sequence[int],
+    scores: Sequence[float],
+    crs: Any,
+    class_names: Sequence[str] | None,
+) -> Any:
+    """A GeoDataFrame with ``class``, ``class_name``, ``score`` and the given map geometries."""
+    import geopandas as gpd
+
+    classes = [int(v) for v in labels]
     names = [class_names[k] if class_names and 0 <= k < len(class_names) else str(k) for k in classes]
-    data = {"class": classes, "class_name": names, "score": [float(s) for s in scores.tolist()]}
-    return gpd.GeoDataFrame(data, geometry=geometries, crs=crs if transform is not None else None)
+    # typed columns, so a file without detections still has the fields (GeoPackage keeps a schema)
+    data = {
+        "class": pd.Series(classes, dtype="int64"),
+        "class_name": pd.Series(names, dtype="string"),
+        "score": pd.Series([float(s) for s in scores], dtype="float64"),
+    }
+    return gpd.GeoDataFrame(data, geometry=list(geometries), crs=crs)
 
 
 def write_vectors(frame: Any, stem_path: Path, formats: Sequence[str]) -> list[Path]:
     """Write ``frame`` to ``stem_path`` + each format's suffix (replacing existing files)."""
     written = []
+    stem_path.parent.mkdir(parents=True, exist_ok=True)
     for fmt in formats:
         driver, suffix = VECTOR_FORMATS[fmt]
         path = stem_path.with_name(stem_path.name + suffix)
@@ -140,4 +160,11 @@ class VectorPredictionWriter(BasePredictionWriter):
             self.written += write_vectors(frame, self.output_dir / f"{stem}{self.suffix}", self.formats)
 
 
-__all__ = ["VECTOR_FORMATS", "VectorPredictionWriter", "detections_frame", "mask_polygon", "write_vectors"]
+__all__ = [
+    "VECTOR_FORMATS",
+    "VectorPredictionWriter",
+    "detections_frame",
+    "geometries_frame",
+    "mask_polygon",
+    "write_vectors",
+]

@@ -42,7 +42,9 @@ def test_every_label_format_gives_the_generators_boxes(chips: tuple[Path, list[A
     for i, chip in enumerate(truth):
         sample = dataset[i]
         assert sample["image"].shape == (3, 48, 48) and sample["filename"] == str(chip.image)
-        np.testing.assert_allclose(sample["boxes"].numpy().reshape(-1, 4), np.reshape(chip.boxes, (-1, 4)), atol=1e-3)
+        np.testing.assert_allclose(
+            sample["boxes"].numpy().reshape(-1, 4), np.reshape(chip.boxes, (-1, 4)), atol=1e-3
+        )
         assert sample["labels"].tolist() == chip.labels
     assert len(dataset[4]["boxes"]) == 0  # the empty chip: no objects, still a sample
 
@@ -63,7 +65,15 @@ def _chip(folder: Path, name: str = "a", size: int = 40) -> Path:
     path = folder / f"{name}.tif"
     transform = rasterio.transform.from_origin(1000.0, 2000.0, 1.0, 1.0)
     with rasterio.open(
-        path, "w", driver="GTiff", width=size, height=size, count=2, dtype="float32", crs=CRS, transform=transform
+        path,
+        "w",
+        driver="GTiff",
+        width=size,
+        height=size,
+        count=2,
+        dtype="float32",
+        crs=CRS,
+        transform=transform,
     ) as dst:
         dst.write(np.ones((2, size, size), np.float32))
     return path
@@ -80,8 +90,12 @@ def test_vector_objects_cut_by_the_border_are_clipped_and_slivers_dropped(tmp_pa
     inside = box(1005, 1990, 1015, 1995)  # cols 5..15, rows 5..10
     cut = box(990, 1980, 1010, 1985)  # starts 10 px left of the chip
     sliver = box(1039.5, 1970, 1045, 1975)  # half a pixel inside the right edge
-    _geojson(tmp_path / "lab" / "a.geojson", [inside, cut, sliver], [0, 0, 0]) if (tmp_path / "lab").mkdir() is None else None
-    dataset = GenericObjectDetectionDataset(tmp_path / "img", 1, label_data_root=tmp_path / "lab", class_field="class")
+    _geojson(tmp_path / "lab" / "a.geojson", [inside, cut, sliver], [0, 0, 0]) if (
+        tmp_path / "lab"
+    ).mkdir() is None else None
+    dataset = GenericObjectDetectionDataset(
+        tmp_path / "img", 1, label_data_root=tmp_path / "lab", class_field="class"
+    )
     assert dataset[0]["boxes"].tolist() == [[5.0, 5.0, 15.0, 10.0], [0.0, 15.0, 10.0, 20.0]]
     assert dataset.dropped == 1
 
@@ -89,7 +103,9 @@ def test_vector_objects_cut_by_the_border_are_clipped_and_slivers_dropped(tmp_pa
 def test_geopackage_in_another_crs_is_reprojected(tmp_path: Path) -> None:
     _chip(tmp_path / "img")
     (tmp_path / "lab").mkdir()
-    frame = gpd.GeoDataFrame({"class": ["car"]}, geometry=[box(1005, 1990, 1015, 1995)], crs=CRS).to_crs("EPSG:4326")
+    frame = gpd.GeoDataFrame({"class": ["car"]}, geometry=[box(1005, 1990, 1015, 1995)], crs=CRS).to_crs(
+        "EPSG:4326"
+    )
     frame.to_file(tmp_path / "lab" / "a.gpkg", engine="pyogrio")
     dataset = GenericObjectDetectionDataset(
         tmp_path / "img", 1, label_data_root=tmp_path / "lab", label_grep="*.gpkg",
@@ -104,13 +120,15 @@ def test_bad_annotations_are_reported_with_their_file(tmp_path: Path) -> None:
     _chip(tmp_path / "img", "c")
     (tmp_path / "lab").mkdir()
     bowtie = "POLYGON ((1001 1999, 1010 1990, 1010 1999, 1001 1990, 1001 1999))"
-    gpd.GeoDataFrame(
-        {"class": [0]}, geometry=gpd.GeoSeries.from_wkt([bowtie]), crs=CRS
-    ).to_file(tmp_path / "lab" / "a.geojson", engine="pyogrio")
+    gpd.GeoDataFrame({"class": [0]}, geometry=gpd.GeoSeries.from_wkt([bowtie]), crs=CRS).to_file(
+        tmp_path / "lab" / "a.geojson", engine="pyogrio"
+    )
     _geojson(tmp_path / "lab" / "b.geojson", [box(5000, 5000, 5010, 5010)], [0])
     _geojson(tmp_path / "lab" / "c.geojson", [box(1005, 1990, 1015, 1995)], [7])
     with pytest.raises(DataError) as err:
-        GenericObjectDetectionDataset(tmp_path / "img", 2, label_data_root=tmp_path / "lab", class_field="class")
+        GenericObjectDetectionDataset(
+            tmp_path / "img", 2, label_data_root=tmp_path / "lab", class_field="class"
+        )
     text = str(err.value)
     assert "3 problems" in text
     assert "a.geojson: feature 0 has an invalid geometry (Self-intersection" in text
@@ -119,7 +137,11 @@ def test_bad_annotations_are_reported_with_their_file(tmp_path: Path) -> None:
     lenient = GenericObjectDetectionDataset(
         tmp_path / "img", 2, label_data_root=tmp_path / "lab", class_field="class", strict=False
     )
-    assert len(lenient) == 0 and {p.code for p in lenient.problems} == {"bad_geometry", "object_outside_image", "unknown_class"}
+    assert len(lenient) == 0 and {p.code for p in lenient.problems} == {
+        "bad_geometry",
+        "object_outside_image",
+        "unknown_class",
+    }
 
 
 def test_bad_yolo_and_coco_lines_are_reported(tmp_path: Path) -> None:
@@ -164,7 +186,9 @@ def test_datamodule_batches_normalises_and_flips_boxes_with_images(chips: tuple[
     batch = next(iter(dm.train_dataloader()))
     assert batch["image"].shape == (5, 3, 48, 48) and len(batch["boxes"]) == 5
     torch.manual_seed(0)
-    out = dm.batch_transform("train")({**batch, "image": batch["image"].clone(), "boxes": list(batch["boxes"])})
+    out = dm.batch_transform("train")(
+        {**batch, "image": batch["image"].clone(), "boxes": list(batch["boxes"])}
+    )
     for i in range(5):
         image, boxes = out["image"][i], out["boxes"][i]
         for x0, y0, x1, y1 in boxes.round().int().tolist():  # objects are bright wherever the boxes went
@@ -188,18 +212,27 @@ def _spacenet(real_data: Path, tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_real_spacenet_chip_geojson_and_yolo_give_the_same_43_buildings(real_data: Path, tmp_path: Path) -> None:
+def test_real_spacenet_chip_geojson_and_yolo_give_the_same_43_buildings(
+    real_data: Path, tmp_path: Path
+) -> None:
     root = _spacenet(real_data, tmp_path)
-    vector = GenericObjectDetectionDataset(root / "images", 1, label_data_root=root / "geojson", class_names=["building"])
-    yolo = GenericObjectDetectionDataset(root / "images", 1, label_data_root=root / "yolo", label_grep="*.txt")
+    vector = GenericObjectDetectionDataset(
+        root / "images", 1, label_data_root=root / "geojson", class_names=["building"]
+    )
+    yolo = GenericObjectDetectionDataset(
+        root / "images", 1, label_data_root=root / "yolo", label_grep="*.txt"
+    )
     a, b = vector[0], yolo[0]
     assert a["image"].shape == (1, 900, 900)
     assert len(a["boxes"]) == len(b["boxes"]) == 43
+
     # the same objects (in another order); YOLO's normalised centres/sizes agree to a tenth of a pixel
     def rows(boxes: torch.Tensor) -> np.ndarray:
         values = boxes.numpy()
         return values[np.lexsort((values[:, 1].round(), values[:, 0].round()))]
 
     np.testing.assert_allclose(rows(a["boxes"]), rows(b["boxes"]), atol=0.1)
-    masks = GenericObjectDetectionDataset(root / "images", 1, label_data_root=root / "geojson", return_masks=True)[0]
+    masks = GenericObjectDetectionDataset(
+        root / "images", 1, label_data_root=root / "geojson", return_masks=True
+    )[0]
     assert masks["masks"].shape == (43, 900, 900) and bool((masks["masks"].sum((1, 2)) > 0).all())
