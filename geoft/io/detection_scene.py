@@ -124,7 +124,7 @@ def predict_scene_detections(
                         device.type, dtype=autocast or torch.float32, enabled=autocast is not None
                     ),
                 ):
-                    det = task._detect(x)[0]
+                    det = task.detect(x)[0]
                 keep = (det["scores"] > score_min) & ~_cut(
                     det["boxes"].cpu(), r0, c0, window.height, window.width, height, width
                 )

@@ -183,7 +183,8 @@ class ObjectDetectionTask(LightningModule):
             self.log(f"train/{name}", value, on_step=True, on_epoch=False, batch_size=size)
         return loss
 
-    def _detect(self, image: Tensor) -> list[dict[str, Tensor]]:
+    def detect(self, image: Tensor) -> list[dict[str, Tensor]]:
+        """All detections per image (eval mode), masks as ``[N, H, W]`` uint8 (threshold 0.5)."""
         detections = self.model(image)
         if self.has_masks:
             for det in detections:
@@ -193,7 +194,7 @@ class ObjectDetectionTask(LightningModule):
     def _evaluate(self, batch: dict[str, Any], metric: MeanAveragePrecision, stage: str) -> None:
         targets = self.targets(batch)
         with out_of_memory_guard(stage, batch):
-            detections = self._detect(batch["image"])
+            detections = self.detect(batch["image"])
         metric.update([{k: v.detach() for k, v in d.items()} for d in detections], targets)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
@@ -206,7 +207,7 @@ class ObjectDetectionTask(LightningModule):
         """Per image ``boxes`` (pixels), ``labels``, ``scores`` (and ``masks`` ``[N, H, W]`` bool) on the
         CPU, filtered by ``score_threshold`` and NMS, plus the batch's ``filename``, ``crs``, ``transform``."""
         with out_of_memory_guard("predict", batch):
-            detections = self._detect(batch["image"])
+            detections = self.detect(batch["image"])
         hp = self.hparams
         kept = [filter_detections(d, hp["score_threshold"], hp["iou_threshold"]) for d in detections]
         result: dict[str, Any] = {

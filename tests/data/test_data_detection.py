@@ -236,3 +236,20 @@ def test_real_spacenet_chip_geojson_and_yolo_give_the_same_43_buildings(
         root / "images", 1, label_data_root=root / "geojson", return_masks=True
     )[0]
     assert masks["masks"].shape == (43, 900, 900) and bool((masks["masks"].sum((1, 2)) > 0).all())
+
+
+def test_validate_data_lists_annotation_problems_without_failing(tmp_path: Path) -> None:
+    from geoft.datasets.validation import validate_dataset
+
+    _chip(tmp_path / "img", "a")
+    _chip(tmp_path / "img", "b")
+    (tmp_path / "lab").mkdir()
+    _geojson(tmp_path / "lab" / "a.geojson", [box(1005, 1990, 1015, 1995)], [0])
+    _geojson(tmp_path / "lab" / "b.geojson", [box(1005, 1990, 1015, 1995)], ["truck"])
+    dm = GenericObjectDetectionDataModule(
+        num_classes=1, class_names=["car"], class_field="class", means=[0.0, 0.0], stds=[1.0, 1.0],
+        train_data_root=tmp_path / "img", train_label_data_root=tmp_path / "lab",
+    )  # fmt: skip
+    problems = validate_dataset(dm, splits=["train"])
+    assert [(p.code, p.split) for p in problems if p.severity == "error"] == [("unknown_class", "train")]
+    assert "b.geojson: feature 0 has class 'truck'" in problems[0].message
