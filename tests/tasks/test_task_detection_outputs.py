@@ -87,6 +87,12 @@ def test_example_config_fits_predicts_vectors_and_exports_onnx(workspace: Path, 
                 assert RasterCRS.from_user_input(info["crs"]) == RasterCRS.from_user_input(CRS)
                 if suffix == ".gpkg":  # GeoJSON has no schema: an empty file lists no fields
                     assert {"class", "class_name", "score"} <= set(info["fields"])
+        scene = ["--input", "data/det/val/images/chip_000.tif", "--output", "scene.gpkg", "--tile_size", "24"]
+        assert (
+            main(["predict-scene", "-c", "config.yaml", "--ckpt_path", ckpt, *scene, "--overlap", "8"]) == 0
+        )
+        info = pyogrio.read_info(workspace / "scene.gpkg")
+        assert RasterCRS.from_user_input(info["crs"]) == RasterCRS.from_user_input(CRS)
         capsys.readouterr()
         assert (
             main(
@@ -155,3 +161,13 @@ def test_scene_detection_tiles_the_scene_and_writes_one_vector_file(tmp_path: Pa
             and north - 800 - 1e-6 <= miny
             and maxy <= north + 1e-6
         )
+
+
+def test_boxes_cut_by_inner_tile_borders_are_recognised() -> None:
+    from geoft.io.detection_scene import _cut
+
+    boxes = torch.tensor([[0.0, 10, 8, 20], [10, 10, 20, 20], [30, 0, 40, 5], [35, 35, 40, 40]])
+    # a tile at (row 0, col 40) of 40x40 inside an 80x80 scene: left and bottom borders are inner
+    assert _cut(boxes, 0, 40, 40, 40, 80, 80).tolist() == [True, False, False, True]
+    # the same boxes on the scene's top-left tile of a 40x40 scene: no inner border
+    assert _cut(boxes, 0, 0, 40, 40, 40, 40).tolist() == [False, False, False, False]
