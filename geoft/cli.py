@@ -251,7 +251,10 @@ def _embed(args: list[str]) -> int:
 
 
 def _predict_scene(args: list[str]) -> int:
-    parser = _parser("predict-scene", "Predict one GeoTIFF of any size, block by block, into a GeoTIFF.")
+    parser = _parser(
+        "predict-scene",
+        "Predict one GeoTIFF of any size, block by block, into a GeoTIFF (detection: a .geojson/.gpkg).",
+    )
     parser.add_argument("--ckpt_path", required=True)
     parser.add_argument("--input", required=True, help="GeoTIFF scene")
     parser.add_argument("--output", required=True, help="GeoTIFF to write")
@@ -262,6 +265,13 @@ def _predict_scene(args: list[str]) -> int:
     parser.add_argument("--block_size", type=int, default=512, help="rows read and written at a time")
     parser.add_argument(
         "--max_width", type=int, default=4096, help="widest column panel predicted at once (bounds memory)"
+    )
+    parser.add_argument("--tile_size", type=int, default=512, help="detection: tile size in pixels")
+    parser.add_argument(
+        "--overlap",
+        type=int,
+        default=64,
+        help="detection: tile overlap in pixels (more than the largest object)",
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
@@ -285,6 +295,18 @@ def _predict_scene(args: list[str]) -> int:
     task = task_from_checkpoint(ckpt, config, opts.ckpt_path)
     norm = normalisation(config, ckpt, _notice)
     bands = [int(b) for b in opts.bands.split(",")] if opts.bands else None
+    if getattr(task, "task_kind", None) == "object_detection":
+        from geoft.io.detection_scene import predict_scene_detections
+
+        found = predict_scene_detections(
+            task, opts.input, opts.output, means=norm.means, stds=norm.stds, bands=bands,
+            constant_scale=norm.constant_scale, no_data_replace=norm.no_data_replace,
+            tile_size=opts.tile_size, overlap=opts.overlap, device=opts.device, precision=opts.precision,
+        )  # fmt: skip
+        print(
+            f"wrote {found.paths[0]} ({found.detections} objects, {found.width}x{found.height} px, {found.tiles} tiles)"
+        )
+        return 0
     result = predict_scene_with_task(
         task,
         opts.input,

@@ -442,6 +442,12 @@ def export_model(
     if format not in FORMATS:
         raise ConfigError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
     model = unwrap_model(model).eval()
+    from geoft.models.object_detection_model import ObjectDetectionModel
+
+    if isinstance(model, ObjectDetectionModel):  # boxes, not a tensor map: its own export (ONNX only)
+        from geoft.detection_export import export_detection
+
+        return export_detection(model, path, example_input, format)
     if format == "onnx":
         return export_onnx(model, path, example_input, dynamic_hw=dynamic_hw)
     if format == "torchscript":

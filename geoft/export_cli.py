@@ -70,6 +70,10 @@ def run_export(
     model = unwrap_model(task).eval()
     shape = example_shape(task, input_shape)
     example = torch.randn(shape)
+    from geoft.models.object_detection_model import ObjectDetectionModel
+
+    if isinstance(model, ObjectDetectionModel):
+        return _run_detection_export(model, output, format, example, verify, notice)
     notice(f"exporting {type(model).__name__} with example input {list(shape)} as {format}")
     path = export_model(model, output, example, format=format, dynamic_hw=False if static_hw else None)  # type: ignore[arg-type]
     info = export_info(path, format)  # type: ignore[arg-type]
@@ -87,4 +91,28 @@ def run_export(
             inputs.append(torch.randn((1, *shape[1:-2], shape[-2] + step, shape[-1] + 2 * step)))
         worst = verify_export(model, path, format, inputs)  # type: ignore[arg-type]
         print(f"verified against PyTorch on {len(inputs)} inputs: max abs difference {worst:.2e}")
+    return 0
+
+
+def _run_detection_export(
+    model: nn.Module,
+    output: str,
+    format: str,
+    example: torch.Tensor,
+    verify: bool,
+    notice: Callable[[str], None],
+) -> int:
+    from geoft.detection_export import export_detection, verify_detection_onnx
+
+    notice(
+        f"exporting {type(model).__name__} ({model.framework}) with example input {list(example.shape)} as {format}"
+    )
+    path = export_detection(model, output, example, format)  # type: ignore[arg-type]
+    print(
+        f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB); one image per call; dynamic height/width: yes"
+    )
+    if verify:
+        taller = torch.randn((*example.shape[:-2], example.shape[-2] + 32, example.shape[-1]))
+        worst = verify_detection_onnx(model, path, [example, taller])  # type: ignore[arg-type]
+        print(f"verified against PyTorch on 2 inputs: max abs difference {worst:.2e}")
     return 0

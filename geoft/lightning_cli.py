@@ -145,11 +145,19 @@ class GeoftCLI(LightningCLI):
         callbacks.append(RunEvents(self.run_dir, command))
         checkpointing = trainer_init.get("enable_checkpointing") is not False
         if command == "fit" and checkpointing and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
-            callbacks.append(BestAndLastCheckpoint(dirpath=str(self.run_folder.checkpoints_dir)))
+            # a task may say what to keep the best checkpoint by (detection: val/mAP, higher is better)
+            monitor, mode = getattr(self.model, "checkpoint_monitor", ("val/loss", "min"))
+            callbacks.append(
+                BestAndLastCheckpoint(dirpath=str(self.run_folder.checkpoints_dir), monitor=monitor, mode=mode)
+            )
         if command == "predict" and not getattr(self.model, "writes_own_predictions", False):
             out_dir = config.get("predict_output_dir") or str(self.run_folder.predictions)
-            outputs = ("prediction", "probabilities", "logits")
-            callbacks.append(GeoTiffPredictionWriter(out_dir, outputs=outputs))
+            make_writer = getattr(self.model, "prediction_writer", None)
+            if callable(make_writer):  # tasks whose predictions are not rasters (detection: vector files)
+                callbacks.append(make_writer(out_dir))
+            else:
+                outputs = ("prediction", "probabilities", "logits")
+                callbacks.append(GeoTiffPredictionWriter(out_dir, outputs=outputs))
 
         plugins = _as_list(trainer_init.get("plugins"))
         if not any(isinstance(p, CheckpointIO) for p in plugins):

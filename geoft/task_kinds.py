@@ -23,6 +23,7 @@ class TaskKind(str, Enum):
     CLASSIFICATION = "classification"  # one class per image
     MULTILABEL_CLASSIFICATION = "multilabel_classification"  # several classes per image
     SCALAR_REGRESSION = "scalar_regression"  # one value (or a few) per image
+    OBJECT_DETECTION = "object_detection"  # boxes (and masks) of objects, with classes
 
     def __str__(self) -> str:
         return self.value
@@ -72,6 +73,7 @@ IMAGE_KINDS: tuple[TaskKind, ...] = (
     TaskKind.MULTILABEL_CLASSIFICATION,
     TaskKind.SCALAR_REGRESSION,
 )
+DENSE_AND_IMAGE_KINDS: tuple[TaskKind, ...] = PIXEL_KINDS + IMAGE_KINDS  # what encoder-decoder models predict
 _ALIASES: dict[str, TaskKind] = {
     "multilabel": TaskKind.MULTILABEL_CLASSIFICATION,
     "multi_label": TaskKind.MULTILABEL_CLASSIFICATION,

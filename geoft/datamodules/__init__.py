@@ -13,6 +13,8 @@ _EXPORTS = {
     "GenericNonGeoClassificationDataModule": "geoft.datamodules.classification",
     "GenericNonGeoImageDataModule": "geoft.datamodules.images",
     "GenericNonGeoScalarRegressionDataModule": "geoft.datamodules.scalar_regression",
+    "GenericObjectDetectionDataModule": "geoft.datamodules.detection",
+    "GenericNonGeoObjectDetectionDataModule": "geoft.datamodules.detection",
     "GenericDataModuleBase": "geoft.datamodules.base",
     "BatchTransform": "geoft.datamodules.transforms",
     "build_augmentations": "geoft.datamodules.transforms",

@@ -18,6 +18,7 @@ _EXPORTS = {
     "GenericNonGeoPixelwiseRegressionDataset": "geoft.datasets.regression",
     "GenericNonGeoClassificationDataset": "geoft.datasets.classification",
     "GenericNonGeoScalarRegressionDataset": "geoft.datasets.scalar_regression",
+    "GenericObjectDetectionDataset": "geoft.datasets.detection",
     "collate_samples": "geoft.datasets.samples",
     "DatasetStatistics": "geoft.datasets.statistics",
     "compute_statistics": "geoft.datasets.statistics",

@@ -91,7 +91,7 @@ def file_key(relative: str, pattern: str) -> str:
     return strip_extension("".join(match.groups()))
 
 
-def _is_candidate(path: Path, dirs: bool) -> bool:
+def _is_candidate(path: Path, dirs: bool, sidecars: bool = False) -> bool:
     if any(part.startswith(".") for part in path.parts[-1:]) or CACHE_DIR_NAME in path.parts:
         return False
     if dirs:
@@ -99,7 +99,7 @@ def _is_candidate(path: Path, dirs: bool) -> bool:
     if path.is_dir():
         # plain sub-folders are skipped; a folder named like a raster is reported when it is read
         return path.name.endswith(RASTER_EXTENSIONS)
-    return not path.name.lower().endswith(SIDECAR_SUFFIXES)
+    return sidecars or not path.name.lower().endswith(SIDECAR_SUFFIXES)
 
 
 def find_files(
@@ -115,7 +115,9 @@ def find_files(
     if root.is_file():
         return [root], []
     globbed = root.rglob(pattern) if recursive else root.glob(pattern)
-    files = sorted(p for p in globbed if _is_candidate(p, dirs))
+    # a pattern naming a sidecar suffix itself (label_grep "*.txt" for YOLO, "*.json") wants those files
+    sidecars = pattern.lower().endswith(SIDECAR_SUFFIXES)
+    files = sorted(p for p in globbed if _is_candidate(p, dirs, sidecars))
     if files:
         return files, []
     entries = [p for p in root.iterdir() if not p.name.startswith(".")]

@@ -121,7 +121,7 @@ def compute_statistics(dataset: Dataset, max_samples: int | None = None) -> Data
         if isinstance(dataset, GenericNonGeoClassificationDataset):
             for k in record.classes or ():
                 counts[k] = counts.get(k, 0) + 1
-        elif record.label is not None:
+        elif record.label is not None and getattr(dataset, "pixel_targets", True):
             target = dataset.read_target(record)
             if segmentation:
                 valid = target[

@@ -13,9 +13,9 @@ from geoft.models.model import Model, freeze_module
 from geoft.models.necks import NeckChain
 from geoft.models.padding import as_multiple, check_padding_mode, pad_to_multiple
 from geoft.models.peft import has_adapters
-from geoft.task_kinds import TaskKind
+from geoft.task_kinds import DENSE_AND_IMAGE_KINDS, TaskKind
 
-TASKS: tuple[TaskKind, ...] = tuple(TaskKind)
+TASKS: tuple[TaskKind, ...] = DENSE_AND_IMAGE_KINDS
 
 
 class AuxiliaryHeadModule(nn.Module):

@@ -14,6 +14,7 @@ NECKS: dict[str, str] = {
     "MaxpoolToPyramidal": "geoft.models.necks:MaxpoolToPyramidal",
     "LearnedInterpolateToPyramidal": "geoft.models.necks:LearnedInterpolateToPyramidal",
     "AddBottleneckLayer": "geoft.models.necks:AddBottleneckLayer",
+    "FeaturePyramidNetworkNeck": "geoft.models.fpn_neck:FeaturePyramidNetworkNeck",
 }
 
 DECODERS: dict[str, str] = {
@@ -32,4 +33,5 @@ MODEL_FACTORIES: dict[str, str] = {
     "TimmModelFactory": "geoft.models.factories.timm:TimmModelFactory",
     "FullModelFactory": "geoft.models.factories.full:FullModelFactory",
     "Clay1_5ModelFactory": "geoft.models.factories.clay:Clay1_5ModelFactory",
+    "ObjectDetectionModelFactory": "geoft.models.factories.detection:ObjectDetectionModelFactory",
 }

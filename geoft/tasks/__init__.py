@@ -16,6 +16,7 @@ _EXPORTS = {
     "ScalarRegressionTask": "geoft.tasks.scalar_regression",
     "ReconstructionTask": "geoft.tasks.reconstruction",
     "EmbeddingGenerationTask": "geoft.tasks.embedding_generation",
+    "ObjectDetectionTask": "geoft.tasks.detection",
     "LossHandler": "geoft.tasks.loss_handler",
     "CombinedLoss": "geoft.tasks.losses",
     "build_criterion": "geoft.tasks.losses",

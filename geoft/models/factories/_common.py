@@ -8,11 +8,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from geoft.errors import ConfigError
-from geoft.task_kinds import PIXEL_KINDS, TaskKind
+from geoft.task_kinds import DENSE_AND_IMAGE_KINDS, PIXEL_KINDS, TaskKind
 
 PIXEL_TASKS: tuple[TaskKind, ...] = PIXEL_KINDS
 CLASS_TASKS: tuple[TaskKind, ...] = (TaskKind.CLASSIFICATION, TaskKind.MULTILABEL_CLASSIFICATION)
-TASKS: tuple[TaskKind, ...] = tuple(TaskKind)
+TASKS: tuple[TaskKind, ...] = DENSE_AND_IMAGE_KINDS
 
 
 def check_task(
