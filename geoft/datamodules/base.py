@@ -15,7 +15,13 @@ import yaml
 from torch.utils.data import DataLoader, Dataset
 from torchgeo.datamodules import NonGeoDataModule
 
-from geoft.datamodules.transforms import BatchTransform, TargetKind, build_augmentations
+from geoft.datamodules.transforms import (
+    AugmentingCollate,
+    BatchTransform,
+    TargetKind,
+    build_augmentations,
+    build_sample_augmentation,
+)
 from geoft.datasets.samples import collate_samples
 from geoft.errors import ConfigError, DataError
 
@@ -93,6 +99,12 @@ class GenericDataModuleBase(NonGeoDataModule):
             "val": build_augmentations(val_transform),
             "test": build_augmentations(test_transform),
             "predict": [],  # predictions keep their geometry, so the map stays right
+        }
+        self._sample_augmentations = {
+            "train": build_sample_augmentation(train_transform),
+            "val": build_sample_augmentation(val_transform),
+            "test": build_sample_augmentation(test_transform),
+            "predict": None,
         }
         self._batch_transforms: dict[str, BatchTransform] = {}
 
@@ -220,7 +232,9 @@ class GenericDataModuleBase(NonGeoDataModule):
             batch_size=batch_size,
             shuffle=split == "train",
             num_workers=self.num_workers,
-            collate_fn=self.collate_fn,
+            collate_fn=self.collate_fn
+            if self._sample_augmentations[split] is None
+            else AugmentingCollate(self._sample_augmentations[split], self.collate_fn),
             drop_last=drop_last,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
