@@ -158,6 +158,23 @@ def load_custom_modules(path: str | Path) -> list[str]:
     return names
 
 
+def share_ignore_index(config: dict[str, Any], notice: Notice) -> None:
+    """The reference sets ``ignore_index`` on the task only; geoft's datamodules check labels with it too."""
+    model = (config.get("model") or {}) if isinstance(config.get("model"), dict) else {}
+    data = (config.get("data") or {}) if isinstance(config.get("data"), dict) else {}
+    model_args, data_args = model.get("init_args"), data.get("init_args")
+    if not (isinstance(model_args, dict) and isinstance(data_args, dict)):
+        return
+    value = model_args.get("ignore_index")
+    path = str(data.get("class_path", ""))
+    if value is None or "ignore_index" in data_args or not path.startswith("geoft.datamodules."):
+        return
+    data_args["ignore_index"] = value
+    notice(
+        f"data.init_args.ignore_index: {value} (from model.init_args.ignore_index, as the reference uses it)"
+    )
+
+
 def translate(config: Any, notice: Notice, top_level: bool = True, key: str = "") -> Any:
     """Return a copy of a parsed config with geoft class paths and reference-only keys removed."""
     if isinstance(config, dict):
@@ -181,6 +198,8 @@ def translate(config: Any, notice: Notice, top_level: bool = True, key: str = ""
                 out[name] = translate_tiling(value, notice)
             else:
                 out[name] = translate(value, notice, top_level=False, key=str(name))
+        if top_level:
+            share_ignore_index(out, notice)
         return out
     if isinstance(config, list):
         return [translate(item, notice, top_level=False, key=key) for item in config]

@@ -138,7 +138,12 @@ def _split(spec: Sequence[Any] | None) -> tuple[list[Any], list[Any]]:
     sample: list[Any] = []
     batch: list[Any] = []
     for item in spec:
-        path = item.get("class_path") if isinstance(item, dict) else item if isinstance(item, str) else None
+        if isinstance(item, dict):
+            path = item.get("class_path")
+        elif isinstance(item, str):
+            path = item
+        else:  # jsonargparse may hand over instances it built from {class_path, init_args}
+            path = f"{type(item).__module__}.{type(item).__name__}"
         if isinstance(path, str) and _is_albumentations(path):
             sample.append(item)
         else:
@@ -189,6 +194,10 @@ def build_sample_augmentation(spec: Sequence[Any] | None) -> SampleAugmentation 
     """The albumentations part of a YAML transform list (None when it has none)."""
     built = []
     for item in _split(spec)[0]:
+        if not isinstance(item, (dict, str)):
+            if type(item).__name__ not in NO_OPS:
+                built.append(item)
+            continue
         path = item["class_path"] if isinstance(item, dict) else item
         args = dict(item.get("init_args") or {}) if isinstance(item, dict) else {}
         transform = _albumentations_transform(str(path), args)

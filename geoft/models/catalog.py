@@ -31,4 +31,7 @@ MODEL_FACTORIES: dict[str, str] = {
     "SMPModelFactory": "geoft.models.factories.smp:SMPModelFactory",
     "TimmModelFactory": "geoft.models.factories.timm:TimmModelFactory",
     "FullModelFactory": "geoft.models.factories.full:FullModelFactory",
+    # the reference's deprecated names (one notice each, same model)
+    "PrithviModelFactory": "geoft.models.factories.deprecated:PrithviModelFactory",
+    "GenericUnetModelFactory": "geoft.models.factories.deprecated:GenericUnetModelFactory",
 }
