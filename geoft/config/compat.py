@@ -89,7 +89,7 @@ def resolve_name(name: str, notice: Notice) -> str:
                 return candidate
         raise ConfigError(
             f"{name} has no geoft equivalent",
-            hint=f"use one of {', '.join(sorted(_exports('geoft.tasks')) + sorted(_exports('geoft.datamodules')))}"
+            hint=f"use one of {', '.join(n for n in sorted(table) if n.startswith('Generic') or n.endswith('Task'))}"
             " (geoft's generic datamodules read any GeoTIFF dataset)",
         )
     if "." not in name and name in table:
