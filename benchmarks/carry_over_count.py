@@ -83,7 +83,8 @@ def swap_data(config: dict[str, Any], root: Path) -> str:
             continue
         image_root = root / split / "images"
         label_root = root / split / "labels" if f"{split}_label_data_root" in args else image_root
-        stems = [f"{split}{i}" for i in range(2)]
+        n = classes if kind == "GenericNonGeoClassificationDataModule" else 2
+        stems = [f"{split}{i}" for i in range(n)]
         for i, stem in enumerate(stems):
             image = rng.random((bands * frames, size, size), dtype=np.float32)
             if kind == "GenericNonGeoClassificationDataModule":

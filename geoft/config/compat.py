@@ -158,11 +158,59 @@ def load_custom_modules(path: str | Path) -> list[str]:
     return names
 
 
+def unique_placeholders(bands: list[Any], notice: Notice) -> list[Any]:
+    """The reference marks bands a model does not use with a repeated int (``-1``); geoft needs unique names."""
+    seen: dict[Any, int] = {}
+    out: list[Any] = []
+    for band in bands:
+        if isinstance(band, int) and not isinstance(band, bool) and band in seen:
+            seen[band] += 1
+            out.append(f"UNUSED_{band}_{seen[band]}")
+        else:
+            seen.setdefault(band, 1)
+            out.append(band)
+    if out != bands:
+        notice(
+            f"dataset_bands: repeated placeholders became {[b for b in out if str(b).startswith('UNUSED_')]}"
+        )
+    return out
+
+
+# model_args spelled the reference's way -> geoft's (the reference passes unknown ones on silently)
+_MODEL_ARG_RENAMES = {"backbone_in_channels": "backbone_in_chans"}
+_MODEL_ARGS_DROPPED = {
+    "backbone_pretrain_img_size": "the pretrained position grid is read from the checkpoint and interpolated",
+}
+
+
+def translate_model_args(init_args: dict[str, Any], notice: Notice) -> None:
+    """Reference spellings in ``model.init_args.model_args`` (in place)."""
+    model_args = init_args.get("model_args")
+    if not isinstance(model_args, dict):
+        return
+    for old, new in _MODEL_ARG_RENAMES.items():
+        if old in model_args and new not in model_args:
+            model_args[new] = model_args.pop(old)
+            notice(f"model_args.{old} is called {new} in geoft")
+    for key, why in _MODEL_ARGS_DROPPED.items():
+        if key in model_args:
+            model_args.pop(key)
+            notice(f"ignoring model_args.{key}: {why}")
+    if init_args.get("model_factory") == "SMPModelFactory" and "bands" in model_args:
+        bands = model_args.pop("bands")
+        model_args.setdefault("in_channels", len(bands) if isinstance(bands, list) else bands)
+        notice(
+            "model_args.bands of SMPModelFactory: only their number (in_channels) is used, as in the reference"
+        )
+
+
 def share_ignore_index(config: dict[str, Any], notice: Notice) -> None:
-    """The reference sets ``ignore_index`` on the task only; geoft's datamodules check labels with it too."""
+    """Model/data fixes that need both sections. The reference sets ``ignore_index`` on the task only; geoft's datamodules check labels with it too."""
     model = (config.get("model") or {}) if isinstance(config.get("model"), dict) else {}
     data = (config.get("data") or {}) if isinstance(config.get("data"), dict) else {}
     model_args, data_args = model.get("init_args"), data.get("init_args")
+    if isinstance(data_args, dict) and isinstance(data_args.get("dataset_bands"), list):
+        data_args["dataset_bands"] = unique_placeholders(data_args["dataset_bands"], notice)
     if not (isinstance(model_args, dict) and isinstance(data_args, dict)):
         return
     value = model_args.get("ignore_index")
@@ -198,6 +246,8 @@ def translate(config: Any, notice: Notice, top_level: bool = True, key: str = ""
                 out[name] = translate_tiling(value, notice)
             else:
                 out[name] = translate(value, notice, top_level=False, key=str(name))
+        if isinstance(out.get("model_args"), dict):
+            translate_model_args(out, notice)
         if top_level:
             share_ignore_index(out, notice)
         return out

@@ -292,3 +292,36 @@ def test_custom_modules_path_registers_a_backbone(tmp_path: Path) -> None:
     assert "custom_modules_path" not in out and "CarryOverTinyConv" in BACKBONE_REGISTRY
     with pytest.raises(ConfigError, match="custom_modules_path"):
         translate({"custom_modules_path": str(tmp_path / "nowhere")}, notes.append)
+
+
+def test_reference_spellings_of_model_args_and_band_placeholders() -> None:
+    from geoft.config.compat import translate
+
+    notes: list[str] = []
+    out = translate(
+        {
+            "data": {
+                "class_path": "GenericNonGeoPixelwiseRegressionDataModule",
+                "init_args": {"dataset_bands": [-1, "RED", -1, -1]},
+            },
+            "model": {
+                "class_path": "PixelwiseRegressionTask",
+                "init_args": {
+                    "model_factory": "EncoderDecoderFactory",
+                    "model_args": {"backbone_in_channels": 6, "backbone_pretrain_img_size": 224},
+                },
+            },
+        },
+        notes.append,
+    )
+    assert out["data"]["init_args"]["dataset_bands"] == [-1, "RED", "UNUSED_-1_2", "UNUSED_-1_3"]
+    assert out["model"]["init_args"]["model_args"] == {"backbone_in_chans": 6}
+    smp = translate(
+        {
+            "model_factory": "SMPModelFactory",
+            "model_args": {"bands": ["RED", "GREEN"], "backbone": "resnet18"},
+        },
+        notes.append,
+        top_level=False,
+    )
+    assert smp["model_args"] == {"backbone": "resnet18", "in_channels": 2}
