@@ -158,6 +158,23 @@ def load_custom_modules(path: str | Path) -> list[str]:
     return names
 
 
+# Metric names of older reference versions (torchmetrics' class names) -> the names both log now.
+_OLD_METRIC_NAMES = {
+    "Multiclass_Jaccard_Index": "mIoU",
+    "Multiclass_Accuracy": "Accuracy",
+    "Multiclass_F1_Score": "F1_Score",
+}
+
+
+def translate_monitor(value: str, notice: Notice) -> str:
+    stage, _, name = value.rpartition("/")
+    if name in _OLD_METRIC_NAMES:
+        new = f"{stage}/{_OLD_METRIC_NAMES[name]}" if stage else _OLD_METRIC_NAMES[name]
+        notice(f"monitor {value} is logged as {new}")
+        return new
+    return value
+
+
 def unique_placeholders(bands: list[Any], notice: Notice) -> list[Any]:
     """The reference marks bands a model does not use with a repeated int (``-1``); geoft needs unique names."""
     seen: dict[Any, int] = {}
@@ -242,12 +259,18 @@ def translate(config: Any, notice: Notice, top_level: bool = True, key: str = ""
                 out[name] = resolve_name(value, notice)
             elif isinstance(name, str) and name.endswith("bands") and isinstance(value, list):
                 out[name] = expand_band_intervals(value)
+            elif name == "monitor" and isinstance(value, str):
+                out[name] = translate_monitor(value, notice)
             elif name == "tiled_inference_parameters" and isinstance(value, dict):
                 out[name] = translate_tiling(value, notice)
             else:
                 out[name] = translate(value, notice, top_level=False, key=str(name))
         if isinstance(out.get("model_args"), dict):
             translate_model_args(out, notice)
+            loss = out.get("loss")
+            if isinstance(loss, str) and loss != "ce" and out.get("class_weights") is not None:
+                out.pop("class_weights")
+                notice(f"ignoring class_weights: loss {loss} does not use them (the reference ignores them too)")
         if top_level:
             share_ignore_index(out, notice)
         return out

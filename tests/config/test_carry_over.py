@@ -325,3 +325,27 @@ def test_reference_spellings_of_model_args_and_band_placeholders() -> None:
         top_level=False,
     )
     assert smp["model_args"] == {"backbone": "resnet18", "in_channels": 2}
+
+
+def test_old_metric_names_and_unused_class_weights() -> None:
+    from geoft.config.compat import translate
+
+    notes: list[str] = []
+    out = translate(
+        {
+            "trainer": {
+                "callbacks": [
+                    {
+                        "class_path": "ModelCheckpoint",
+                        "init_args": {"monitor": "val/Multiclass_Jaccard_Index"},
+                    }
+                ]
+            },
+            "model": {"init_args": {"model_args": {}, "loss": "dice", "class_weights": [1.0, 2.0]}},
+        },
+        notes.append,
+    )
+    assert out["trainer"]["callbacks"][0]["init_args"]["monitor"] == "val/mIoU"
+    assert "class_weights" not in out["model"]["init_args"] and len(notes) == 2
+    kept = translate({"model_args": {}, "loss": "ce", "class_weights": [1.0]}, notes.append, top_level=False)
+    assert kept["class_weights"] == [1.0]
