@@ -72,6 +72,12 @@ def _is_albumentations(path: str) -> bool:
     return path.startswith(("albumentations.", "A.")) or path in NO_OPS or path.rpartition(".")[2] in NO_OPS
 
 
+def _albumentations_1_flip(A: Any, p: float) -> Any:
+    """albumentations 1.x ``Flip`` (removed in 2.0): horizontal, vertical or both, each a third of the time."""
+    both = A.Sequential([A.HorizontalFlip(p=1.0), A.VerticalFlip(p=1.0)], p=1.0)
+    return A.OneOf([A.HorizontalFlip(p=1.0), A.VerticalFlip(p=1.0), both], p=p)
+
+
 def _albumentations_transform(path: str, init_args: dict[str, Any]) -> Any | None:
     """One albumentations transform from its config name, or None for the no-op markers."""
     short = path.rpartition(".")[2]
@@ -83,6 +89,8 @@ def _albumentations_transform(path: str, init_args: dict[str, Any]) -> Any | Non
         raise ConfigError(
             f"augmentation {path!r} needs albumentations", hint="pip install albumentations"
         ) from err
+    if short == "Flip" and not hasattr(A, "Flip"):
+        return _albumentations_1_flip(A, float(init_args.get("p", 0.5)))
     cls = getattr(A, short, None)
     if cls is None and not path.startswith("A."):
         try:

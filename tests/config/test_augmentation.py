@@ -82,3 +82,20 @@ def test_unknown_or_badly_argued_transform_is_one_clear_error() -> None:
         build_sample_augmentation([{"class_path": "albumentations.HorizntalFlip"}])
     with pytest.raises(ConfigError, match=r"(?s)limt.*did you mean limit"):
         build_sample_augmentation([{"class_path": "albumentations.Rotate", "init_args": {"limt": 3}}])
+
+
+def test_albumentations_1_flip_still_works() -> None:
+    sample = _sample((2, 8, 8))
+    aug = build_sample_augmentation([{"class_path": "albumentations.Flip", "init_args": {"p": 1.0}}])
+    image = sample["image"]
+    seen = set()
+    for _ in range(30):
+        out = aug(sample)["image"]
+        match = [
+            torch.equal(out, image.flip(-1)),
+            torch.equal(out, image.flip(-2)),
+            torch.equal(out, image.flip(-1, -2)),
+        ]
+        assert any(match)
+        seen.add(match.index(True))
+    assert seen == {0, 1, 2}
