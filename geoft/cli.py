@@ -11,7 +11,7 @@
     geoft predict-scene -c config.yaml --ckpt_path X --input scene.tif --output pred.tif [--probabilities p.tif]
 
 Training commands run Lightning's CLI (see :mod:`geoft.lightning_cli`). Configs in TerraTorch's
-shape work (see :mod:`geoft.config_compat`). A :class:`~geoft.errors.GeoftError` anywhere prints
+shape work (see :mod:`geoft.config`). A :class:`~geoft.errors.GeoftError` anywhere prints
 its message (no traceback) and exits with status 2.
 """
 
@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from geoft.errors import ConfigError, GeoftError, find_geoft_error
+from geoft.errors import GeoftError, find_geoft_error
 
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 ALIASES = {
@@ -107,7 +107,7 @@ def _storage_error(err: BaseException) -> GeoftError | None:
 
 
 def _trainer_command(args: list[str]) -> int:
-    from geoft.config_compat import rewrite_config_args
+    from geoft.config.loading import rewrite_config_args
 
     translated = rewrite_config_args(args, _notice)
     from geoft.lightning_cli import GeoftCLI
@@ -125,11 +125,9 @@ def _trainer_command(args: list[str]) -> int:
 
 
 def _config_from(paths: list[str]) -> dict[str, Any]:
-    from geoft.config_compat import load_config, merge_configs, translate
+    from geoft.config import load_configs
 
-    if not paths:
-        raise ConfigError("this command needs a config: -c config.yaml")
-    return translate(merge_configs([load_config(p) for p in paths]), _notice)
+    return load_configs(paths, _notice)
 
 
 def _parser(prog: str, description: str, config: bool = True) -> argparse.ArgumentParser:

@@ -17,24 +17,11 @@ both work; an unknown name raises :class:`~geoft.errors.RegistryError` listing c
 from __future__ import annotations
 
 import difflib
-import importlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
+from geoft.config.imports import import_object
 from geoft.errors import RegistryError
-
-
-def import_object(path: str) -> Any:
-    """Import ``"package.module:attribute"`` (or ``"package.module.attribute"``) and return the attribute."""
-    if ":" in path:
-        module_name, attr = path.split(":", 1)
-    else:
-        module_name, _, attr = path.rpartition(".")
-    module = importlib.import_module(module_name)
-    try:
-        return getattr(module, attr)
-    except AttributeError as err:
-        raise RegistryError(f"{module_name!r} has no attribute {attr!r}") from err
 
 
 class Source(Protocol):

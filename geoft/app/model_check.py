@@ -24,16 +24,16 @@ class ModelReport:
 
 
 def build_task(config: dict[str, Any]) -> Any:
-    """Instantiate ``config["model"]`` (a geoft task) after the class-path check."""
-    from geoft.registry import import_object
+    """Instantiate ``config["model"]`` (a geoft task) after the class-path check, as ``geoft fit`` does."""
+    from lightning.pytorch import LightningModule
+
+    from geoft.config import instantiate
 
     check_class_paths(config)
     model = config.get("model") or {}
-    class_path = model.get("class_path")
-    if not class_path:
+    if not model.get("class_path"):
         raise ConfigError("the config has no model.class_path", hint="start from a preset")
-    cls = import_object(class_path if "." in class_path or ":" in class_path else f"geoft.tasks.{class_path}")
-    return cls(**dict(model.get("init_args") or {}))
+    return instantiate(model, LightningModule, "model")
 
 
 def first_batch(config: dict[str, Any]) -> dict[str, Any] | None:
@@ -42,13 +42,14 @@ def first_batch(config: dict[str, Any]) -> dict[str, Any] | None:
     root = (data.get("init_args") or {}).get("train_data_root")
     if not data.get("class_path") or not root or not Path(root).is_dir():
         return None  # no data chosen yet: the caller says it used random input
-    from geoft.registry import import_object
+    from lightning.pytorch import LightningDataModule
 
-    cls = import_object(data["class_path"])
+    from geoft.config import instantiate
+
     init = dict(data.get("init_args") or {})
     init["batch_size"] = min(int(init.get("batch_size", 2)), 2)
     init["num_workers"] = 0
-    dm = cls(**init)
+    dm = instantiate({**data, "init_args": init}, LightningDataModule, "data")
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
     return dm.on_after_batch_transfer(batch, 0) if hasattr(dm, "on_after_batch_transfer") else batch

@@ -17,7 +17,12 @@ from torch.utils.data import DataLoader, Dataset
 from torchgeo.datamodules import NonGeoDataModule
 
 from geoft.datamodules.arguments import passed_through
-from geoft.datamodules.transforms import BatchTransform, build_augmentations
+from geoft.datamodules.transforms import (
+    AugmentingCollate,
+    BatchTransform,
+    build_augmentations,
+    build_sample_augmentation,
+)
 from geoft.datasets.samples import collate_samples
 from geoft.errors import ConfigError, DataError
 from geoft.task_kinds import TaskKind
@@ -102,6 +107,12 @@ class GenericDataModuleBase(NonGeoDataModule):
             "val": build_augmentations(self.val_transform),
             "test": build_augmentations(self.test_transform),
             "predict": [],  # predictions keep their geometry, so the map stays right
+        }
+        self._sample_augmentations = {
+            "train": build_sample_augmentation(self.train_transform),
+            "val": build_sample_augmentation(self.val_transform),
+            "test": build_sample_augmentation(self.test_transform),
+            "predict": None,
         }
         self._batch_transforms: dict[str, BatchTransform] = {}
         self.predict_dataset_bands = self.predict_dataset_bands or self.dataset_bands
@@ -256,7 +267,9 @@ class GenericDataModuleBase(NonGeoDataModule):
             batch_size=batch_size,
             shuffle=split == "train",
             num_workers=self.num_workers,
-            collate_fn=self.collate_fn,
+            collate_fn=self.collate_fn
+            if self._sample_augmentations[split] is None
+            else AugmentingCollate(self._sample_augmentations[split], self.collate_fn),
             drop_last=drop_last,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,

@@ -5,8 +5,11 @@ Augmentations come from YAML as a list whose items are
 * a short name: ``hflip``, ``vflip``, ``rot90``, ``rotate``, ``crop``, or any class of
   ``kornia.augmentation`` (``RandomHorizontalFlip``);
 * ``{class_path: kornia.augmentation.RandomRotation, init_args: {degrees: 30}}``;
-* a few albumentations names from reference configs (``HorizontalFlip``...), translated to kornia;
-  ``ToTensorV2`` is ignored (samples are tensors already).
+* any albumentations transform (``{class_path: albumentations.Rotate, init_args: {limit: 30}}``):
+  these run per sample, before normalisation, exactly as the reference runs them (measured in
+  ``benchmarks/augmentation_albumentations.py``: a kornia translation is not pixel-equal for rotations
+  and borders); ``ToTensorV2`` and the reference's temporal flatten/unflatten markers are no-ops
+  (samples are tensors, and time steps are folded into channels for albumentations anyway).
 
 Geometric transforms apply identically to image and mask; masks use nearest neighbour, and pixels
 that come from outside the image (rotation corners, padding) get ``ignore_index``.
@@ -14,6 +17,7 @@ that come from outside the image (rotation corners, padding) get ``ignore_index`
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,13 +35,26 @@ SHORT_NAMES: dict[str, tuple[str, dict[str, Any]]] = {
     "rot90": ("RandomRotation90", {"times": (0, 3), "p": 1.0}),
     "rotate": ("RandomRotation", {"degrees": 30.0, "p": 0.5}),
 }
-ALBUMENTATIONS: dict[str, tuple[str, dict[str, Any]] | None] = {
-    "HorizontalFlip": ("RandomHorizontalFlip", {}),
-    "VerticalFlip": ("RandomVerticalFlip", {}),
-    "RandomRotate90": ("RandomRotation90", {"times": (0, 3)}),
-    "Rotate": ("RandomRotation", {}),
-    "ToTensorV2": None,
-}
+# Items that need no work here: samples are tensors already, and time steps are folded into channels.
+NO_OPS = (
+    "ToTensorV2",
+    "FlattenTemporalIntoChannels",
+    "UnflattenTemporalFromChannels",
+    "FlattenSamplesIntoChannels",
+    "UnflattenSamplesFromChannels",
+)
+
+
+class FlattenTemporalIntoChannels:
+    """The reference's marker around albumentations on time series; geoft folds time into channels itself."""
+
+
+class UnflattenTemporalFromChannels(FlattenTemporalIntoChannels):
+    """See :class:`FlattenTemporalIntoChannels`."""
+
+
+FlattenSamplesIntoChannels = FlattenTemporalIntoChannels
+UnflattenSamplesFromChannels = UnflattenTemporalFromChannels
 
 
 def _kornia_class(name: str) -> type[nn.Module]:
@@ -48,6 +65,51 @@ def _kornia_class(name: str) -> type[nn.Module]:
             hint=f"use a kornia.augmentation class name or one of {', '.join(SHORT_NAMES)}.",
         )
     return cls
+
+
+def _is_albumentations(path: str) -> bool:
+    return path.startswith(("albumentations.", "A.")) or path in NO_OPS or path.rpartition(".")[2] in NO_OPS
+
+
+def _albumentations_1_flip(A: Any, p: float) -> Any:
+    """albumentations 1.x ``Flip`` (removed in 2.0): horizontal, vertical or both, each a third of the time."""
+    both = A.Sequential([A.HorizontalFlip(p=1.0), A.VerticalFlip(p=1.0)], p=1.0)
+    return A.OneOf([A.HorizontalFlip(p=1.0), A.VerticalFlip(p=1.0), both], p=p)
+
+
+def _albumentations_transform(path: str, init_args: dict[str, Any]) -> Any | None:
+    """One albumentations transform from its config name, or None for the no-op markers."""
+    short = path.rpartition(".")[2]
+    if short in NO_OPS:
+        return None
+    try:
+        import albumentations as A
+    except ImportError as err:
+        raise ConfigError(
+            f"augmentation {path!r} needs albumentations", hint="pip install albumentations"
+        ) from err
+    if short == "Flip" and not hasattr(A, "Flip"):
+        return _albumentations_1_flip(A, float(init_args.get("p", 0.5)))
+    cls = getattr(A, short, None)
+    if cls is None and not path.startswith("A."):
+        try:
+            cls = import_object(path)
+        except (ImportError, ConfigError):
+            cls = None
+    if not isinstance(cls, type):
+        names = [n for n in dir(A) if n[:1].isupper()]
+        close = difflib.get_close_matches(short, names, n=3, cutoff=0.6)
+        raise ConfigError(
+            f"Unknown augmentation {path!r}: albumentations has no transform {short!r}.",
+            hint=f"did you mean {', '.join(close)}?" if close else "see https://albumentations.ai/docs/",
+        )
+    from geoft.config.checks import check_keys
+
+    check_keys(list(init_args), cls, f"augmentation {path}")
+    try:
+        return cls(**init_args)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"Bad init_args for augmentation {path!r}: {str(err).splitlines()[0]}") from err
 
 
 def _build_one(item: Any) -> nn.Module | None:
@@ -64,19 +126,6 @@ def _build_one(item: Any) -> nn.Module | None:
     if unknown:
         raise ConfigError(f"Augmentation {item['class_path']!r} has unknown keys {sorted(unknown)}.")
     path, init_args = str(item["class_path"]), dict(item.get("init_args") or {})
-    if path.startswith(("albumentations.", "A.")):
-        short = path.rsplit(".", 1)[-1]
-        if short not in ALBUMENTATIONS:
-            raise ConfigError(
-                f"Albumentations transform {path!r} is not supported: geoft augments batches on the device with kornia.",
-                hint="use the kornia.augmentation equivalent, e.g. kornia.augmentation.RandomHorizontalFlip.",
-            )
-        target = ALBUMENTATIONS[short]
-        if target is None:
-            return None
-        name, defaults = target
-        args = {k: v for k, v in init_args.items() if k == "p"}
-        return _kornia_class(name)(**{**defaults, **args})
     try:
         cls = import_object(path)
     except (ImportError, ConfigError) as err:
@@ -87,13 +136,92 @@ def _build_one(item: Any) -> nn.Module | None:
         raise ConfigError(f"Bad init_args for augmentation {path!r}: {err}") from err
 
 
-def build_augmentations(spec: Sequence[Any] | None) -> list[nn.Module]:
-    """Turn a YAML list (names, ``{class_path, init_args}`` dicts or modules) into kornia modules."""
+def _split(spec: Sequence[Any] | None) -> tuple[list[Any], list[Any]]:
+    """(albumentations items, batch items) of a transform list."""
     if spec is None:
-        return []
+        return [], []
     if isinstance(spec, (str, dict, nn.Module)):
         spec = [spec]
-    return [m for m in (_build_one(item) for item in spec) if m is not None]
+    sample: list[Any] = []
+    batch: list[Any] = []
+    for item in spec:
+        if isinstance(item, dict):
+            path = item.get("class_path")
+        elif isinstance(item, str):
+            path = item
+        else:  # jsonargparse may hand over instances it built from {class_path, init_args}
+            path = f"{type(item).__module__}.{type(item).__name__}"
+        if isinstance(path, str) and _is_albumentations(path):
+            sample.append(item)
+        else:
+            batch.append(item)
+    return sample, batch
+
+
+def build_augmentations(spec: Sequence[Any] | None) -> list[nn.Module]:
+    """The batch (kornia) part of a YAML transform list; albumentations items go to
+    :func:`build_sample_augmentation`."""
+    return [m for m in (_build_one(item) for item in _split(spec)[1]) if m is not None]
+
+
+class SampleAugmentation:
+    """Albumentations transforms applied to each sample as the reference does (image and mask together).
+
+    Images ``[C, H, W]`` (or ``[C, T, H, W]``, time folded into channels so every step moves alike)
+    become ``H x W x C`` float32 arrays; masks keep their values (nearest-neighbour for geometry).
+    """
+
+    def __init__(self, transforms: list[Any]) -> None:
+        import albumentations as A
+
+        self.transforms = transforms
+        self.compose = A.Compose(transforms)
+
+    def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
+        image: Tensor = sample["image"]
+        shape = image.shape
+        array = image.reshape(-1, *shape[-2:]).permute(1, 2, 0).numpy().astype("float32", copy=False)
+        inputs: dict[str, Any] = {"image": array}
+        mask = sample.get("mask")
+        if isinstance(mask, Tensor):
+            inputs["mask"] = mask.numpy().astype("float32", copy=False)
+        out = self.compose(**inputs)
+        result = torch.from_numpy(out["image"]).permute(2, 0, 1).contiguous()
+        sample = dict(sample)
+        sample["image"] = result.reshape(*shape[:-2], *result.shape[-2:]).to(image.dtype)
+        if isinstance(mask, Tensor):
+            sample["mask"] = torch.from_numpy(out["mask"]).to(mask.dtype)
+        return sample
+
+    def __repr__(self) -> str:
+        return f"SampleAugmentation({self.transforms})"
+
+
+def build_sample_augmentation(spec: Sequence[Any] | None) -> SampleAugmentation | None:
+    """The albumentations part of a YAML transform list (None when it has none)."""
+    built = []
+    for item in _split(spec)[0]:
+        if not isinstance(item, (dict, str)):
+            if type(item).__name__ not in NO_OPS:
+                built.append(item)
+            continue
+        path = item["class_path"] if isinstance(item, dict) else item
+        args = dict(item.get("init_args") or {}) if isinstance(item, dict) else {}
+        transform = _albumentations_transform(str(path), args)
+        if transform is not None:
+            built.append(transform)
+    return SampleAugmentation(built) if built else None
+
+
+class AugmentingCollate:
+    """Collate after a per-sample augmentation (runs in the loader's workers, like the reference)."""
+
+    def __init__(self, augmentation: SampleAugmentation, collate: Any) -> None:
+        self.augmentation = augmentation
+        self.collate = collate
+
+    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        return self.collate([self.augmentation(s) for s in samples])
 
 
 class BatchTransform(nn.Module):

@@ -12,23 +12,27 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
-from jsonargparse import ArgumentError, ArgumentParser
 
 from geoft.datasets.problems import DataProblem, problem_from_error
-from geoft.errors import DataError, GeoftError
-from geoft.registry import import_object
+from geoft.errors import ConfigError, DataError, GeoftError
 
 SPLITS = ("train", "val", "test", "predict")
 
 
 def datamodule_from_config(config: dict[str, Any] | str | Path) -> Any:
     """Build a geoft datamodule from ``{class_path, init_args}``, ``{data: {...}}`` or a YAML file."""
+    from lightning.pytorch import LightningDataModule
+
+    from geoft.config import instantiate, load_config
+    from geoft.config.checks import section_class
+
     if isinstance(config, (str, Path)):
-        path = Path(config)
-        if not path.is_file():
-            raise DataError(f"Config file {path} does not exist.")
-        config = yaml.safe_load(path.read_text()) or {}
+        if not Path(config).is_file():
+            raise DataError(f"Config file {config} does not exist.")
+        try:
+            config = load_config(config)
+        except ConfigError as err:
+            raise DataError(err.message, hint=err.hint) from err
     if not isinstance(config, dict):
         raise DataError("The config must be a mapping with class_path/init_args or a 'data' section.")
     section = config.get("data", config)
@@ -37,29 +41,15 @@ def datamodule_from_config(config: dict[str, Any] | str | Path) -> Any:
             "The config has no datamodule: expected 'data: {class_path: ..., init_args: {...}}'.",
             hint="e.g. class_path: geoft.datamodules.GenericNonGeoSegmentationDataModule",
         )
-    path = str(section["class_path"])
-    if "." not in path and ":" not in path:
-        path = f"geoft.datamodules.{path}"
-    try:
-        cls = import_object(path)
-    except (ImportError, ValueError) as err:  # no such module, or an empty/odd name
-        raise DataError(
-            f"cannot import the datamodule class {path!r}: {err}",
-            hint="e.g. class_path: geoft.datamodules.GenericNonGeoSegmentationDataModule",
-        ) from err
+    from geoft.config.compat import translate
+
+    section = translate(section, lambda _message: None, top_level=False)
+    cls = section_class(section, "data")
     if not (isinstance(cls, type) and hasattr(cls, "build_dataset")):
-        raise DataError(f"{path} is not a geoft datamodule.", hint="use a class from geoft.datamodules.")
-    init_args = section.get("init_args") or {}
-    if not isinstance(init_args, dict):
-        raise DataError(f"init_args of {path} must be a mapping, not {type(init_args).__name__}.")
-    # Type-check the arguments as `geoft fit` does (jsonargparse), so a wrong type is a clear error.
-    parser = ArgumentParser(exit_on_error=False)
-    parser.add_class_arguments(cls, "data")
-    try:
-        parsed = parser.parse_object({"data": init_args})
-    except ArgumentError as err:
-        raise DataError(f"Bad datamodule arguments for {path}: {err}") from err
-    return parser.instantiate_classes(parsed).data
+        raise DataError(
+            f"{section['class_path']} is not a geoft datamodule.", hint="use a class from geoft.datamodules."
+        )
+    return instantiate(section, LightningDataModule, "data")
 
 
 def _check_pixels(dataset: Any, split: str, counts: dict[int, int]) -> list[DataProblem]:

@@ -34,4 +34,7 @@ MODEL_FACTORIES: dict[str, str] = {
     "FullModelFactory": "geoft.models.factories.full:FullModelFactory",
     "Clay1_5ModelFactory": "geoft.models.factories.clay:Clay1_5ModelFactory",
     "ObjectDetectionModelFactory": "geoft.models.factories.detection:ObjectDetectionModelFactory",
+    # the reference's deprecated names (one notice each, same model)
+    "PrithviModelFactory": "geoft.models.factories.deprecated:PrithviModelFactory",
+    "GenericUnetModelFactory": "geoft.models.factories.deprecated:GenericUnetModelFactory",
 }

@@ -17,17 +17,12 @@ from geoft.runs.deploy import deploy_config
 
 def build_task(model_section: Mapping[str, Any]) -> nn.Module:
     """Instantiate a LightningModule from ``{class_path, init_args}`` without downloading weights."""
-    from jsonargparse import ArgumentParser
     from lightning.pytorch import LightningModule
 
+    from geoft.config import instantiate
+
     section = deploy_config({"model": dict(model_section)})["model"]
-    parser = ArgumentParser(exit_on_error=False)
-    parser.add_subclass_arguments(LightningModule, "model")
-    try:
-        parsed = parser.parse_object({"model": section})
-    except Exception as err:  # jsonargparse reports bad configs with its own exception types
-        raise ConfigError(f"cannot build the model from the config: {err}") from err
-    return parser.instantiate_classes(parsed).model
+    return instantiate(section, LightningModule, "model")
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -112,13 +112,12 @@ def test_transforms_from_yaml_forms():
             {"class_path": "albumentations.pytorch.ToTensorV2"},
         ]
     )
+    # albumentations items run per sample (build_sample_augmentation), not in the kornia batch pipeline
     assert (
-        len(augs) == 4 and isinstance(augs[0], RandomHorizontalFlip) and isinstance(augs[2], RandomRotation90)
+        len(augs) == 3 and isinstance(augs[0], RandomHorizontalFlip) and isinstance(augs[2], RandomRotation90)
     )
     with pytest.raises(ConfigError, match="Unknown augmentation 'Flipz'"):
         build_augmentations(["Flipz"])
-    with pytest.raises(ConfigError, match="not supported"):
-        build_augmentations([{"class_path": "albumentations.ElasticTransform"}])
     with pytest.raises(ConfigError, match="Bad init_args"):
         build_augmentations(
             [{"class_path": "kornia.augmentation.RandomHorizontalFlip", "init_args": {"nope": 1}}]
