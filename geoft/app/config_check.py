@@ -192,8 +192,12 @@ def instantiate_like_fit(config: dict[str, Any]) -> Any:
             self.config_init = self.parser.instantiate_classes(self.config)
             self.model = self._get(self.config_init, "model")
 
+    import warnings
+
     fit_config = {k: v for k, v in config.items() if k not in ("run_name", "predict_output_dir")}
-    return _CheckOnly(args=fit_config, run=False).model
+    with warnings.catch_warnings():  # "args and sys.argv both given": sys.argv is the app server's
+        warnings.filterwarnings("ignore", message=".*args parameter is intended.*")
+        return _CheckOnly(args=fit_config, run=False).model
 
 
 def weight_reports(model: Any) -> list[str]:

@@ -141,6 +141,49 @@ def summarize(
     return summary
 
 
+# Sentinel-2 MSI band numbers -> geoft's band names (the pretrained models' names)
+SENTINEL2_BANDS = {
+    "B1": "COASTAL_AEROSOL",
+    "B2": "BLUE",
+    "B3": "GREEN",
+    "B4": "RED",
+    "B5": "RED_EDGE_1",
+    "B6": "RED_EDGE_2",
+    "B7": "RED_EDGE_3",
+    "B8": "NIR_BROAD",
+    "B8A": "NIR_NARROW",
+    "B9": "WATER_VAPOR",
+    "B10": "CIRRUS",
+    "B11": "SWIR_1",
+    "B12": "SWIR_2",
+}
+
+
+def _sentinel2_number(name: str) -> str:
+    key = name.strip().upper()
+    return "B" + key[1:].lstrip("0") if key.startswith("B") and key[1:].lstrip("0") else key
+
+
+def canonical_band_names(names: list[str]) -> list[str]:
+    """Band names the models know: Sentinel-2 numbers (``B4``, ``B8A``, ``B04``) become ``RED``,
+    ``NIR_NARROW``...; 13 unnamed bands are read as Sentinel-2 L1C order; other names are kept."""
+    numbers = [_sentinel2_number(n) for n in names]
+    if names and all(n in SENTINEL2_BANDS for n in numbers) and ("B8A" in numbers or len(names) >= 10):
+        return [SENTINEL2_BANDS[n] for n in numbers]
+    if len(names) == 13 and all(n.startswith("band ") for n in names):
+        return list(SENTINEL2_BANDS.values())
+    return list(names)
+
+
+def default_rgb(band_names: list[str]) -> list[int]:
+    """Positions of red, green and blue (``[2, 1, 0]`` when the names do not say)."""
+    wanted = ("RED", "GREEN", "BLUE")
+    upper = [b.upper() for b in band_names]
+    if all(w in upper for w in wanted):
+        return [upper.index(w) for w in wanted]
+    return [2, 1, 0] if len(band_names) >= 3 else [0, 0, 0]
+
+
 def suggested_ignore_index(histogram: dict[int, int]) -> int | None:
     """A label value that marks 'no data' rather than a class: a negative value, or 255 beside small ones."""
     values = sorted(histogram)

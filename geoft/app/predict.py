@@ -23,11 +23,11 @@ def run_config(run: RunRecord) -> dict[str, Any]:
     return config
 
 
-def load_task(run: RunRecord) -> Any:
-    """The run's task rebuilt from its config and best checkpoint, on CPU, in eval mode."""
+def load_task(run: RunRecord, checkpoint: Path | None = None) -> Any:
+    """The run's task rebuilt from its config and ``checkpoint`` (default: the best), on CPU, in eval mode."""
     from geoft.export_cli import load_checkpoint, task_from_checkpoint
 
-    ckpt_path = best_checkpoint(run)
+    ckpt_path = checkpoint or best_checkpoint(run)
     task = task_from_checkpoint(load_checkpoint(ckpt_path), run_config(run), str(ckpt_path))
     task.eval()
     return task
@@ -63,10 +63,11 @@ def predict_to_geotiff(
     out_path: Path,
     progress: Callable[[int, int], None] | None = None,
     class_colors: Sequence[Sequence[int]] | None = None,
+    checkpoint: Path | None = None,
 ) -> Path:
     """Predict a GeoTIFF scene of any size with ``run`` (block by block, tiled) into a class-map GeoTIFF.
 
-    ``progress(done, total)`` is called as blocks finish.
+    ``progress(done, total)`` is called as blocks finish; ``checkpoint`` defaults to the best one.
     """
     from geoft.export_cli import checkpoint_normalisation, load_checkpoint
     from geoft.io.scene import predict_scene_with_task
@@ -75,7 +76,7 @@ def predict_to_geotiff(
     data_args = (config.get("data") or {}).get("init_args") or {}
     means, stds = data_args.get("means"), data_args.get("stds")
     if not isinstance(means, list) or not isinstance(stds, list):
-        stored = checkpoint_normalisation(load_checkpoint(best_checkpoint(run)))
+        stored = checkpoint_normalisation(load_checkpoint(checkpoint or best_checkpoint(run)))
         if stored is None:
             raise DataError(
                 f"run {run.id} has no normalisation statistics in its config or checkpoint",
@@ -84,7 +85,7 @@ def predict_to_geotiff(
         means, stds = stored
     out_path.parent.mkdir(parents=True, exist_ok=True)
     result = predict_scene_with_task(
-        load_task(run),
+        load_task(run, checkpoint),
         image_path,
         out_path,
         means=means,
