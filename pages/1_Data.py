@@ -122,7 +122,9 @@ with st.form("pairing"):
     if st.form_submit_button("Pair with these suffixes"):
         with guarded():
             save_dataset_meta(
-                settings.home, summary.root, {**meta, "image_suffix": image_suffix, "label_suffix": label_suffix}
+                settings.home,
+                summary.root,
+                {**meta, "image_suffix": image_suffix, "label_suffix": label_suffix},
             )
             st.rerun()
 

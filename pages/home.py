@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from geoft.app.progress import format_duration
 from geoft.app.ui import guarded, leaflet_urls, setup_page
 from geoft.app.widgets import run_panel, show_map
 
@@ -21,11 +22,22 @@ st.write(
 
 from geoft.app import demo  # noqa: E402
 
-if st.button("Run the demo", type="primary", key="demo_start"):
+estimate = demo.estimated_seconds(ctx.settings)
+if st.button(
+    "Run the demo",
+    type="primary",
+    key="demo_start",
+    help=f"{ctx.settings.demo_chips} chips × {ctx.settings.demo_epochs} epochs",
+):
     with guarded(), st.spinner("Generating the demo dataset..."):
         run = demo.start_demo(ctx.settings, ctx.runner)
         st.session_state["geoft_demo_run"] = run.id
 
+st.caption(
+    f"Takes about {format_duration(estimate)} from the click to the map on 2 CPU cores "
+    f"({ctx.settings.demo_chips} chips of {ctx.settings.demo_size}×{ctx.settings.demo_size} px, "
+    f"{ctx.settings.demo_epochs} epochs); longer while other jobs share the machine."
+)
 demo_runs = ctx.store.list(tag="demo")
 demo_run_id = st.session_state.get("geoft_demo_run") or (demo_runs[0].id if demo_runs else None)
 

@@ -71,7 +71,9 @@ def loss_rising(values: list[float]) -> bool:
     return rises > (len(values) - 1) / 2 and values[-1] > values[0] * 1.1
 
 
-def collapsed_class(matrix: list[list[int]] | np.ndarray, threshold: float = 0.97) -> tuple[int, float] | None:
+def collapsed_class(
+    matrix: list[list[int]] | np.ndarray, threshold: float = 0.97
+) -> tuple[int, float] | None:
     """``(class, share)`` when one class takes ``threshold`` of the predictions although the truth has others."""
     cm = np.asarray(matrix, dtype=np.float64)
     if cm.ndim != 2 or cm.sum() == 0:
@@ -112,7 +114,9 @@ def learning_warnings(
     task = (config.get("model") or {}).get("init_args") or {}
     causes = []
     if random_weights_warning(config):
-        causes.append("the backbone started from random weights (choose pretrained weights on the Model page)")
+        causes.append(
+            "the backbone started from random weights (choose pretrained weights on the Model page)"
+        )
     lr = task.get("lr")
     if isinstance(lr, int | float) and lr >= 5e-4:
         causes.append(f"the learning rate {lr:g} may be too high for fine-tuning (try 1e-4)")

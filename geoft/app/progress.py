@@ -206,4 +206,6 @@ def best_and_last(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def epoch_series(records: list[dict[str, Any]], name: str) -> list[float]:
     """The values of ``name`` in logging order (one per validation epoch for val metrics)."""
-    return [float(r[name]) for r in records if isinstance(r.get(name), int | float) and math.isfinite(r[name])]
+    return [
+        float(r[name]) for r in records if isinstance(r.get(name), int | float) and math.isfinite(r[name])
+    ]

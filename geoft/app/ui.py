@@ -42,7 +42,7 @@ def escape_markdown(text: str) -> str:
     backticks are left alone, they are code already."""
     parts = str(text).split("`")
     for i in range(0, len(parts), 2):  # even parts lie outside code spans
-        parts[i] = re.sub(r"([\\*_~#\[\]<>|$])", r"\\\1", parts[i])
+        parts[i] = re.sub(r"([\\*_~$])", r"\\\1", parts[i])  # emphasis, strike-through, LaTeX
     return "`".join(parts)
 
 
