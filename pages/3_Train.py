@@ -84,7 +84,9 @@ else:
         "Run", choices, format_func=lambda i: f"{names.get(i, i)} · {i}", key="train_run_select"
     )
 
-    @st.fragment(run_every=2.0)
+    follow = any(r.id == selected for r in active) or selected == mine  # redraw live only while it may change
+
+    @st.fragment(run_every=2.0 if follow else None)
     def live(run_id: str) -> None:
         with guarded():
             run_panel(ctx, run_id, key="train")

@@ -34,7 +34,12 @@ data_args = (config.get("data") or {}).get("init_args") or {}
 dataset_root = run_dataset_root(run)
 class_names = ((config.get("model") or {}).get("init_args") or {}).get("class_names") or []
 meta = load_dataset_meta(ctx.settings.home, dataset_root) if dataset_root else {}
-colors = [parse_hex(c) if isinstance(c, str) else tuple(c) for c in meta.get("class_colors") or []]
+same_classes = list(meta.get("class_names") or []) == list(class_names)  # colours saved for these names
+colors = (
+    [parse_hex(c) if isinstance(c, str) else tuple(c) for c in meta.get("class_colors") or []]
+    if same_classes
+    else []
+)
 class_names = class_names or ["class 0", "class 1"]
 colors = (colors + class_colors(class_names))[: len(class_names)]
 
