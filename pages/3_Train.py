@@ -84,11 +84,14 @@ else:
         "Run", choices, format_func=lambda i: f"{names.get(i, i)} · {i}", key="train_run_select"
     )
 
-    follow = any(r.id == selected for r in active) or selected == mine  # redraw live only while it may change
+    follow = any(r.id == selected for r in active)  # redraw live only while the run may change
 
     @st.fragment(run_every=2.0 if follow else None)
     def live(run_id: str) -> None:
+        run = None
         with guarded():
-            run_panel(ctx, run_id, key="train")
+            run = run_panel(ctx, run_id, key="train")
+        if follow and run is not None and not run.is_active:
+            st.rerun(scope="app")  # finished: redraw once without the timer (charts stay drawn)
 
     live(selected)
