@@ -6,11 +6,20 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from geoft.app.data_summary import dataset_statistics, load_dataset_meta, save_dataset_meta, summarize
-from geoft.app.imagery import colorize, default_colors, hex_color, parse_hex, percentile_stretch
+from geoft.app.data_summary import (
+    canonical_band_names,
+    class_values,
+    dataset_statistics,
+    default_rgb,
+    load_dataset_meta,
+    save_dataset_meta,
+    suggested_ignore_index,
+    summarize,
+)
+from geoft.app.imagery import class_colors, colorize, hex_color, parse_hex, percentile_stretch
 from geoft.app.paths import confine, list_subdirs, relative_label
-from geoft.app.ui import guarded, setup_page
-from geoft.app.uploads import dataset_root_of, extract_zip, remove_tree, safe_filename, save_files
+from geoft.app.ui import escape_markdown, guarded, remember_dataset, setup_page
+from geoft.app.uploads import dataset_root_of, extract_dataset_zip, safe_filename, save_files
 
 ctx = setup_page("Data")
 settings = ctx.settings
@@ -26,8 +35,7 @@ source = st.radio(
 
 
 def use_dataset(path: Path) -> None:
-    st.session_state["geoft_dataset"] = str(path)
-    st.session_state.pop("geoft_summary", None)
+    remember_dataset(settings, path)
 
 
 if source == "Folder on this server":
@@ -46,14 +54,9 @@ if source == "Folder on this server":
 elif source == "Upload a zip":
     up = st.file_uploader("Zip of the dataset folder", type=["zip"], key="data_zip")
     if up is not None and st.button("Extract", key="data_extract"):
-        dest = settings.uploads_dir / safe_filename(Path(up.name).stem)
         with guarded():
-            try:
-                extract_zip(up.getvalue(), dest)
-            except Exception:
-                remove_tree(dest)
-                raise
-            use_dataset(dataset_root_of(dest))
+            dest = extract_dataset_zip(up.getvalue(), settings.uploads_dir, Path(up.name).stem)
+            use_dataset(dest)
             st.success(f"Extracted to {relative_label(dest, roots)}")
 elif source == "Upload a folder":
     ups = st.file_uploader(
@@ -90,16 +93,45 @@ if not dataset:
 
 st.divider()
 st.subheader(f"Dataset: {relative_label(Path(dataset), roots)}")
+meta = load_dataset_meta(settings.home, Path(dataset))
 summary = None
 with guarded():
-    summary = summarize(confine(dataset, roots, must_exist=True))
+    summary = summarize(
+        confine(dataset, roots, must_exist=True),
+        image_suffix=meta.get("image_suffix"),
+        label_suffix=meta.get("label_suffix"),
+    )
 if summary is None:
     st.stop()
 
+with st.form("pairing"):
+    st.markdown("**How images pair with labels.** " + summary.pairing.explain())
+    p1, p2 = st.columns(2)
+    image_suffix = p1.text_input(
+        "Image suffix (before the extension)",
+        value=summary.pairing.image_suffix,
+        key="data_image_suffix",
+        help="e.g. _S2Hand for Spain_1_S2Hand.tif; empty when images are named NAME.tif",
+    )
+    label_suffix = p2.text_input(
+        "Label suffix (before the extension)",
+        value=summary.pairing.label_suffix,
+        key="data_label_suffix",
+        help="e.g. _LabelHand for Spain_1_LabelHand.tif; empty when labels are named NAME.tif",
+    )
+    if st.form_submit_button("Pair with these suffixes"):
+        with guarded():
+            save_dataset_meta(
+                settings.home,
+                summary.root,
+                {**meta, "image_suffix": image_suffix, "label_suffix": label_suffix},
+            )
+            st.rerun()
+
 for problem in summary.problems:
-    st.error(problem)
+    st.error(escape_markdown(problem))
 for warning in summary.warnings:
-    st.warning(warning)
+    st.warning(escape_markdown(warning))
 c = st.columns(5)
 c[0].metric("Chips", summary.chip_count)
 c[1].metric("Size", f"{summary.size[0]}×{summary.size[1]}" if summary.size else "-")
@@ -111,13 +143,19 @@ st.markdown(
     + ", ".join(f"{name} {count}" for name, count in summary.split_sizes.items())
 )
 
-meta = load_dataset_meta(settings.home, summary.root)
 values = sorted(summary.class_histogram)
-num_classes = max(values) + 1 if values and max(values) < 256 else 2
-names = list(meta.get("class_names") or [f"class {i}" for i in range(num_classes)])
+ignore_index = meta.get("ignore_index", suggested_ignore_index(summary.class_histogram))
+classes = class_values(summary.class_histogram, ignore_index)
+num_classes = max(classes) + 1 if classes else 2
+names = list(meta.get("class_names") or [f"class {i}" for i in range(max(2, num_classes))])
 colors = [parse_hex(cc) if isinstance(cc, str) else tuple(cc) for cc in meta.get("class_colors") or []]
-colors = (colors + default_colors(len(names)))[: len(names)]
-band_names = list(meta.get("bands") or summary.band_names)
+colors = (colors + class_colors(names))[: len(names)]
+band_names = list(meta.get("bands") or canonical_band_names(summary.band_names))
+if ignore_index is not None:
+    st.info(
+        f"Label value {ignore_index} ({summary.class_histogram.get(ignore_index, 0):,} pixels) looks like "
+        "'no data': it is pre-set as the ignore value on the Model page (not a class)."
+    )
 
 st.subheader("Classes")
 hist = pd.DataFrame(
@@ -130,6 +168,7 @@ if not hist.empty:
     import altair as alt
 
     palette = [hex_color(colors[v]) if 0 <= v < len(colors) else "#999999" for v in values]
+    hist["class"] = [c if v != ignore_index else f"{v} (ignored)" for c, v in zip(hist["class"], values)]
     scale = alt.Scale(domain=list(hist["class"]), range=palette)
     chart = (
         alt.Chart(hist)
@@ -146,6 +185,12 @@ with st.form("classes"):
             new_colors.append(st.color_picker(f"Class {i} colour", value=hex_color(col), key=f"cls_col_{i}"))
     if st.form_submit_button("Save classes"):
         with guarded():
+            # colours the user did not touch follow the (new) names: "water" becomes blue
+            suggested = [hex_color(c) for c in class_colors(new_names)]
+            new_colors = [
+                sug if col == hex_color(old) and n != old_name else col
+                for col, sug, old, n, old_name in zip(new_colors, suggested, colors, new_names, names)
+            ]
             save_dataset_meta(
                 settings.home,
                 summary.root,
@@ -156,19 +201,29 @@ with st.form("classes"):
 
 st.subheader("Gallery")
 if summary.band_count:
-    labels = [f"{i}: {band_names[i] if i < len(band_names) else i}" for i in range(summary.band_count)]
-    default_rgb = meta.get("rgb_indices") or ([2, 1, 0] if summary.band_count >= 3 else [0, 0, 0])
+    file_names = summary.band_names
+
+    def band_label(i: int) -> str:
+        name = band_names[i] if i < len(band_names) else str(i)
+        original = file_names[i] if i < len(file_names) else ""
+        return f"{i}: {name}" + (f" ({original})" if original and original != name else "")
+
+    labels = [band_label(i) for i in range(summary.band_count)]
+    rgb_default = meta.get("rgb_indices") or default_rgb(band_names)
     b = st.columns(3)
     rgb = [
         b[k].selectbox(
             ch,
             range(summary.band_count),
-            index=min(default_rgb[k], summary.band_count - 1),
+            index=min(rgb_default[k], summary.band_count - 1),
             format_func=lambda i: labels[i],
             key=f"rgb_{ch}",
         )
         for k, ch in enumerate(("Red", "Green", "Blue"))
     ]
+    if list(rgb) != list(rgb_default):
+        with guarded():  # the Model and Predict pages show these bands too
+            save_dataset_meta(settings.home, summary.root, {**meta, "rgb_indices": list(rgb)})
     pairs = summary.all_pairs()[:8]
     import rasterio
 

@@ -1,23 +1,38 @@
-"""Model: backbone, necks, decoder and head from the registries; training options; full YAML config."""
+"""Model: backbone and weights, necks, decoder, head, the data options; every config checked before use."""
 
 from pathlib import Path
 
 import streamlit as st
 
-from geoft.app.data_summary import datamodule_paths, load_dataset_meta, summarize
+from geoft.app.data_summary import (
+    canonical_band_names,
+    class_values,
+    datamodule_paths,
+    default_rgb,
+    load_dataset_meta,
+    suggested_ignore_index,
+    summarize,
+)
 from geoft.app.forms import (
     PRESETS,
     DataChoice,
     ModelChoice,
     TrainChoice,
+    band_statistics,
     build_config,
     config_from_yaml,
     config_to_yaml,
+    default_input_bands,
+    has_published_weights,
 )
+from geoft.app.paths import confine
 from geoft.app.ui import guarded, setup_page
+from geoft.app.uploads import safe_filename
+from geoft.app.widgets import show_check
 
 ctx = setup_page("Model")
 st.title("Model")
+roots = list(ctx.settings.allowed_roots)
 
 
 @st.cache_data(show_spinner=False)
@@ -31,9 +46,26 @@ backbones, necks, decoders = registry_names()
 dataset = st.session_state.get("geoft_dataset")
 meta, summary = {}, None
 if dataset:
+    meta = load_dataset_meta(ctx.settings.home, Path(dataset))
     with guarded():
-        summary = summarize(Path(dataset))
-        meta = load_dataset_meta(ctx.settings.home, Path(dataset))
+        detected = summarize(
+            Path(dataset), image_suffix=meta.get("image_suffix"), label_suffix=meta.get("label_suffix")
+        )
+        s1, s2 = st.columns(2)
+        image_suffix = s1.text_input(
+            "Image suffix",
+            detected.pairing.image_suffix,
+            key="model_image_suffix",
+            help="as on the Data page",
+        )
+        label_suffix = s2.text_input("Label suffix", detected.pairing.label_suffix, key="model_label_suffix")
+        same = (image_suffix, label_suffix) == (detected.pairing.image_suffix, detected.pairing.label_suffix)
+        summary = (
+            detected
+            if same
+            else summarize(Path(dataset), image_suffix=image_suffix, label_suffix=label_suffix)
+        )
+        st.caption(summary.pairing.explain() + f" {summary.chip_count} pairs.")
 else:
     st.info("No dataset chosen yet (Data page). You can still build and check a model.")
 
@@ -50,8 +82,10 @@ backbone = c1.selectbox(
     "Backbone",
     backbone_options,
     index=backbone_options.index(preset.backbone) if preset.backbone in backbone_options else 0,
+    key="model_backbone",
 )
 backbone_other = c1.text_input("...or any timm model (timm_<name>)", key="model_timm")
+backbone = backbone_other or backbone
 decoder_options = decoders + ["smp_Unet", "smp_UnetPlusPlus", "smp_FPN", "smp_DeepLabV3Plus"]
 decoder = c2.selectbox(
     "Decoder",
@@ -64,15 +98,103 @@ head_dropout = c2.number_input(
     "Head dropout", 0.0, 0.9, float(preset.head_dropout), 0.05, key="model_head_dropout"
 )
 
-band_names = list(
+st.subheader("Weights")
+published = has_published_weights(backbone)
+weight_options = [
+    "Published weights (downloaded where online)",
+    "Local checkpoint file",
+    "Upload a checkpoint",
+]
+weight_options.append("None: random weights")
+weights = st.radio(
+    "Start from",
+    weight_options,
+    index=0 if published else 1,
+    horizontal=True,
+    key="model_weights",
+    help="Fine-tuning needs the backbone's pretrained weights; random weights need far more data.",
+)
+backbone_args: dict = {}
+pretrained = False
+if weights == weight_options[0]:
+    pretrained = True
+    if not published:
+        st.warning(
+            f"{backbone} has no published weights: choose a checkpoint file.", icon=":material/warning:"
+        )
+elif weights == weight_options[1]:
+    typed = st.text_input("Checkpoint path (inside the data folders)", key="model_ckpt_path")
+    if typed:
+        with guarded():
+            backbone_args["ckpt_path"] = str(confine(typed, roots, must_exist=True))
+elif weights == weight_options[2]:
+    up = st.file_uploader(
+        "Checkpoint (.pt, .pth, .ckpt, .safetensors)", type=["pt", "pth", "ckpt", "bin", "safetensors"]
+    )
+    if up is not None:
+        with guarded():
+            dest = ctx.settings.uploads_dir / "checkpoints" / safe_filename(up.name)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if not dest.is_file() or dest.stat().st_size != up.size:
+                dest.write_bytes(up.getvalue())
+            backbone_args["ckpt_path"] = str(dest)
+            st.caption(f"Saved as uploads/checkpoints/{dest.name}; the check below shows what it loaded.")
+else:
+    st.warning("Random weights: the model learns from your chips alone.", icon=":material/warning:")
+
+st.subheader("Data options")
+dataset_bands = list(
     meta.get("bands")
-    or (summary.band_names if summary else [])
+    or (canonical_band_names(summary.band_names) if summary else [])
     or ["BLUE", "GREEN", "RED", "NIR_NARROW", "SWIR_1", "SWIR_2"]
 )
-bands = st.multiselect("Input bands", band_names, default=band_names, key="model_bands")
-default_classes = meta.get("class_names") or ["class 0", "class 1"]
+bands = st.multiselect(
+    "Input bands, in the order the model reads them",
+    dataset_bands,
+    default=default_input_bands(dataset_bands, backbone),
+    key="model_bands",
+    help="Bands of the files, renamed to the names the models know (Sentinel-2 B4 is RED).",
+)
+rgb_guess = [dataset_bands[i] for i in (meta.get("rgb_indices") or default_rgb(dataset_bands))]
+r = st.columns(3)
+rgb = [
+    r[k].selectbox(
+        f"{name} band (previews)",
+        bands or dataset_bands,
+        index=(bands or dataset_bands).index(rgb_guess[k]) if rgb_guess[k] in (bands or dataset_bands) else 0,
+        key=f"model_rgb_{name}",
+    )
+    for k, name in enumerate(("Red", "Green", "Blue"))
+]
+histogram = summary.class_histogram if summary else {}
+suggested = meta.get("ignore_index", suggested_ignore_index(histogram))
+values = class_values(histogram, suggested)
+default_classes = meta.get("class_names") or [
+    f"class {i}" for i in range(max(2, (max(values) + 1) if values else 2))
+]
 classes_text = st.text_input("Classes (comma-separated)", ", ".join(default_classes), key="model_classes")
+i1, i2, i3, i4 = st.columns(4)
+use_ignore = i1.checkbox("Ignore a label value", value=suggested is not None, key="model_use_ignore")
+ignore_index = i2.number_input(
+    "Ignored label value",
+    value=int(suggested if suggested is not None else -1),
+    step=1,
+    key="model_ignore_index",
+    help="pixels with this label count in no loss and no metric (e.g. -1 or 255 for 'no data')",
+    disabled=not use_ignore,
+)
+nodata = summary.nodata if summary else None
+replace_nodata = i3.checkbox(
+    "Replace image nodata",
+    value=nodata is not None,
+    key="model_use_nodata",
+    help=f"files declare nodata={nodata}",
+)
+no_data_replace = i4.number_input(
+    "Nodata pixels become", value=0.0, key="model_nodata_value", disabled=not replace_nodata
+)
 
+st.subheader("Training")
 c3, c4, c5, c6 = st.columns(4)
 freeze_backbone = c3.checkbox("Freeze backbone", value=preset.freeze_backbone)
 freeze_decoder = c3.checkbox("Freeze decoder", value=False)
@@ -83,55 +205,67 @@ lr = c6.number_input("Learning rate", value=preset.lr, format="%.5f", key="model
 config = None
 with guarded():
     model = ModelChoice(
-        backbone=backbone_other or backbone,
+        backbone=backbone,
         necks=None if auto_necks else [{"name": n} for n in neck_chain],
-        band_arg="bands" if (backbone_other or backbone).startswith("prithvi") else "in_chans",
+        band_arg="bands" if backbone.startswith("prithvi") else "in_chans",
         decoder=decoder,
         decoder_args=dict(preset.decoder_args) if decoder == preset.decoder else {},
         head_dropout=float(head_dropout),
+        backbone_pretrained=pretrained,
+        backbone_args=backbone_args,
         freeze_backbone=freeze_backbone,
         freeze_decoder=freeze_decoder,
         loss=loss,
         optimizer=optimizer,
         lr=float(lr),
     )
-    stats = meta.get("statistics") or {}
+    means, stds = band_statistics(meta.get("statistics"), dataset_bands, bands)
     data = DataChoice(
         root=str(dataset or ""),
         paths=datamodule_paths(summary) if summary else {},
         class_names=[c.strip() for c in classes_text.split(",") if c.strip()],
         bands=bands,
-        means=stats.get("means"),
-        stds=stats.get("stds"),
+        dataset_bands=dataset_bands,
+        means=means,
+        stds=stds,
+        ignore_index=int(ignore_index) if use_ignore else None,
+        no_data_replace=float(no_data_replace) if replace_nodata else None,
+        rgb_bands=rgb,
     )
     config = build_config(data, model, TrainChoice())
 
 if config is not None:
     b1, b2 = st.columns(2)
-    if b1.button("Check model (parameters + one forward pass)", key="model_check"):
+    if b1.button("Check model (config, weights, one forward pass)", key="model_check"):
         from geoft.app.model_check import dry_run
 
-        with guarded(), st.spinner("Building the model and running one batch..."):
-            size = summary.size if summary and summary.size else (64, 64)
-            report = dry_run(config, fallback_shape=(len(bands), *size))
+        with guarded():
+            show_check(config, roots)  # problems listed; the forward pass below still runs
+            with st.spinner("Building the model and running one batch..."):
+                size = summary.size if summary and summary.size else (64, 64)
+                report = dry_run(config, fallback_shape=(len(bands), *size))
             st.success(
                 f"{report.total_params:,} parameters ({report.trainable_params:,} trainable). "
                 f"Input {list(report.input_shape)} → output {list(report.output_shape)} in {report.seconds:.2f} s"
                 + ("" if report.used_real_batch else " (random input: no data loaded)")
             )
     if b2.button("Use this config for training", type="primary", key="model_use"):
-        st.session_state["geoft_config"] = config
-        st.session_state["geoft_config_dataset"] = dataset
-        st.switch_page("pages/3_Train.py")
+        with guarded():
+            if show_check(config, roots):
+                st.session_state["geoft_config"] = config
+                st.session_state["geoft_config_dataset"] = dataset
+                st.switch_page("pages/3_Train.py")
 
 st.subheader("Full configuration")
 uploaded = st.file_uploader("Upload a YAML config instead", type=["yaml", "yml"], key="model_upload")
 if uploaded is not None:
     with guarded():
-        config = config_from_yaml(uploaded.getvalue())
-        st.session_state["geoft_config"] = config
-        st.session_state.pop("geoft_config_dataset", None)
-        st.success("Uploaded config checked and selected for training.")
+        candidate = config_from_yaml(uploaded.getvalue())
+        if show_check(candidate, roots):
+            config = candidate
+            st.session_state["geoft_config"] = config
+            st.session_state.pop("geoft_config_dataset", None)
+            st.success("Uploaded config checked and selected for training.")
 if config is not None:
     text = config_to_yaml(config)
     st.code(text, language="yaml")

@@ -2,11 +2,10 @@
 
 import streamlit as st
 
-from geoft.app.config_safety import check_config_paths
 from geoft.app.forms import available_accelerators, best_precision, config_from_yaml, config_to_yaml
 from geoft.app.run_store import ACTIVE_STATUSES
 from geoft.app.ui import guarded, setup_page
-from geoft.app.widgets import run_panel, status_label
+from geoft.app.widgets import run_panel, show_check
 
 ctx = setup_page("Train")
 st.title("Train")
@@ -16,10 +15,12 @@ with st.expander("Configuration", expanded=config is None):
     uploaded = st.file_uploader("Upload a config (YAML)", type=["yaml", "yml"], key="train_cfg_upload")
     if uploaded is not None:
         with guarded():
-            config = config_from_yaml(uploaded.getvalue())
-            st.session_state["geoft_config"] = config
-            st.session_state.pop("geoft_config_dataset", None)
-            st.success("Config loaded.")
+            candidate = config_from_yaml(uploaded.getvalue())
+            if show_check(candidate, ctx.settings.allowed_roots):
+                config = candidate
+                st.session_state["geoft_config"] = config
+                st.session_state.pop("geoft_config_dataset", None)
+                st.success("Config checked and loaded.")
     if config is None:
         st.info(
             "No configuration yet: build one on the **Model** page, upload a YAML file, or run the demo on the home page."
@@ -54,10 +55,15 @@ if config is not None:
         with guarded():
             trainer.update(accelerator=accel, max_epochs=int(epochs), precision=precision)
             config.setdefault("data", {}).setdefault("init_args", {})["batch_size"] = int(batch)
-            check_config_paths(config, ctx.settings.allowed_roots, skip=["trainer.default_root_dir"])
-            run = ctx.runner.submit(config, name, dataset_root=st.session_state.get("geoft_config_dataset"))
-            st.session_state["geoft_current_run"] = run.id
-            st.toast(f"Run {run.id} is {run.status}")
+            if show_check(
+                config, ctx.settings.allowed_roots
+            ):  # nothing is queued that `geoft fit` would refuse
+                run = ctx.runner.submit(
+                    config, name, dataset_root=st.session_state.get("geoft_config_dataset")
+                )
+                st.session_state["geoft_current_run"] = run.id
+                st.session_state["train_run_select"] = run.id  # follow the new run, not the previous one
+                st.toast(f"Run {run.id} is {run.status}")
 
 st.divider()
 active = ctx.store.list(status=ACTIVE_STATUSES)
@@ -70,12 +76,22 @@ choices += recent
 if not choices:
     st.caption("No runs yet.")
 else:
-    labels = {r.id: f"{r.name} ({status_label(r)}) · {r.id}" for r in ctx.store.list() if r.id in choices}
-    selected = st.selectbox("Run", choices, format_func=lambda i: labels.get(i, i), key="train_run_select")
+    names = {r.id: r.name for r in ctx.store.list() if r.id in choices}
+    if st.session_state.get("train_run_select") not in choices:
+        st.session_state.pop("train_run_select", None)
+    # the label names the run only: its status changes while the page stays, and is shown live below
+    selected = st.selectbox(
+        "Run", choices, format_func=lambda i: f"{names.get(i, i)} · {i}", key="train_run_select"
+    )
 
-    @st.fragment(run_every=2.0)
+    follow = any(r.id == selected for r in active)  # redraw live only while the run may change
+
+    @st.fragment(run_every=2.0 if follow else None)
     def live(run_id: str) -> None:
+        run = None
         with guarded():
-            run_panel(ctx, run_id, key="train")
+            run = run_panel(ctx, run_id, key="train")
+        if follow and run is not None and not run.is_active:
+            st.rerun(scope="app")  # finished: redraw once without the timer (charts stay drawn)
 
     live(selected)

@@ -5,7 +5,7 @@ import streamlit as st
 
 from geoft.app.evaluation import load_confusion, per_class_scores
 from geoft.app.jobs import find_checkpoints
-from geoft.app.progress import find_metrics_file, format_duration, read_metrics
+from geoft.app.progress import best_and_last, find_metrics_file, format_duration, read_metrics
 from geoft.app.ui import guarded, setup_page
 from geoft.app.widgets import (
     comparison_frame,
@@ -26,25 +26,43 @@ if not runs:
     st.info("No runs yet. Start one on the **Train** page or run the demo on the home page.")
     st.stop()
 
-table = pd.DataFrame(
-    [
-        {
-            "id": r.id,
-            "name": r.name,
-            "status": status_label(r),
-            "created": pd.Timestamp(r.created, unit="s").strftime("%Y-%m-%d %H:%M"),
-            "duration": format_duration(r.duration),
-            **{k: round(v, 4) for k, v in r.best_metrics.items() if is_summary_metric(k)},
-        }
-        for r in runs
-    ]
-)
-st.dataframe(table, hide_index=True, width="stretch")
+
+def _metric_order(name: str) -> tuple[int, str]:
+    low = name.lower()
+    return (0 if "iou" in low else 1 if "acc" in low else 2 if "loss" in low else 3, low)
+
+
+def _last_metrics(run) -> dict[str, float]:
+    rows = best_and_last(read_metrics(find_metrics_file(run.run_dir)))
+    return {r["metric"]: r["last"] for r in rows}
+
+
+metric_columns = sorted({k for r in runs for k in r.best_metrics if is_summary_metric(k)}, key=_metric_order)
+rows = []
+for r in runs:
+    last = _last_metrics(r)
+    row = {"name": r.name, "status": status_label(r)}
+    for k in metric_columns[:3]:  # the key scores first, best and last side by side
+        row[f"{k} best"] = r.best_metrics.get(k)
+        row[f"{k} last"] = last.get(k)
+    row.update(
+        duration=format_duration(r.duration),
+        created=pd.Timestamp(r.created, unit="s").strftime("%Y-%m-%d %H:%M"),
+    )
+    row.update({k: r.best_metrics.get(k) for k in metric_columns[3:]})
+    row["id"] = r.id
+    rows.append(row)
+st.dataframe(pd.DataFrame(rows).round(4), hide_index=True, width="stretch")
+st.caption("best: the best validation value of the run (any epoch); last: its value at the end of training.")
 
 st.subheader("Compare")
 by_id = {r.id: r for r in runs}
+finished = [i for i, r in by_id.items() if r.status == "completed"]
 picked = st.multiselect(
-    "Runs to compare", list(by_id), default=list(by_id)[:2], format_func=lambda i: by_id[i].name + " · " + i
+    "Runs to compare",
+    list(by_id),
+    default=finished[:2] or list(by_id)[:1],
+    format_func=lambda i: f"{by_id[i].name} · {status_label(by_id[i])} · {i}",
 )
 if picked:
     frames = {i: curves_frame(read_metrics(find_metrics_file(by_id[i].run_dir))) for i in picked}

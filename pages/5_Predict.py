@@ -5,15 +5,15 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from geoft.app.data_summary import config_chips, load_dataset_meta
-from geoft.app.imagery import colorize, default_colors, parse_hex, percentile_stretch
+from geoft.app.data_summary import config_chips, default_rgb, load_dataset_meta
+from geoft.app.imagery import class_colors, colorize, parse_hex, percentile_stretch
 from geoft.app.jobs import find_checkpoints, run_dataset_root
 from geoft.app.maps import build_scene_map, read_for_display
 from geoft.app.paths import confine, relative_label
 from geoft.app.predict import predict_to_geotiff, run_config
 from geoft.app.ui import guarded, leaflet_urls, setup_page
 from geoft.app.uploads import safe_filename
-from geoft.app.widgets import class_legend, show_map
+from geoft.app.widgets import class_legend, show_map, status_label
 
 ctx = setup_page("Predict")
 st.title("Predict / Map")
@@ -23,7 +23,9 @@ runs = [r for r in ctx.store.list() if find_checkpoints(r.run_dir)]
 if not runs:
     st.info("No trained run with a checkpoint yet. Train one (or run the demo on the home page).")
     st.stop()
-run = st.selectbox("Run", runs, format_func=lambda r: f"{r.name} · {r.status} · {r.id}", key="pred_run")
+run = st.selectbox(
+    "Run", runs, format_func=lambda r: f"{r.name} · {status_label(r)} · {r.id}", key="pred_run"
+)
 
 config = {}
 with guarded():
@@ -32,9 +34,32 @@ data_args = (config.get("data") or {}).get("init_args") or {}
 dataset_root = run_dataset_root(run)
 class_names = ((config.get("model") or {}).get("init_args") or {}).get("class_names") or []
 meta = load_dataset_meta(ctx.settings.home, dataset_root) if dataset_root else {}
-colors = [parse_hex(c) if isinstance(c, str) else tuple(c) for c in meta.get("class_colors") or []]
-colors = (colors + default_colors(max(2, len(class_names))))[: max(2, len(class_names))]
-class_names = class_names or [f"class {i}" for i in range(len(colors))]
+same_classes = list(meta.get("class_names") or []) == list(class_names)  # colours saved for these names
+colors = (
+    [parse_hex(c) if isinstance(c, str) else tuple(c) for c in meta.get("class_colors") or []]
+    if same_classes
+    else []
+)
+class_names = class_names or ["class 0", "class 1"]
+colors = (colors + class_colors(class_names))[: len(class_names)]
+
+ckpts = find_checkpoints(run.run_dir)
+best = [c for c in ckpts if not c.name.startswith("last")]
+last = [c for c in ckpts if c.name.startswith("last")]
+options = {}
+if best:
+    options[f"best ({best[0].stem})"] = best[0]
+if last:
+    options["last (end of training)"] = last[0]
+options = options or {ckpts[0].stem: ckpts[0]}
+picked = st.radio(
+    "Checkpoint",
+    list(options),
+    horizontal=True,
+    key="pred_ckpt",
+    help="best: the epoch with the best validation score; last: the weights at the end of training",
+)
+checkpoint = options[picked]
 
 source = st.radio(
     "Image", ["From the run's dataset", "Upload a GeoTIFF scene"], horizontal=True, key="pred_source"
@@ -66,7 +91,7 @@ else:
 if image_path is None:
     st.stop()
 
-out_path = run.run_dir / "predictions" / f"{Path(image_path).stem}_prediction.tif"
+out_path = run.run_dir / "predictions" / f"{Path(image_path).stem}_{checkpoint.stem}_prediction.tif"
 if st.button("Predict", type="primary", key="pred_go") or out_path.is_file():
     if not out_path.is_file():
         with guarded():
@@ -77,10 +102,11 @@ if st.button("Predict", type="primary", key="pred_go") or out_path.is_file():
                 out_path,
                 progress=lambda done, total: bar.progress(done / max(total, 1), text=f"block {done}/{total}"),
                 class_colors=colors,
+                checkpoint=checkpoint,
             )
             bar.empty()
     if out_path.is_file():
-        rgb = list(meta.get("rgb_indices") or [2, 1, 0])
+        rgb = list(meta.get("rgb_indices") or default_rgb(list(data_args.get("dataset_bands") or [])))
         with guarded():
             image = read_for_display(image_path)
             prediction = read_for_display(out_path)

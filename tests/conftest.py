@@ -28,6 +28,33 @@ def real_data() -> Path:
     return root
 
 
+def cut_sen1floods11_tiles(real: Path, out: Path, tile: int = 256) -> Path:
+    """The Sen1Floods11 sample chip cut into 2x2 tiles with the dataset's own names
+    (``Spain_7370579_<i>_S2Hand.tif``, ``..._S1Hand.tif``, ``..._LabelHand.tif``) in one folder."""
+    import rasterio
+    from rasterio.windows import Window
+
+    source = real / "sen1floods11_sample"
+    out.mkdir(parents=True, exist_ok=True)
+    for kind in ("S2Hand", "S1Hand", "LabelHand"):
+        with rasterio.open(source / f"Spain_7370579_{kind}.tif") as src:
+            for i, (row, col) in enumerate([(0, 0), (0, tile), (tile, 0), (tile, tile)]):
+                window = Window(col, row, tile, tile)
+                profile = {**src.profile, "width": tile, "height": tile}
+                profile["transform"] = src.window_transform(window)
+                profile.pop("blockxsize", None), profile.pop("blockysize", None), profile.pop("tiled", None)
+                with rasterio.open(out / f"Spain_7370579_{i}_{kind}.tif", "w", **profile) as dst:
+                    dst.write(src.read(window=window))
+                    dst.descriptions = src.descriptions
+    return out
+
+
+@pytest.fixture
+def sen1floods11_tiles(real_data: Path, tmp_path: Path) -> Path:
+    """Four Sen1Floods11 tiles with native names in a temporary folder (see :func:`cut_sen1floods11_tiles`)."""
+    return cut_sen1floods11_tiles(real_data, tmp_path / "sen1floods11_tiles")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _few_threads() -> None:
     import torch

@@ -16,31 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from geoft.datasets.pairing import GEOTIFF_EXTENSIONS as RASTER_SUFFIXES
+from geoft.app.dataset_layout import Pairing, SplitFiles, find_splits
 from geoft.errors import DataError
-
-IMAGE_DIRS = ("images", "image", "imgs", "img", "inputs")
-LABEL_DIRS = ("labels", "label", "masks", "mask", "annotations", "targets")
-SPLIT_NAMES = {
-    "train": "train",
-    "training": "train",
-    "val": "val",
-    "valid": "val",
-    "validation": "val",
-    "test": "test",
-}
-_LABEL_TOKENS = ("_label", "_labels", "_mask", "_masks", "_gt", "_annotation")
-_IMAGE_TOKENS = ("_image", "_img", "_merged", "_input")
-
-
-@dataclass
-class SplitFiles:
-    """Paired image/label files of one split."""
-
-    name: str
-    image_dir: Path
-    label_dir: Path | None
-    pairs: list[tuple[Path, Path | None]]
 
 
 @dataclass
@@ -58,6 +35,7 @@ class DatasetSummary:
     class_histogram: dict[int, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    pairing: Pairing = field(default_factory=Pairing)
 
     @property
     def chip_count(self) -> int:
@@ -71,123 +49,69 @@ class DatasetSummary:
         return [(s.name, img, lbl) for s in self.splits for img, lbl in s.pairs]
 
 
-def _rasters(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in RASTER_SUFFIXES and p.is_file())
+def _unreadable(path: Path, what: str, err: Exception) -> str:
+    reason = str(err).split("\n")[0]
+    if "not recognized as" in reason or "not a supported" in reason or "TIFFReadDirectory" in reason:
+        reason = "not a readable raster (corrupt, truncated or another format)"
+    return f"{what} {path.name} cannot be read: {reason}. It is left out here; remove or replace it before training."
 
 
-def _key(path: Path, tokens: tuple[str, ...]) -> str:
-    stem = path.name
-    for suffix in RASTER_SUFFIXES:
-        if stem.lower().endswith(suffix):
-            stem = stem[: -len(suffix)]
-    low = stem.lower()
-    for token in tokens:
-        if low.endswith(token):
-            return stem[: -len(token)]
-    return stem
-
-
-def _find_dir(parent: Path, names: tuple[str, ...]) -> Path | None:
-    for child in sorted(parent.iterdir()):
-        if child.is_dir() and child.name.lower() in names:
-            return child
-    return None
-
-
-def _pair(
-    image_dir: Path, label_dir: Path | None, problems: list[str], split: str
-) -> list[tuple[Path, Path | None]]:
-    images = {_key(p, _IMAGE_TOKENS): p for p in _rasters(image_dir)}
-    if label_dir is None:
-        return [(p, None) for p in images.values()]
-    labels = {_key(p, _LABEL_TOKENS): p for p in _rasters(label_dir)}
-    missing_labels = sorted(set(images) - set(labels))
-    orphans = sorted(set(labels) - set(images))
-    if missing_labels:
-        problems.append(
-            f"{split}: {len(missing_labels)} image(s) have no label in {label_dir.name}/, e.g. {missing_labels[0]!r}"
-        )
-    if orphans:
-        problems.append(
-            f"{split}: {len(orphans)} label(s) have no image in {image_dir.name}/, e.g. {orphans[0]!r}"
-        )
-    return [(images[k], labels[k]) for k in sorted(images) if k in labels]
-
-
-def find_splits(root: Path) -> tuple[list[SplitFiles], list[str]]:
-    """Detect the layout of a dataset folder; problems are returned, not raised."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"{root} is not a folder", hint="choose a dataset folder")
-    problems: list[str] = []
-    splits: list[SplitFiles] = []
-    for child in sorted(root.iterdir()):
-        split = SPLIT_NAMES.get(child.name.lower())
-        if split and child.is_dir():
-            image_dir = _find_dir(child, IMAGE_DIRS)
-            if image_dir is None:
-                problems.append(
-                    f"{child.name}/ has no image folder (expected one of {', '.join(IMAGE_DIRS)})"
-                )
-                continue
-            label_dir = _find_dir(child, LABEL_DIRS)
-            splits.append(
-                SplitFiles(split, image_dir, label_dir, _pair(image_dir, label_dir, problems, split))
-            )
-    if splits:
-        return splits, problems
-    image_dir = _find_dir(root, IMAGE_DIRS)
-    if image_dir is None:
-        raise DataError(
-            f"{root} has neither split folders (train/, val/, test/) nor an image folder",
-            hint=f"put images in one of {', '.join(IMAGE_DIRS)} and masks in one of {', '.join(LABEL_DIRS)}",
-        )
-    label_dir = _find_dir(root, LABEL_DIRS)
-    pairs = _pair(image_dir, label_dir, problems, "all")
-    split_dir = root / "splits"
-    if split_dir.is_dir() and any(split_dir.glob("*.txt")):
-        by_key = {_key(img, _IMAGE_TOKENS): (img, lbl) for img, lbl in pairs}
-        for txt in sorted(split_dir.glob("*.txt")):
-            names = [ln.strip() for ln in txt.read_text().splitlines() if ln.strip()]
-            chosen = [
-                by_key[_key(Path(n), _IMAGE_TOKENS)] for n in names if _key(Path(n), _IMAGE_TOKENS) in by_key
-            ]
-            if len(chosen) < len(names):
-                problems.append(f"splits/{txt.name}: {len(names) - len(chosen)} name(s) match no image")
-            splits.append(
-                SplitFiles(SPLIT_NAMES.get(txt.stem.lower(), txt.stem), image_dir, label_dir, chosen)
-            )
-        return splits, problems
-    return [SplitFiles("all", image_dir, label_dir, pairs)], problems
-
-
-def summarize(root: Path, max_label_reads: int = 64, seed: int = 0) -> DatasetSummary:
-    """Scan a dataset folder: layout, raster properties of the chips, class histogram, problems."""
+def _readable_pairs(splits: list[SplitFiles], problems: list[str]) -> None:
+    """Drop pairs whose image or label cannot be opened (reported once each, never counted as chips)."""
     import rasterio
     from rasterio.errors import RasterioIOError
 
-    splits, problems = find_splits(root)
-    summary = DatasetSummary(root=Path(root), splits=splits, problems=problems)
+    for split in splits:
+        kept = []
+        for img, lbl in split.pairs:
+            ok = True
+            for path, what in ((img, "image"), (lbl, "label")):
+                if path is None:
+                    continue
+                try:
+                    with rasterio.open(path):
+                        pass
+                except RasterioIOError as err:
+                    problems.append(_unreadable(path, what, err))
+                    ok = False
+            if ok:
+                kept.append((img, lbl))
+        split.pairs = kept
+
+
+def summarize(
+    root: Path,
+    max_label_reads: int = 64,
+    seed: int = 0,
+    image_suffix: str | None = None,
+    label_suffix: str | None = None,
+) -> DatasetSummary:
+    """Scan a dataset folder: layout, raster properties of the chips, class histogram, problems.
+
+    ``image_suffix``/``label_suffix`` state how images and labels are named (``None``: detected).
+    """
+    import rasterio
+
+    splits, problems, pairing = find_splits(root, image_suffix, label_suffix)
+    _readable_pairs(splits, problems)
+    summary = DatasetSummary(root=Path(root), splits=splits, problems=problems, pairing=pairing)
     pairs = summary.all_pairs()
     if not pairs:
-        summary.problems.append("no image/label pairs found")
+        summary.problems.append("no image/label pairs found. " + pairing.explain())
         return summary
     shapes: Counter[tuple[int, int, int]] = Counter()
     dtypes: Counter[str] = Counter()
     for _split, img, _lbl in pairs:
-        try:
-            with rasterio.open(img) as src:
-                shapes[(src.count, src.height, src.width)] += 1
-                dtypes[src.dtypes[0]] += 1
-                if summary.size is None:
-                    summary.size = (src.height, src.width)
-                    summary.dtype = src.dtypes[0]
-                    summary.crs = src.crs.to_string() if src.crs else None
-                    summary.band_count = src.count
-                    summary.band_names = [d or f"band {i + 1}" for i, d in enumerate(src.descriptions)]
-                    summary.nodata = src.nodata
-        except RasterioIOError as err:
-            summary.problems.append(f"cannot read image {img.name}: {err}")
+        with rasterio.open(img) as src:
+            shapes[(src.count, src.height, src.width)] += 1
+            dtypes[src.dtypes[0]] += 1
+            if summary.size is None:
+                summary.size = (src.height, src.width)
+                summary.dtype = src.dtypes[0]
+                summary.crs = src.crs.to_string() if src.crs else None
+                summary.band_count = src.count
+                summary.band_names = [d or f"band {i + 1}" for i, d in enumerate(src.descriptions)]
+                summary.nodata = src.nodata
     if len(shapes) > 1:
         summary.problems.append(
             "images differ in band count or size: "
@@ -201,23 +125,79 @@ def summarize(root: Path, max_label_reads: int = 64, seed: int = 0) -> DatasetSu
         )
     labelled = [lbl for _s, _i, lbl in pairs if lbl is not None]
     if not labelled:
-        summary.problems.append("no label masks found: training needs a mask per image")
+        summary.problems.append("no label masks found: training needs a mask per image. " + pairing.explain())
     rng = random.Random(seed)
     sample = labelled if len(labelled) <= max_label_reads else rng.sample(labelled, max_label_reads)
     hist: Counter[int] = Counter()
     for lbl in sample:
-        try:
-            with rasterio.open(lbl) as src:
-                values, counts = np.unique(src.read(1), return_counts=True)
-                if src.count != 1:
-                    summary.problems.append(f"label {lbl.name} has {src.count} bands; a mask needs one")
-            hist.update({int(v): int(c) for v, c in zip(values, counts)})
-        except RasterioIOError as err:
-            summary.problems.append(f"cannot read label {lbl.name}: {err}")
+        with rasterio.open(lbl) as src:
+            values, counts = np.unique(src.read(1), return_counts=True)
+            if src.count != 1:
+                summary.problems.append(f"label {lbl.name} has {src.count} bands; a mask needs one")
+        hist.update({int(v): int(c) for v, c in zip(values, counts)})
     summary.class_histogram = dict(sorted(hist.items()))
     if labelled and len(sample) < len(labelled):
         summary.warnings.append(f"class histogram from a sample of {len(sample)} of {len(labelled)} masks")
     return summary
+
+
+# Sentinel-2 MSI band numbers -> geoft's band names (the pretrained models' names)
+SENTINEL2_BANDS = {
+    "B1": "COASTAL_AEROSOL",
+    "B2": "BLUE",
+    "B3": "GREEN",
+    "B4": "RED",
+    "B5": "RED_EDGE_1",
+    "B6": "RED_EDGE_2",
+    "B7": "RED_EDGE_3",
+    "B8": "NIR_BROAD",
+    "B8A": "NIR_NARROW",
+    "B9": "WATER_VAPOR",
+    "B10": "CIRRUS",
+    "B11": "SWIR_1",
+    "B12": "SWIR_2",
+}
+
+
+def _sentinel2_number(name: str) -> str:
+    key = name.strip().upper()
+    return "B" + key[1:].lstrip("0") if key.startswith("B") and key[1:].lstrip("0") else key
+
+
+def canonical_band_names(names: list[str]) -> list[str]:
+    """Band names the models know: Sentinel-2 numbers (``B4``, ``B8A``, ``B04``) become ``RED``,
+    ``NIR_NARROW``...; 13 unnamed bands are read as Sentinel-2 L1C order; other names are kept."""
+    numbers = [_sentinel2_number(n) for n in names]
+    if names and all(n in SENTINEL2_BANDS for n in numbers) and ("B8A" in numbers or len(names) >= 10):
+        return [SENTINEL2_BANDS[n] for n in numbers]
+    if len(names) == 13 and all(n.startswith("band ") for n in names):
+        return list(SENTINEL2_BANDS.values())
+    return list(names)
+
+
+def default_rgb(band_names: list[str]) -> list[int]:
+    """Positions of red, green and blue (``[2, 1, 0]`` when the names do not say)."""
+    wanted = ("RED", "GREEN", "BLUE")
+    upper = [b.upper() for b in band_names]
+    if all(w in upper for w in wanted):
+        return [upper.index(w) for w in wanted]
+    return [2, 1, 0] if len(band_names) >= 3 else [0, 0, 0]
+
+
+def suggested_ignore_index(histogram: dict[int, int]) -> int | None:
+    """A label value that marks 'no data' rather than a class: a negative value, or 255 beside small ones."""
+    values = sorted(histogram)
+    negative = [v for v in values if v < 0]
+    if negative:
+        return negative[0]
+    if 255 in values and len(values) > 1 and max(v for v in values if v != 255) < 64:
+        return 255
+    return None
+
+
+def class_values(histogram: dict[int, int], ignore_index: int | None) -> list[int]:
+    """The class values of a label histogram (the ignore value left out)."""
+    return [v for v in sorted(histogram) if v != ignore_index and 0 <= v < 256]
 
 
 # -- class names and colours, shared by every page ---------------------------------------------
@@ -275,16 +255,6 @@ def dataset_statistics(summary: DatasetSummary, max_samples: int = 500) -> dict[
     }
 
 
-def _common_suffix(paths: list[Path], tokens: tuple[str, ...]) -> str:
-    suffixes = {p.name[len(_key(p, tokens)) :] for p in paths}
-    if len(suffixes) != 1:
-        raise DataError(
-            f"files in {paths[0].parent} end in different ways ({', '.join(sorted(suffixes)[:4])})",
-            hint="name all images alike (e.g. NAME.tif) and all masks alike (e.g. NAME_mask.tif)",
-        )
-    return suffixes.pop()
-
-
 def datamodule_paths(summary: DatasetSummary) -> dict[str, Any]:
     """Data-root, label-root, split-file and grep arguments of the generic datamodule for this layout."""
     by_name = {s.name: s for s in summary.splits}
@@ -296,10 +266,7 @@ def datamodule_paths(summary: DatasetSummary) -> dict[str, Any]:
     labels = [lbl for s in summary.splits for _, lbl in s.pairs if lbl is not None]
     if not images or not labels:
         raise DataError(f"{summary.root} has no image/label pairs to train on")
-    args: dict[str, Any] = {
-        "img_grep": "*" + _common_suffix(images, _IMAGE_TOKENS),
-        "label_grep": "*" + _common_suffix(labels, _LABEL_TOKENS),
-    }
+    args: dict[str, Any] = {"img_grep": summary.pairing.img_grep, "label_grep": summary.pairing.label_grep}
     split_dir = summary.root / "splits"
     for split in ("train", "val", "test"):
         s = by_name.get(split) or (by_name.get("all") if split in ("train", "val") else None)
@@ -309,7 +276,7 @@ def datamodule_paths(summary: DatasetSummary) -> dict[str, Any]:
         if s.label_dir is not None:
             args[f"{split}_label_data_root"] = str(s.label_dir)
         split_file = split_dir / f"{split}.txt"
-        if s.name == split and split_file.is_file() and s.image_dir.parent == summary.root:
+        if s.name == split and split_file.is_file() and summary.root in (s.image_dir, s.image_dir.parent):
             args[f"{split}_split"] = str(split_file)
     return args
 

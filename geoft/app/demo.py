@@ -62,6 +62,18 @@ def demo_config(settings: AppSettings, dataset: Path) -> dict[str, Any]:
     return build_config(data, PRESETS["Prithvi tiny + UPerNet"], train)
 
 
+# Measured with benchmarks/app_demo_click_to_map.py on this project's 2-core machine: a worker process
+# starts, trains and predicts in about 20 s plus about 0.4 s per chip-epoch of 64x64 chips.
+_STARTUP_S = 20.0
+_CHIP_EPOCH_S = 0.4
+
+
+def estimated_seconds(settings: AppSettings) -> float:
+    """Click-to-map time of the demo on 2 CPU cores, from its size."""
+    area = (settings.demo_size / 64) ** 2
+    return _STARTUP_S + _CHIP_EPOCH_S * settings.demo_chips * settings.demo_epochs * area
+
+
 def start_demo(settings: AppSettings, runner: JobRunner) -> RunRecord:
     """Generate (once), configure and submit the demo training job."""
     dataset = ensure_demo_dataset(settings)

@@ -61,6 +61,10 @@ class DataChoice:
     means: list[float] | None = None
     stds: list[float] | None = None
     ignore_index: int | None = None
+    # every band of the files, in file order; ``bands`` above is the model's subset, in its order
+    dataset_bands: list[str] | None = None
+    no_data_replace: float | None = None  # value for image nodata pixels (None: they are an error)
+    rgb_bands: list[str] | None = None  # red, green, blue (names in ``bands``) for previews
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -110,13 +114,22 @@ def build_config(data: DataChoice, model: ModelChoice, train: TrainChoice) -> di
         raise ConfigError("epochs and batch size must be at least 1")
     init_data: dict[str, Any] = {
         **copy.deepcopy(data.paths),
-        "dataset_bands": list(data.bands),
+        "dataset_bands": list(data.dataset_bands or data.bands),
         "num_classes": len(data.class_names),
         "class_names": list(data.class_names),
         "batch_size": train.batch_size,
         "num_workers": train.num_workers,
         **copy.deepcopy(data.extra),
     }
+    if data.dataset_bands and list(data.dataset_bands) != list(data.bands):
+        missing = [b for b in data.bands if b not in data.dataset_bands]
+        if missing:
+            raise ConfigError(f"input bands {', '.join(missing)} are not bands of the files")
+        init_data["output_bands"] = list(data.bands)
+    if data.no_data_replace is not None:
+        init_data["no_data_replace"] = data.no_data_replace
+    if data.rgb_bands and all(b in data.bands for b in data.rgb_bands):
+        init_data["rgb_indices"] = [data.bands.index(b) for b in data.rgb_bands]
     if data.means is not None and data.stds is not None:
         init_data["means"] = list(data.means)
         init_data["stds"] = list(data.stds)
@@ -130,6 +143,8 @@ def build_config(data: DataChoice, model: ModelChoice, train: TrainChoice) -> di
         "freeze_decoder": model.freeze_decoder,
         "class_names": list(data.class_names),
     }
+    if "rgb_indices" in init_data:
+        task["rgb_indices"] = list(init_data["rgb_indices"])
     if data.ignore_index is not None:
         task["ignore_index"] = data.ignore_index
         init_data["ignore_index"] = data.ignore_index
@@ -188,3 +203,31 @@ def available_accelerators() -> list[str]:
     import torch
 
     return (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]
+
+
+def has_published_weights(backbone: str) -> bool:
+    """Whether ``backbone_pretrained: true`` can fetch weights for this backbone (online)."""
+    if backbone.startswith("prithvi"):
+        from geoft.models.backbones.prithvi_weights import PUBLISHED_WEIGHTS
+
+        return backbone in PUBLISHED_WEIGHTS
+    return True  # timm and torchgeo backbones download their published weights
+
+
+def default_input_bands(dataset_bands: list[str], backbone: str) -> list[str]:
+    """The bands a backbone was pretrained on, where the files have them (Prithvi: the six HLS bands)."""
+    if backbone.startswith("prithvi"):
+        present = [b for b in PRITHVI_BANDS if b in dataset_bands]
+        if len(present) >= 3:
+            return present
+    return list(dataset_bands)
+
+
+def band_statistics(
+    stats: dict[str, list[float]] | None, dataset_bands: list[str], bands: list[str]
+) -> tuple[list[float] | None, list[float] | None]:
+    """Means and stds of ``bands`` from statistics computed over every band of the files."""
+    if not stats or len(stats.get("means") or []) != len(dataset_bands):
+        return None, None
+    index = [dataset_bands.index(b) for b in bands]
+    return [stats["means"][i] for i in index], [stats["stds"][i] for i in index]

@@ -11,7 +11,50 @@ import numpy as np
 from geoft.errors import ConfigError
 from geoft.io.geotiff import default_colors, parse_color
 
-__all__ = ["colorize", "default_colors", "hex_color", "parse_hex", "percentile_stretch", "png_data_url"]
+__all__ = [
+    "class_colors",
+    "colorize",
+    "default_colors",
+    "hex_color",
+    "parse_hex",
+    "percentile_stretch",
+    "png_data_url",
+]
+
+
+# Conventional map colours, by a word in the class name (first match wins; order matters:
+# "cloud shadow" is a shadow, "not water" / "non-vegetation" / "background" are neutral).
+_CONVENTIONAL: tuple[tuple[tuple[str, ...], tuple[int, int, int]], ...] = (
+    (("not ", "non-", "non ", "no ", "background", "other", "unknown", "nodata", "no data"), (190, 190, 190)),
+    (("shadow",), (70, 70, 70)),
+    (("cloud", "snow", "ice"), (255, 255, 255)),
+    (("water", "flood", "river", "lake", "sea", "ocean"), (30, 110, 220)),
+    (("forest", "tree", "wood"), (20, 110, 40)),
+    (("vegetation", "grass", "crop", "field", "meadow", "shrub", "agri"), (70, 180, 60)),
+    (("building", "urban", "road", "built", "settlement"), (200, 40, 40)),
+    (("bare", "soil", "sand", "desert", "rock"), (190, 150, 90)),
+    (("wetland", "marsh"), (100, 170, 170)),
+)
+
+
+def class_colors(names: Sequence[str]) -> list[tuple[int, int, int]]:
+    """A colour per class: the conventional one where the name says what the class is
+    (water blue, vegetation green, cloud white...), else a distinct palette colour."""
+    taken = [v for _k, v in _CONVENTIONAL] + [(0, 0, 0)]  # black reads as nodata on a map
+    palette = iter(c for c in default_colors(len(names) + 16) if c not in taken)
+    out = []
+    for name in names:
+        low = f"{name.lower().strip()} "
+        match = next(
+            (
+                color
+                for words, color in _CONVENTIONAL
+                if any(low.startswith(w) or f" {w}" in f" {low}" for w in words)
+            ),
+            None,
+        )
+        out.append(match or next(palette))
+    return out
 
 
 def hex_color(rgb: Sequence[int]) -> str:

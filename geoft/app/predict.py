@@ -42,20 +42,21 @@ def predict_to_geotiff(
     out_path: Path,
     progress: Callable[[int, int], None] | None = None,
     class_colors: Sequence[Sequence[int]] | None = None,
+    checkpoint: Path | None = None,
 ) -> Path:
     """Predict a GeoTIFF scene of any size with ``run`` (block by block, tiled) into a class-map GeoTIFF.
 
-    ``progress(done, total)`` is called as blocks finish.
+    ``progress(done, total)`` is called as blocks finish; ``checkpoint`` defaults to the best one.
     """
     from geoft.io.scene import predict_scene_with_task
     from geoft.runs.restore import data_arguments, load_checkpoint, normalisation
 
     config = run_config(run)
     data_args = data_arguments(config)
-    norm = normalisation(config, lambda: load_checkpoint(best_checkpoint(run)))
+    norm = normalisation(config, lambda: load_checkpoint(checkpoint or best_checkpoint(run)))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     result = predict_scene_with_task(
-        load_task(run),
+        load_task(run, checkpoint),
         image_path,
         out_path,
         means=norm.means,

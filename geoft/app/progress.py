@@ -156,3 +156,29 @@ def log_tail(path: Path, lines: int = 40, max_bytes: int = 64_000) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+def best_and_last(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per validation/test metric: best value (and its epoch) and last value, for the table beside the charts."""
+    rows = []
+    for name in metric_names(records):
+        if not any(tag in name.lower() for tag in ("val", "test")):
+            continue
+        points = [
+            (r.get("epoch"), float(r[name]))
+            for r in records
+            if isinstance(r.get(name), int | float) and math.isfinite(r[name])
+        ]
+        if not points:
+            continue
+        pick = min if lower_is_better(name) else max
+        best_epoch, best = pick(points, key=lambda p: p[1])
+        rows.append({"metric": name, "best": best, "best epoch": best_epoch, "last": points[-1][1]})
+    return rows
+
+
+def epoch_series(records: list[dict[str, Any]], name: str) -> list[float]:
+    """The values of ``name`` in logging order (one per validation epoch for val metrics)."""
+    return [
+        float(r[name]) for r in records if isinstance(r.get(name), int | float) and math.isfinite(r[name])
+    ]

@@ -7,7 +7,7 @@
 | ``GEOFT_RUNS_ROOT`` | ``$GEOFT_HOME/runs`` | run folders and the run store (``runs.sqlite``) |
 | ``GEOFT_APP_PASSWORD`` | unset | shared password; unset means no login |
 | ``GEOFT_MAP_TILES`` | unset | optional base tile URL template (e.g. a local tile server); none by default |
-| ``GEOFT_DEMO_EPOCHS`` / ``GEOFT_DEMO_CHIPS`` / ``GEOFT_DEMO_SIZE`` | 20 / 64 / 64 | size of the demo training |
+| ``GEOFT_DEMO_EPOCHS`` / ``GEOFT_DEMO_CHIPS`` / ``GEOFT_DEMO_SIZE`` | 3 / 32 / 64 | size of the demo training (about a minute from click to map on 2 CPU cores) |
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class AppSettings:
     password: str | None = None
     map_tiles: str | None = None
     demo_epochs: int = 3
-    demo_chips: int = 24
+    demo_chips: int = 32
     demo_size: int = 64
 
     @property
@@ -89,7 +89,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AppSettings:
         runs_root=runs_root,
         password=env.get("GEOFT_APP_PASSWORD") or None,
         map_tiles=env.get("GEOFT_MAP_TILES") or None,
-        demo_epochs=_int_env(env, "GEOFT_DEMO_EPOCHS", 20),
-        demo_chips=_int_env(env, "GEOFT_DEMO_CHIPS", 64),
+        demo_epochs=_int_env(env, "GEOFT_DEMO_EPOCHS", 3),
+        demo_chips=_int_env(env, "GEOFT_DEMO_CHIPS", 32),
         demo_size=_int_env(env, "GEOFT_DEMO_SIZE", 64),
     )

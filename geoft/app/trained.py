@@ -30,9 +30,9 @@ def best_checkpoint(run: RunRecord) -> Path:
     return best
 
 
-def load_task(run: RunRecord) -> Any:
-    """The run's task rebuilt from its config and best checkpoint, on CPU, in eval mode."""
+def load_task(run: RunRecord, checkpoint: Path | None = None) -> Any:
+    """The run's task rebuilt from its config and ``checkpoint`` (default: the best), on CPU, in eval mode."""
     from geoft.runs.restore import load_checkpoint, task_from_checkpoint
 
-    ckpt_path = best_checkpoint(run)
+    ckpt_path = checkpoint or best_checkpoint(run)
     return task_from_checkpoint(load_checkpoint(ckpt_path), run_config(run), str(ckpt_path)).eval()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -36,12 +37,25 @@ class AppContext:
     runner: JobRunner
 
 
+def escape_markdown(text: str) -> str:
+    """``text`` shown literally by st.markdown/st.error (``'*.tif'`` stays ``'*.tif'``); spans in
+    backticks are left alone, they are code already."""
+    parts = str(text).split("`")
+    for i in range(0, len(parts), 2):  # even parts lie outside code spans
+        parts[i] = re.sub(r"([\\*_~$])", r"\\\1", parts[i])  # emphasis, strike-through, LaTeX
+    return "`".join(parts)
+
+
 def show_error(err: BaseException) -> None:
     """A GeoftError as its message (and hint); anything else as a short line plus details."""
     if isinstance(err, GeoftError):
-        st.error(err.message + (f"\n\n**What to do:** {err.hint}" if err.hint else ""), icon="⚠️")
+        hint = f"\n\n**What to do:** {escape_markdown(err.hint)}" if err.hint else ""
+        st.error(escape_markdown(err.message) + hint, icon=":material/warning:")
         return
-    st.error(f"Something unexpected went wrong: {type(err).__name__}: {str(err)[:300]}", icon="🛑")
+    st.error(
+        escape_markdown(f"Something unexpected went wrong: {type(err).__name__}: {str(err)[:300]}"),
+        icon=":material/error:",
+    )
     with st.expander("Details (for a bug report)"):
         st.code("".join(traceback.format_exception(err)), language="text")
 
@@ -170,7 +184,7 @@ def _exposure_warning(auth: AuthSettings) -> None:
             "and has no login: anyone who can reach it can read your data folders and start jobs. "
             "Set GEOFT_APP_PASSWORD (environment or .streamlit/secrets.toml), configure single sign-on "
             "([auth] in secrets.toml, see docs/security.md), or run with `--server.address localhost`.",
-            icon="🔓",
+            icon=":material/lock_open:",
         )
 
 
@@ -189,11 +203,36 @@ def setup_page(title: str) -> AppContext:
     _auth_gate(auth)
     _exposure_warning(auth)
     _install_static_assets()
+    _restore_dataset(settings)
     store = RunStore(settings.store_path)
     runner = JobRunner(store, settings.runs_root)
     with guarded():
         runner.dispatch()  # whichever session finds a device free starts the next queued job
     return AppContext(settings=settings, store=store, runner=runner)
+
+
+def _last_dataset_file(settings: AppSettings) -> Path:
+    return settings.home / "last_dataset.txt"
+
+
+def remember_dataset(settings: AppSettings, path: Path) -> None:
+    """Make ``path`` the chosen dataset of this session, and the default after a restart."""
+    st.session_state["geoft_dataset"] = str(path)
+    st.session_state.pop("geoft_summary", None)
+    for key in [k for k in st.session_state if str(k).startswith("model_")]:
+        del st.session_state[key]  # class names, bands... of the previous dataset
+    _last_dataset_file(settings).write_text(str(path))
+
+
+def _restore_dataset(settings: AppSettings) -> None:
+    if st.session_state.get("geoft_dataset"):
+        return
+    try:
+        path = Path(_last_dataset_file(settings).read_text().strip())
+    except OSError:
+        return
+    if path.is_dir() and any(root == path or root in path.parents for root in settings.data_roots):
+        st.session_state["geoft_dataset"] = str(path)
 
 
 @st.cache_resource(show_spinner=False)

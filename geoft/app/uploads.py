@@ -166,3 +166,28 @@ def dataset_root_of(folder: Path) -> Path:
 def remove_tree(folder: Path) -> None:
     """Delete a folder tree (used to clean up a refused upload)."""
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def _unique_folder(parent: Path, name: str) -> Path:
+    candidate, n = parent / name, 2
+    while candidate.exists():
+        candidate, n = parent / f"{name}-{n}", n + 1
+    return candidate
+
+
+def extract_dataset_zip(data: bytes, uploads_dir: Path, name: str, limits: ZipLimits | None = None) -> Path:
+    """Extract an uploaded dataset zip to ``uploads_dir/<name>`` (``<name>-2``... when taken) and return
+    that folder. A zip of a folder ``x/`` lands in ``uploads/x``, not ``uploads/x/x``."""
+    uploads_dir = Path(uploads_dir)
+    uploads_dir.mkdir(parents=True, exist_ok=True)
+    incoming = _unique_folder(uploads_dir, f".incoming-{safe_filename(name)}")
+    try:
+        extract_zip(data, incoming, limits)
+        root = dataset_root_of(incoming)
+        if not any(root.iterdir()):
+            raise DataError("the zip holds no files", hint="zip the dataset folder itself")
+        final = _unique_folder(uploads_dir, safe_filename(name))
+        shutil.move(str(root), str(final))
+        return final
+    finally:
+        remove_tree(incoming)

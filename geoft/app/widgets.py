@@ -20,15 +20,41 @@ from geoft.app.progress import (
 from geoft.app.run_store import COMPLETED, FAILED, INTERRUPTED, QUEUED, RUNNING, STOPPED, RunRecord
 from geoft.app.ui import AppContext, guarded
 
+# Plain symbols every UI font has (emoji render as empty boxes where no emoji font is installed)
 STATUS_ICONS = {
-    QUEUED: "⏳",
-    RUNNING: "🏃",
-    COMPLETED: "✅",
-    FAILED: "❌",
-    STOPPED: "⏹️",
-    INTERRUPTED: "⚡",
-    "cancelled": "🚫",
+    QUEUED: "…",
+    RUNNING: "▶",
+    COMPLETED: "✓",
+    FAILED: "✗",
+    STOPPED: "■",
+    INTERRUPTED: "!",
+    "cancelled": "–",
 }
+
+
+def show_check(config: dict[str, Any], roots: Sequence[Any]) -> bool:
+    """Check ``config`` as `geoft fit` would (once per distinct config); one line per problem, the weight
+    load reports, and a warning for random weights. True when it may be queued."""
+    import hashlib
+
+    from geoft.app.config_check import check_submission, random_weights_warning
+    from geoft.app.forms import config_to_yaml
+    from geoft.app.ui import escape_markdown
+
+    digest = hashlib.sha1(config_to_yaml(config).encode()).hexdigest()
+    cache = st.session_state.setdefault("geoft_checked_configs", {})
+    if digest not in cache:  # the check builds the model: once per distinct config
+        with st.spinner("Checking the config with geoft fit's parser and classes..."):
+            cache[digest] = check_submission(config, list(roots))
+    result = cache[digest]
+    for problem in result.problems:
+        st.error(escape_markdown(problem), icon=":material/error:")
+    for report in result.load_reports:
+        st.info("**Weights loaded.** " + escape_markdown(report), icon=":material/download_done:")
+    warning = random_weights_warning(config)
+    if warning and result.ok:
+        st.warning(warning, icon=":material/warning:")
+    return result.ok
 
 
 def status_label(run: RunRecord) -> str:
@@ -86,7 +112,14 @@ def line_chart(frame: Any, columns: list[str]) -> Any:
     return (
         alt.Chart(long)
         .mark_line(point=True)
-        .encode(x=alt.X("step:Q", title="step"), y=alt.Y("value:Q", title=None), color="metric:N")
+        .encode(
+            x=alt.X("step:Q", title="step"),
+            y=alt.Y("value:Q", title=None),
+            # below the chart, in columns, names never cut: every series stays readable
+            color=alt.Color(
+                "metric:N", legend=alt.Legend(orient="bottom", columns=2, labelLimit=0, title=None)
+            ),
+        )
         .properties(height=260)
     )
 
@@ -138,9 +171,32 @@ def run_panel(ctx: AppContext, run_id: str, controls: bool = True, key: str = "p
         if other:
             c2.caption("Metrics")
             c2.altair_chart(line_chart(frame, other), width="stretch")
+        if not run.is_active:
+            results_summary(run, records)
     with st.expander("Log", expanded=run.status == FAILED):
         st.code(log_tail(run.log_path) or "(no output yet)", language="text")
     return run
+
+
+def results_summary(run: RunRecord, records: list[dict[str, Any]]) -> None:
+    """Best and last validation metrics, and a warning when the model did not learn."""
+    import pandas as pd
+    import yaml
+
+    from geoft.app.evaluation import learning_warnings, load_confusion
+    from geoft.app.progress import best_and_last
+
+    rows = [r for r in best_and_last(records) if is_summary_metric(r["metric"])]
+    if rows:
+        st.caption("Validation: best and last")
+        st.dataframe(pd.DataFrame(rows).round(4), hide_index=True, width="stretch")
+    with guarded():
+        try:
+            config = yaml.safe_load(run.config_path.read_text()) or {}
+        except OSError:
+            config = {}
+        for warning in learning_warnings(records, load_confusion(run.run_dir), config):
+            st.warning("**The model did not learn:** " + warning, icon=":material/trending_down:")
 
 
 def _rerun() -> None:
