@@ -4,6 +4,14 @@ from pathlib import Path
 
 import streamlit as st
 
+from geoft.app.backbone_choice import (
+    band_argument,
+    default_input_bands,
+    describe,
+    grouped_names,
+    has_published_weights,
+    label,
+)
 from geoft.app.data_summary import (
     canonical_band_names,
     class_values,
@@ -22,8 +30,6 @@ from geoft.app.forms import (
     build_config,
     config_from_yaml,
     config_to_yaml,
-    default_input_bands,
-    has_published_weights,
 )
 from geoft.app.paths import confine
 from geoft.app.ui import guarded, setup_page
@@ -78,14 +84,17 @@ backbone_options = backbones + [
     "timm_efficientnet_b0",
     "timm_convnext_tiny",
 ]
+backbone_options = grouped_names(backbone_options)
 backbone = c1.selectbox(
-    "Backbone",
+    "Backbone (grouped by family)",
     backbone_options,
     index=backbone_options.index(preset.backbone) if preset.backbone in backbone_options else 0,
+    format_func=label,
     key="model_backbone",
 )
 backbone_other = c1.text_input("...or any timm model (timm_<name>)", key="model_timm")
 backbone = backbone_other or backbone
+c1.caption(describe(backbone))
 decoder_options = decoders + ["smp_Unet", "smp_UnetPlusPlus", "smp_FPN", "smp_DeepLabV3Plus"]
 decoder = c2.selectbox(
     "Decoder",
@@ -207,7 +216,7 @@ with guarded():
     model = ModelChoice(
         backbone=backbone,
         necks=None if auto_necks else [{"name": n} for n in neck_chain],
-        band_arg="bands" if backbone.startswith("prithvi") else "in_chans",
+        band_arg=band_argument(backbone),
         decoder=decoder,
         decoder_args=dict(preset.decoder_args) if decoder == preset.decoder else {},
         head_dropout=float(head_dropout),

@@ -17,7 +17,6 @@ from geoft.errors import ConfigError
 TASK_CLASS = "geoft.tasks.SemanticSegmentationTask"
 DATAMODULE_CLASS = "geoft.datamodules.GenericNonGeoSegmentationDataModule"
 
-PRITHVI_BANDS = ["BLUE", "GREEN", "RED", "NIR_NARROW", "SWIR_1", "SWIR_2"]
 
 
 @dataclass
@@ -203,24 +202,6 @@ def available_accelerators() -> list[str]:
     import torch
 
     return (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]
-
-
-def has_published_weights(backbone: str) -> bool:
-    """Whether ``backbone_pretrained: true`` can fetch weights for this backbone (online)."""
-    if backbone.startswith("prithvi"):
-        from geoft.models.backbones.prithvi_weights import PUBLISHED_WEIGHTS
-
-        return backbone in PUBLISHED_WEIGHTS
-    return True  # timm and torchgeo backbones download their published weights
-
-
-def default_input_bands(dataset_bands: list[str], backbone: str) -> list[str]:
-    """The bands a backbone was pretrained on, where the files have them (Prithvi: the six HLS bands)."""
-    if backbone.startswith("prithvi"):
-        present = [b for b in PRITHVI_BANDS if b in dataset_bands]
-        if len(present) >= 3:
-            return present
-    return list(dataset_bands)
 
 
 def band_statistics(
