@@ -21,6 +21,7 @@ from geoft.app.auth import (
     resolve_auth,
 )
 from geoft.app.jobs import JobRunner
+from geoft.app.navigation import draw_sidebar
 from geoft.app.run_store import RunStore
 from geoft.app.settings import AppSettings, load_settings
 from geoft.errors import ConfigError, GeoftError
@@ -201,6 +202,7 @@ def setup_page(title: str) -> AppContext:
         stop_with(err if isinstance(err, GeoftError) else GeoftError(f"cannot create the app folders: {err}"))
     auth = resolve_auth(settings.password, _read_secrets())
     _auth_gate(auth)
+    draw_sidebar()
     _exposure_warning(auth)
     _install_static_assets()
     _restore_dataset(settings)

@@ -136,6 +136,8 @@ def test_sen1floods11_zip_to_map(page_and_traffic, sen1floods11_tiles, tmp_path,
     page.get_by_text("Validation: best and last").wait_for(timeout=120_000)
     settle(page)
     shoot(page, "real-3-trained")
+    sidebar = page.locator("[data-testid='stSidebar']").inner_text()
+    assert sidebar.index("Home") < sidebar.index("Data") and "app" not in sidebar.split(), sidebar
 
     # Predict: a tile of the run's dataset onto the map, with the best checkpoint
     page.goto(f"{server.url}/Predict")
