@@ -16,8 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from geoft.errors import ConfigError
-from geoft.export import ExportError, _first_line
+from geoft.errors import ConfigError, ExportError, first_line
 from geoft.models.object_detection_model import ObjectDetectionModel
 
 
@@ -66,7 +65,7 @@ def export_detection(
             )  # fmt: skip
     except Exception as err:  # the exporter raises many types; report them uniformly
         raise ExportError(
-            f"ONNX export of the {model.framework} model failed: {type(err).__name__}: {_first_line(err)}",
+            f"ONNX export of the {model.framework} model failed: {type(err).__name__}: {first_line(err)}",
             hint="torchvision documents ONNX export of its detectors for opset >= 11; a backbone layer "
             "without an ONNX equivalent can still block it",
         ) from err

@@ -13,6 +13,7 @@ checkpoint's weights when ``--ckpt_path`` is given), its ``data`` section gives 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -113,11 +114,11 @@ def embed_command(args: list[str]) -> int:
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--device", default="cpu")
     opts = parser.parse_args(args)
-    from geoft.cli import _config_from
+    from geoft.config import load_configs
     from geoft.datamodules.transforms import BatchTransform
     from geoft.runs.restore import build_task, load_checkpoint, normalisation, task_from_checkpoint
 
-    config = _config_from(opts.config)
+    config = load_configs(opts.config, lambda message: print(f"geoft: {message}", file=sys.stderr))
     ckpt = load_checkpoint(opts.ckpt_path) if opts.ckpt_path else None
     task = (
         task_from_checkpoint(ckpt, config, opts.ckpt_path)

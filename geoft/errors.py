@@ -43,6 +43,15 @@ class OfflineError(GeoftError, ConnectionError):
     """Something had to be downloaded but the machine is offline."""
 
 
+class ExportError(GeoftError, RuntimeError):
+    """A model could not be exported, or the exported file disagrees with PyTorch."""
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (libraries' messages run on)."""
+    return str(err).splitlines()[0] if str(err) else ""
+
+
 class StorageError(GeoftError):
     """An output could not be written: the disk is full, a file-size limit, a read-only folder..."""
 

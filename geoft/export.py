@@ -6,7 +6,7 @@ ViT backbones need ``H, W`` to be multiples of their patch size ``m``: a dynamic
 multiples of ``m`` (recorded as ``size_multiple`` in the file's metadata); a fixed-size graph
 exported from an example that is not a multiple pads inside the graph and crops the output back.
 
-:func:`verify_onnx` runs the file in onnxruntime and compares it with PyTorch.
+:func:`geoft.export_verify.verify_onnx` runs the file in onnxruntime and compares it with PyTorch.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import torch
 from torch import nn
 
-from geoft.errors import ConfigError, GeoftError
+from geoft.errors import ConfigError, ExportError, first_line
 from geoft.models.padding import find_patch_size, pad_bottom_right
 from geoft.models.peft import merged_adapters
 
@@ -29,10 +29,6 @@ ExportFormat = Literal["onnx", "torchscript", "pt2"]
 FORMATS: tuple[str, ...] = ("onnx", "torchscript", "pt2")
 PT2_METADATA = "geoft_metadata.json"
 _T = TypeVar("_T")
-
-
-class ExportError(GeoftError, RuntimeError):
-    """A model could not be exported, or the exported file disagrees with PyTorch."""
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -153,13 +149,9 @@ def _export_program(
             return torch.export.export(wrapped, (example_input,), dynamic_shapes=shapes)
     except Exception as err:  # torch.export raises many types; report them uniformly
         raise ExportError(
-            f"torch.export failed: {type(err).__name__}: {_first_line(err)}",
+            f"torch.export failed: {type(err).__name__}: {first_line(err)}",
             hint="try dynamic_hw=False or another example input size",
         ) from err
-
-
-def _first_line(err: BaseException) -> str:
-    return str(err).splitlines()[0] if str(err) else ""
 
 
 def _with_hw_fallback(
@@ -177,7 +169,7 @@ def _with_hw_fallback(
     except (ExportError, ConfigError) as err:
         warnings.warn(
             f"{type(wrapped.model).__name__} cannot be exported with dynamic height/width "
-            f"({_first_line(err)}); exporting for the fixed size {tuple(example_input.shape[-2:])}. "
+            f"({first_line(err)}); exporting for the fixed size {tuple(example_input.shape[-2:])}. "
             "Run other sizes through tiled inference with that crop.",
             stacklevel=3,
         )
@@ -244,7 +236,7 @@ def export_onnx(
                 )
         except Exception as err:  # the exporter raises many types; report them uniformly
             raise ExportError(
-                f"ONNX conversion failed: {type(err).__name__}: {_first_line(err)}",
+                f"ONNX conversion failed: {type(err).__name__}: {first_line(err)}",
                 hint="try --format pt2 (torch.export), which supports more operators",
             ) from err
 
@@ -265,63 +257,11 @@ def onnx_metadata(path: str | Path) -> dict[str, str]:
     return {p.key: p.value for p in proto.metadata_props}
 
 
-def verify_onnx(
-    model: nn.Module,
-    path: str | Path,
-    inputs: Sequence[torch.Tensor] | torch.Tensor,
-    *,
-    rtol: float = 1e-3,
-    atol: float = 1e-4,
-) -> float:
-    """Run ``path`` in onnxruntime on each input and compare with PyTorch; return the largest abs difference.
-
-    Raises:
-        ExportError: if shapes differ or values differ by more than ``atol + rtol * |expected|``.
-    """
-    import numpy as np
-    import onnxruntime as ort
-
-    wrapped = _prepare(model, pad_to_patch=True)
-    meta = onnx_metadata(path)
-    multiple = int(meta.get("geoft_size_multiple", "1"))
-    dynamic_hw = json.loads(meta.get("geoft_dynamic_hw", "false"))
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    worst = 0.0
-    for x in [inputs] if isinstance(inputs, torch.Tensor) else list(inputs):
-        if dynamic_hw and (x.shape[-2] % multiple or x.shape[-1] % multiple):
-            raise ExportError(
-                f"{path} takes heights and widths that are multiples of {multiple}; got {tuple(x.shape)}",
-                hint=f"pad inputs to a multiple of {multiple}, or use tiled inference with such a crop",
-            )
-        with torch.no_grad():
-            expected = wrapped(x).float().cpu().numpy()
-        try:
-            got = session.run(None, {name: x.cpu().numpy()})[0]
-        except Exception as err:
-            raise ExportError(
-                f"onnxruntime could not run {path} on an input of shape {tuple(x.shape)}: {err}",
-                hint="the graph may have fixed sizes; see geoft.export.onnx_metadata(path)",
-            ) from err
-        if got.shape != expected.shape:
-            raise ExportError(
-                f"ONNX output shape {got.shape} != PyTorch {expected.shape} for input {tuple(x.shape)}"
-            )
-        diff = float(np.max(np.abs(got - expected))) if got.size else 0.0
-        if not np.allclose(got, expected, rtol=rtol, atol=atol):
-            raise ExportError(
-                f"ONNX output differs from PyTorch by up to {diff:.3g} for input {tuple(x.shape)} "
-                f"(rtol={rtol}, atol={atol})"
-            )
-        worst = max(worst, diff)
-    return worst
-
-
 def export_torchscript(
     model: nn.Module, path: str | Path, example_input: torch.Tensor, *, pad_to_patch: bool = True
 ) -> Path:
     """Trace ``model`` to TorchScript (``torch.jit.load``-able). Shapes other than the example's may not
-    trace correctly for every architecture; verify with :func:`verify_torchscript`."""
+    trace correctly for every architecture; verify with :func:`geoft.export_verify.verify_torchscript`."""
     _check_input(example_input)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -336,27 +276,6 @@ def export_torchscript(
             f"TorchScript tracing failed: {type(err).__name__}: {err}", hint="try --format pt2"
         ) from err
     return path
-
-
-def verify_torchscript(
-    model: nn.Module, path: str | Path, inputs: Sequence[torch.Tensor] | torch.Tensor, *, atol: float = 1e-4
-) -> float:
-    """Compare a TorchScript file with PyTorch on each input; return the largest abs difference."""
-    loaded = torch.jit.load(str(path))
-    wrapped = _prepare(model, pad_to_patch=True)
-    worst = 0.0
-    for x in [inputs] if isinstance(inputs, torch.Tensor) else list(inputs):
-        with torch.no_grad():
-            expected, got = wrapped(x), loaded(x)
-        if got.shape != expected.shape:
-            raise ExportError(
-                f"TorchScript output shape {tuple(got.shape)} != PyTorch {tuple(expected.shape)}"
-            )
-        diff = float((got - expected).abs().max()) if got.numel() else 0.0
-        if diff > atol + 1e-3 * float(expected.abs().max()):
-            raise ExportError(f"TorchScript output differs from PyTorch by up to {diff:.3g}")
-        worst = max(worst, diff)
-    return worst
 
 
 def export_pt2(
@@ -401,33 +320,6 @@ def export_info(path: str | Path, format: ExportFormat) -> dict[str, Any]:
         "dynamic_hw": json.loads(raw["geoft_dynamic_hw"]),
         "size_multiple": int(raw["geoft_size_multiple"]),
     }
-
-
-def verify_pt2(
-    model: nn.Module, path: str | Path, inputs: Sequence[torch.Tensor] | torch.Tensor, *, atol: float = 1e-4
-) -> float:
-    """Compare a saved ``torch.export`` program with PyTorch on each input; return the largest abs difference."""
-    program = torch.export.load(str(path)).module()
-    wrapped = _prepare(model, pad_to_patch=True)
-    worst = 0.0
-    for x in [inputs] if isinstance(inputs, torch.Tensor) else list(inputs):
-        with torch.no_grad():
-            expected, got = wrapped(x), program(x)
-        diff = float((got - expected).abs().max()) if got.numel() else 0.0
-        if got.shape != expected.shape or diff > atol + 1e-3 * float(expected.abs().max()):
-            raise ExportError(f"torch.export program differs from PyTorch (max difference {diff:.3g})")
-        worst = max(worst, diff)
-    return worst
-
-
-def verify_export(
-    model: nn.Module, path: str | Path, format: ExportFormat, inputs: Sequence[torch.Tensor] | torch.Tensor
-) -> float:
-    """Verify a file of any format against PyTorch; returns the largest abs difference."""
-    verifiers = {"onnx": verify_onnx, "torchscript": verify_torchscript, "pt2": verify_pt2}
-    if format not in verifiers:
-        raise ConfigError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
-    return verifiers[format](unwrap_model(model).eval(), path, inputs)
 
 
 def export_model(

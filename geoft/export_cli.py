@@ -63,7 +63,8 @@ def run_export(
     notice: Callable[[str], None],
 ) -> int:
     """The ``geoft export`` command; prints what was written and how well it matches PyTorch."""
-    from geoft.export import export_info, export_model, unwrap_model, verify_export
+    from geoft.export import export_info, export_model, unwrap_model
+    from geoft.export_verify import verify_export
 
     ckpt = load_checkpoint(ckpt_path)
     task = task_from_checkpoint(ckpt, config, ckpt_path)

@@ -240,7 +240,9 @@ def test_login_throttle_locks_a_client_out_after_repeated_failures() -> None:
     assert throttle.retry_after("10.0.0.7") == 0.0
 
 
-def test_password_page_refuses_after_too_many_wrong_passwords(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_password_page_refuses_after_too_many_wrong_passwords(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from streamlit.testing.v1 import AppTest
 
     from geoft.app.ui import _login_throttle

@@ -117,7 +117,7 @@ def test_fit_test_predict_export(workspace: Path, capsys: pytest.CaptureFixture[
     assert "verified against PyTorch" in printed
     import onnxruntime as ort
 
-    from geoft.export import verify_onnx
+    from geoft.export_verify import verify_onnx
     from geoft.runs.restore import load_checkpoint, task_from_checkpoint
 
     task = task_from_checkpoint(load_checkpoint(ckpt), None, ckpt)  # rebuilt from the checkpoint alone

@@ -18,10 +18,8 @@ from geoft.export import (
     export_pt2,
     export_torchscript,
     spatial_multiple,
-    verify_onnx,
-    verify_pt2,
-    verify_torchscript,
 )
+from geoft.export_verify import verify_onnx, verify_pt2, verify_torchscript
 
 
 class TinyNet(nn.Module):

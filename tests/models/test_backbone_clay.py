@@ -203,7 +203,8 @@ def test_clay1_5_model_factory_name_builds_through_encoder_decoder():
 
 @pytest.mark.slow
 def test_exports_to_onnx_matching_onnxruntime(tmp_path):
-    from geoft.export import export_onnx, verify_onnx
+    from geoft.export import export_onnx
+    from geoft.export_verify import verify_onnx
 
     torch.manual_seed(0)
     model = EncoderDecoderFactory().build_model(

@@ -168,7 +168,8 @@ def test_pyramid_trains_through_encoder_decoder_factory(decoder, args):
 
 @pytest.mark.slow
 def test_exports_to_onnx_matching_onnxruntime(tmp_path):
-    from geoft.export import export_info, export_onnx, verify_onnx
+    from geoft.export import export_info, export_onnx
+    from geoft.export_verify import verify_onnx
 
     torch.manual_seed(0)
     model = EncoderDecoderFactory().build_model(

@@ -332,7 +332,8 @@ def test_registry_names_and_cards() -> None:
 
 
 def test_onnx_export_matches_onnxruntime(tmp_path: Path) -> None:
-    from geoft.export import export_info, export_onnx, verify_onnx
+    from geoft.export import export_info, export_onnx
+    from geoft.export_verify import verify_onnx
 
     model = _factory("FCNDecoder", modalities=("S1GRD",), depth=1).eval()
     with warnings.catch_warnings():

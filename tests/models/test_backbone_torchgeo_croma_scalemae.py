@@ -71,7 +71,8 @@ def test_croma_offline(monkeypatch, tmp_path):
 
 
 def test_croma_trains_with_upernet_and_exports_to_onnx(croma, tmp_path):
-    from geoft.export import export_onnx, verify_onnx
+    from geoft.export import export_onnx
+    from geoft.export_verify import verify_onnx
 
     path, _ = croma
     model = EncoderDecoderFactory().build_model(

@@ -78,7 +78,8 @@ def test_trains_through_encoder_decoder_factory(vit_file, decoder, kwargs):
 
 
 def test_onnx_export_matches_onnxruntime(tmp_path):
-    from geoft.export import export_onnx, verify_onnx
+    from geoft.export import export_onnx
+    from geoft.export_verify import verify_onnx
 
     torch.manual_seed(0)
     model = EncoderDecoderFactory().build_model(

@@ -120,7 +120,8 @@ def test_dofa_trains_with_upernet(dofa_file):
 
 @pytest.mark.slow  # converting DOFA's weight-generator transformer takes a minute or more on a busy CPU
 def test_dofa_onnx_export_matches_onnxruntime(tmp_path):
-    from geoft.export import export_onnx, verify_onnx
+    from geoft.export import export_onnx
+    from geoft.export_verify import verify_onnx
 
     torch.manual_seed(0)
     model = (
