@@ -9,7 +9,7 @@ lists every argument with its type, default and the help text below, written her
 # them without resolving names in the module of each datamodule made of these groups.
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from geoft.datasets.reader_options import Band, ReaderOptions
 
@@ -32,6 +32,9 @@ class LoaderArguments:
         check_stackability: refuse mixed chip sizes with batch_size > 1 (from headers, before loading).
         stats_cache_dir: where computed statistics go when the data folder is read-only.
         stats_max_samples: compute statistics from at most this many training samples.
+        data_check: before fit/validate/test, ``full`` reads every file of the splits in use (corrupt
+            files, label values, NaN, all-nodata chips, grids; verdicts cached per file); ``headers`` and
+            ``off`` skip that read (indexing and the header checks always run).
     """
 
     batch_size: int = 8
@@ -46,6 +49,7 @@ class LoaderArguments:
     check_stackability: bool = True
     stats_cache_dir: str | None = None
     stats_max_samples: int | None = None
+    data_check: Literal["full", "headers", "off"] = "full"
 
 
 @dataclass(eq=False, repr=False, kw_only=True)

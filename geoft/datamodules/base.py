@@ -82,6 +82,7 @@ class GenericDataModuleBase(NonGeoDataModule):
     check_stackability: bool
     stats_cache_dir: str | None
     stats_max_samples: int | None
+    data_check: str
     # and those of SplitArguments and RasterArguments that this class reads
     img_grep: str
     dataset_bands: list[Any] | None
@@ -164,17 +165,39 @@ class GenericDataModuleBase(NonGeoDataModule):
         if stage == "fit":
             self.train_dataset = self.build_dataset("train")
             self.val_dataset = self.build_dataset("val") if self.data_root("val") is not None else None
+            self.run_data_check({"train": self.train_dataset, "val": self.val_dataset})
             self.statistics()
             self.check_statistics_length(self.train_dataset, "train")
         elif stage == "validate":
             self.val_dataset = self.build_dataset("val")
+            self.run_data_check({"val": self.val_dataset})
             self.check_statistics_length(self.val_dataset, "val")
         elif stage == "test":
             self.test_dataset = self.build_dataset("test")
+            self.run_data_check({"test": self.test_dataset})
             self.check_statistics_length(self.test_dataset, "test")
         elif stage == "predict":
             self.predict_dataset = self.build_dataset("predict")
             self.check_statistics_length(self.predict_dataset, "predict")
+
+    def run_data_check(self, datasets: dict[str, Any]) -> None:
+        """The full data check (``data_check: full``): refuse to start, listing every problem of every
+        split in use. Each DDP rank runs it; after the first, the per-file cache makes it free."""
+        if self.data_check != "full":
+            return
+        from geoft.datasets.data_check import check_dataset_files
+        from geoft.datasets.validation import format_problems
+
+        problems = []
+        for split, dataset in datasets.items():
+            if dataset is not None:
+                problems += check_dataset_files(dataset, split, self.stats_cache_dir)[0]
+        if any(p.severity == "error" for p in problems):
+            raise DataError(
+                "The data check found problems before the first step:\n" + format_problems(problems),
+                hint="fix or remove the files named above (geoft validate-data -c CONFIG lists the same), "
+                "or set data.init_args.data_check: headers to skip reading the pixels.",
+            )
 
     def check_statistics_length(self, dataset: Any, split: str) -> None:
         """Given means/stds must have one value per output band (checked from a header, early)."""

@@ -52,33 +52,44 @@ def datamodule_from_config(config: dict[str, Any] | str | Path) -> Any:
     return instantiate(section, LightningDataModule, "data")
 
 
+def check_sample(
+    dataset: Any, index: int, split: str, counts: dict[int, int] | None = None
+) -> list[DataProblem]:
+    """Problems of one sample, read in full (every pixel block of image and label); label value counts
+    are added to ``counts`` when given. Thread-safe: the full data check runs it in a pool."""
+    record = dataset.samples[index]
+    problems = []
+    try:
+        image, nodata, _ = dataset.reader.read_masked(record.image)
+        n_nan = int(np.isnan(image).sum())
+        if n_nan and dataset.reader.no_data_replace is not None and not nodata.all():
+            problems.append(
+                DataProblem(
+                    "nan_values",
+                    f"{record.image}: {n_nan} NaN values (filled with no_data_replace="
+                    f"{dataset.reader.no_data_replace}).",
+                    str(record.image),
+                    split,
+                    "warning",
+                )
+            )
+        sample = dataset[index]
+    except DataError as err:
+        return problems + [problem_from_error(err, split, str(record.image))]
+    except OSError as err:  # a file vanished or became unreadable between indexing and reading
+        return problems + [DataProblem("corrupt_file", f"{record.image}: {err}", str(record.image), split)]
+    if counts is not None and hasattr(dataset, "reduce_zero_label") and "mask" in sample:
+        mask = sample["mask"].numpy()
+        values, n = np.unique(mask[mask >= 0], return_counts=True)
+        for v, c in zip(values.tolist(), n.tolist()):
+            counts[v] = counts.get(v, 0) + c
+    return problems
+
+
 def _check_pixels(dataset: Any, split: str, counts: dict[int, int]) -> list[DataProblem]:
     problems = []
-    segmentation = hasattr(dataset, "reduce_zero_label")
-    for index, record in enumerate(dataset.samples):
-        try:
-            image, nodata, _ = dataset.reader.read_masked(record.image)
-            n_nan = int(np.isnan(image).sum())
-            if n_nan and dataset.reader.no_data_replace is not None and not nodata.all():
-                problems.append(
-                    DataProblem(
-                        "nan_values",
-                        f"{record.image}: {n_nan} NaN values (filled with no_data_replace="
-                        f"{dataset.reader.no_data_replace}).",
-                        str(record.image),
-                        split,
-                        "warning",
-                    )
-                )
-            sample = dataset[index]
-        except DataError as err:
-            problems.append(problem_from_error(err, split, str(record.image)))
-            continue
-        if segmentation and "mask" in sample:
-            mask = sample["mask"].numpy()
-            values, n = np.unique(mask[mask >= 0], return_counts=True)
-            for v, c in zip(values.tolist(), n.tolist()):
-                counts[v] = counts.get(v, 0) + c
+    for index in range(len(dataset.samples)):
+        problems += check_sample(dataset, index, split, counts)
     return problems
 
 
