@@ -207,6 +207,14 @@ st.subheader("Training")
 c3, c4, c5, c6 = st.columns(4)
 freeze_backbone = c3.checkbox("Freeze backbone", value=preset.freeze_backbone)
 freeze_decoder = c3.checkbox("Freeze decoder", value=False)
+lora = c3.checkbox(
+    "LoRA (train adapters only)",
+    value=False,
+    key="model_lora",
+    help="Low-rank adapters on the backbone's attention (peft): far fewer trainable parameters and less memory",
+)
+lora_rank = c3.number_input("LoRA rank", 1, 256, 8, key="model_lora_rank", disabled=not lora)
+lora_alpha = c3.number_input("LoRA alpha", 1, 512, 16, key="model_lora_alpha", disabled=not lora)
 loss = c4.selectbox("Loss", ["ce", "dice", "focal", "jaccard", "lovasz"], key="model_loss")
 optimizer = c5.selectbox("Optimizer", ["AdamW", "Adam", "SGD"], key="model_opt")
 lr = c6.number_input("Learning rate", value=preset.lr, format="%.5f", key="model_lr")
@@ -224,6 +232,8 @@ with guarded():
         backbone_args=backbone_args,
         freeze_backbone=freeze_backbone,
         freeze_decoder=freeze_decoder,
+        lora_rank=int(lora_rank) if lora else None,
+        lora_alpha=int(lora_alpha),
         loss=loss,
         optimizer=optimizer,
         lr=float(lr),

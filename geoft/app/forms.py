@@ -35,6 +35,9 @@ class ModelChoice:
     backbone_args: dict[str, Any] = field(default_factory=dict)
     freeze_backbone: bool = False
     freeze_decoder: bool = False
+    # LoRA adapters on the backbone (peft): rank; None trains the whole backbone
+    lora_rank: int | None = None
+    lora_alpha: int = 16
     loss: str = "ce"
     optimizer: str = "AdamW"
     lr: float = 1e-3
@@ -98,6 +101,16 @@ def model_args(model: ModelChoice, data: DataChoice) -> dict[str, Any]:
         args["necks"] = copy.deepcopy(model.necks)
     if model.head_dropout:
         args["head_dropout"] = model.head_dropout
+    if model.lora_rank:
+        if model.freeze_backbone:
+            raise ConfigError(
+                "LoRA and 'Freeze backbone' exclude each other: LoRA keeps the backbone's weights fixed and "
+                "trains its adapters; freezing the backbone would freeze the adapters too"
+            )
+        args["peft_config"] = {
+            "method": "LORA",
+            "peft_config_kwargs": {"r": int(model.lora_rank), "lora_alpha": int(model.lora_alpha)},
+        }
     return args
 
 

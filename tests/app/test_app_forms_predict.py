@@ -147,3 +147,29 @@ def test_export_run_to_onnx(demo_setup):
     session = ort.InferenceSession(str(path))
     out = session.run(None, {"image": np.zeros((1, 6, 64, 64), np.float32)})[0]
     assert out.shape == (1, 5, 64, 64)
+
+
+def test_lora_switch_writes_peft_config_and_trains_adapters_only(demo_setup):
+    import dataclasses
+
+    _, dataset, demo_cfg = demo_setup
+    init = demo_cfg["data"]["init_args"]
+    owned = ("num_classes", "class_names", "dataset_bands", "means", "stds", "batch_size", "num_workers")
+    data = DataChoice(
+        str(dataset),
+        {k: v for k, v in init.items() if k not in owned},
+        init["class_names"],
+        BANDS,
+        init["means"],
+        init["stds"],
+    )
+    base = PRESETS["Prithvi tiny + UPerNet"]
+    lora = dataclasses.replace(base, lora_rank=4, lora_alpha=8)
+    config = build_config(data, lora, TrainChoice(batch_size=2))
+    peft = config["model"]["init_args"]["model_args"]["peft_config"]
+    assert peft == {"method": "LORA", "peft_config_kwargs": {"r": 4, "lora_alpha": 8}}
+    full = dry_run(build_config(data, base, TrainChoice(batch_size=2)))
+    report = dry_run(config)
+    assert report.trainable_params < full.trainable_params and report.total_params > full.total_params
+    with pytest.raises(ConfigError, match="exclude each other"):
+        build_config(data, dataclasses.replace(lora, freeze_backbone=True), TrainChoice())
