@@ -16,24 +16,25 @@ import streamlit as st
 class AppPage:
     path: str
     title: str
-    icon: str
     url_path: str | None = None  # None: the default page, at "/"
 
 
 PAGES: tuple[AppPage, ...] = (
-    AppPage("pages/home.py", "Home", ":material/home:"),
-    AppPage("pages/1_Data.py", "Data", ":material/folder_open:", "Data"),
-    AppPage("pages/2_Model.py", "Model", ":material/model_training:", "Model"),
-    AppPage("pages/3_Train.py", "Train", ":material/play_circle:", "Train"),
-    AppPage("pages/4_Runs.py", "Runs", ":material/monitoring:", "Runs"),
-    AppPage("pages/5_Predict.py", "Predict / Map", ":material/map:", "Predict"),
+    AppPage("pages/home.py", "Home"),
+    AppPage("pages/1_Data.py", "Data", "Data"),
+    AppPage("pages/2_Model.py", "Model", "Model"),
+    AppPage("pages/3_Train.py", "Train", "Train"),
+    AppPage("pages/4_Runs.py", "Runs", "Runs"),
+    AppPage("pages/5_Predict.py", "Predict / Map", "Predict"),
 )
 
 
 def registered_pages() -> list[st.Page]:
     """The pages for ``st.navigation`` in the entry script."""
     return [
-        st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=p.url_path is None)
+        # no icons: Streamlit shows a page's icon as the tab's favicon, and fetches Material icons for it
+        # from Google's font servers (an external request)
+        st.Page(p.path, title=p.title, url_path=p.url_path, default=p.url_path is None)
         for p in PAGES
     ]
 
@@ -42,6 +43,6 @@ def draw_sidebar() -> None:
     """Links to every page, Home first, the same on every page."""
     for page in PAGES:
         try:
-            st.sidebar.page_link(page.path, label=page.title, icon=page.icon)
+            st.sidebar.page_link(page.path, label=page.title)
         except st.errors.StreamlitAPIException:  # a page run on its own (tests): no registered pages
             return
