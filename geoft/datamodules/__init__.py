@@ -11,6 +11,7 @@ _EXPORTS = {
     "GenericNonGeoSegmentationDataModule": "geoft.datamodules.pixelwise",
     "GenericNonGeoPixelwiseRegressionDataModule": "geoft.datamodules.pixelwise",
     "GenericNonGeoClassificationDataModule": "geoft.datamodules.classification",
+    "GenericMultiModalDataModule": "geoft.datamodules.multimodal",
     "GenericDataModuleBase": "geoft.datamodules.base",
     "BatchTransform": "geoft.datamodules.transforms",
     "build_augmentations": "geoft.datamodules.transforms",
