@@ -93,16 +93,22 @@ class EncoderDecoderModel(Model):
 
     # -- forward pieces ---------------------------------------------------------------------------
     def _features(
-        self, x: Tensor, temporal_coords: Tensor | None, location_coords: Tensor | None
+        self, x: Tensor | Mapping[str, Tensor], temporal_coords: Tensor | None, location_coords: Tensor | None
     ) -> tuple[list[Tensor], tuple[int, int], tuple[int, int]]:
         """Pad, run the encoder and the necks; return the features, the original and the padded ``(H, W)``."""
-        if x.ndim not in (4, 5):
-            raise ConfigError(
-                f"model input must be [B, C, H, W] or [B, C, T, H, W], got shape {tuple(x.shape)}"
-            )
+        # a multimodal batch is {modality: tensor}, every modality on the label grid: pad each alike
+        tensors = list(x.values()) if isinstance(x, Mapping) else [x]
+        for t in tensors:
+            if t.ndim not in (4, 5):
+                raise ConfigError(
+                    f"model input must be [B, C, H, W] or [B, C, T, H, W], got shape {tuple(t.shape)}"
+                )
         # Plain shape entries, not int(): under torch.export they stay symbolic (dynamic height/width).
-        size = (x.shape[-2], x.shape[-1])
-        x = pad_to_multiple(x, self.patch_size, self.padding)
+        size = (tensors[0].shape[-2], tensors[0].shape[-1])
+        if isinstance(x, Mapping):
+            x = {m: pad_to_multiple(t, self.patch_size, self.padding) for m, t in x.items()}
+        else:
+            x = pad_to_multiple(x, self.patch_size, self.padding)
         coords: dict[str, Any] = {}
         if temporal_coords is not None:
             coords["temporal_coords"] = temporal_coords
@@ -111,5 +117,6 @@ class EncoderDecoderModel(Model):
         features = self.encoder(x, **coords)
         if isinstance(features, torch.Tensor):
             features = [features]
-        padded = (x.shape[-2], x.shape[-1])
+        first = next(iter(x.values())) if isinstance(x, Mapping) else x
+        padded = (first.shape[-2], first.shape[-1])
         return self.neck(list(features), image_size=padded), size, padded

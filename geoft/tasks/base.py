@@ -541,7 +541,9 @@ class GeoftTask(LightningModule):
         name = str(filenames[0]) if isinstance(filenames, Sequence) and filenames else f"batch{batch_idx}"
         title = f"{stage} epoch {self.current_epoch}: {os.path.basename(name)}"
         for logger in loggers:
-            fig = self.sample_figure(batch["image"][0], target[0], output.output[0].detach(), title)
+            image = batch["image"]
+            image = next(iter(image.values())) if isinstance(image, Mapping) else image  # first modality
+            fig = self.sample_figure(image[0], target[0], output.output[0].detach(), title)
             log_figure(logger, f"{stage}/sample_{batch_idx}", fig, self.global_step)
 
     # -- optimisation ----------------------------------------------------------------------------
