@@ -170,6 +170,7 @@ class GenericMultimodalDataset(torch.utils.data.Dataset):
         }
         self.problems: list[DataProblem] = []
         self.channels: dict[str, int] = {}
+        self.num_times: dict[str, int] = {}
         self.samples = checked_samples(self._index, self.problems, self.strict, f"Dataset {self.name!r}")
 
     # -- index -----------------------------------------------------------------------------------
@@ -237,6 +238,16 @@ class GenericMultimodalDataset(torch.utils.data.Dataset):
                     "band_count",
                     f"Modality {m!r} file {path} has {count} bands; others of {m!r} have {self.channels[m]}.",
                     str(path),
+                )
+        for m, path in images.items():
+            times = headers[m].num_times
+            if times is not None and self.num_times.setdefault(m, times) != times:
+                raise FileDataError(
+                    "date_count",
+                    f"Modality {m!r} file {path} holds {times} dates; the other {m!r} files hold "
+                    f"{self.num_times[m]}.",
+                    str(path),
+                    hint="every sample needs the same number of dates (batches stack them).",
                 )
         if label is not None:
             grid = read_header(label)

@@ -108,3 +108,20 @@ def test_modality_sampling_per_training_batch(tmp_path: Path) -> None:
     dm.setup("fit")
     batch = dm.normalize(next(iter(dm.train_dataloader())), training=True)
     assert len(batch["image"]) == 1
+
+
+def test_time_stacks_normalise_per_modality_and_a_different_date_count_is_named(tmp_path: Path) -> None:
+    root = make_data(tmp_path)
+    for i, name in enumerate(NAMES):  # S2 with two dates of three bands, time-major
+        dates = 3 if name == "beta_4" else 2
+        write_tif(root / "S2" / f"{name}_S2Hand.tif", np.full((3 * dates, 16, 16), float(i), np.float32))
+    args = dict(expand_temporal_dimension=True, dataset_bands={"S2": ["B", "G", "R"], "S1": ["VV", "VH"]})
+    with pytest.raises(DataError) as err:
+        datamodule(root, **args).build_dataset("train")
+    assert "beta_4_S2Hand.tif" in str(err.value) and "3 dates" in str(err.value)
+    write_tif(root / "S2" / "beta_4_S2Hand.tif", np.full((6, 16, 16), 3.0, np.float32))
+    dm = datamodule(root, **args)
+    dm.setup("fit")
+    batch = dm.normalize(next(iter(dm.train_dataloader())))
+    assert batch["image"]["S2"].shape == (2, 3, 2, 16, 16)
+    assert batch["image"]["S1"].shape == (2, 2, 1, 16, 16)
