@@ -15,6 +15,7 @@ _EXPORTS = {
     "GenericNonGeoScalarRegressionDataModule": "geoft.datamodules.scalar_regression",
     "GenericObjectDetectionDataModule": "geoft.datamodules.detection",
     "GenericNonGeoObjectDetectionDataModule": "geoft.datamodules.detection",
+    "GenericMultiModalDataModule": "geoft.datamodules.multimodal",
     "GenericDataModuleBase": "geoft.datamodules.base",
     "BatchTransform": "geoft.datamodules.transforms",
     "build_augmentations": "geoft.datamodules.transforms",

@@ -111,8 +111,9 @@ class EncoderDecoderModel(Model):
             raise ConfigError(
                 f"model input must be [B, C, H, W] or [B, C, T, H, W], got shape {tuple(x.shape)}"
             )
+        tensors = [x]
         # Plain shape entries, not int(): under torch.export they stay symbolic (dynamic height/width).
-        size = (x.shape[-2], x.shape[-1])
+        size = (tensors[0].shape[-2], tensors[0].shape[-1])
         x = pad_to_multiple(x, self.patch_size, self.padding)
         coords: dict[str, Any] = {}
         if temporal_coords is not None:

@@ -134,10 +134,11 @@ class SampleFigures(Callback):
         filenames = batch.get("filename")
         name = str(filenames[0]) if isinstance(filenames, Sequence) and filenames else f"batch{batch_idx}"
         title = f"{stage} epoch {pl_module.current_epoch}: {os.path.basename(name)}"
+        image = batch["image"]
+        if isinstance(image, Mapping):  # a multimodal batch: draw its first modality
+            image = next(iter(image.values()))
         for logger in loggers:
-            fig = pl_module.sample_figure(
-                batch["image"][0], outputs["target"][0], outputs["output"][0], title
-            )
+            fig = pl_module.sample_figure(image[0], outputs["target"][0], outputs["output"][0], title)
             log_figure(logger, f"{stage}/sample_{batch_idx}", fig, pl_module.global_step)
 
     def on_validation_batch_end(

@@ -43,9 +43,14 @@ def build_backbone(backbone: str | nn.Module, kwargs: Mapping[str, Any]) -> nn.M
             )
         module = backbone
     else:
+        kwargs, temporal = _temporal_kwargs(kwargs)
         ctor = BACKBONE_REGISTRY.get(backbone)
         check_kwargs(ctor, kwargs, f"backbone {backbone!r}")
         module = ctor(**kwargs)
+        if temporal is not None:
+            from geoft.models.backbones.temporal import TemporalWrapper
+
+            module = TemporalWrapper(module, **temporal)
     channels = getattr(module, "out_channels", None)
     if not isinstance(channels, (list, tuple)) or not channels:
         raise ConfigError(
@@ -53,6 +58,22 @@ def build_backbone(backbone: str | nn.Module, kwargs: Mapping[str, Any]) -> nn.M
             hint="a backbone must expose out_channels: list[int], one entry per returned feature",
         )
     return module
+
+
+TEMPORAL_KWARGS = ("temporal_pooling", "temporal_n_timestamps", "temporal_subset_lengths")
+
+
+def _temporal_kwargs(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Split the reference's ``use_temporal`` / ``temporal_*`` backbone arguments from the backbone's own."""
+    rest = {k: v for k, v in kwargs.items() if k != "use_temporal" and k not in TEMPORAL_KWARGS}
+    given = {k[len("temporal_") :]: kwargs[k] for k in TEMPORAL_KWARGS if k in kwargs}
+    if not kwargs.get("use_temporal", False):
+        if given:
+            raise ConfigError(
+                f"backbone arguments {sorted('temporal_' + k for k in given)} need backbone_use_temporal: true"
+            )
+        return rest, None
+    return rest, given
 
 
 def backbone_patch_size(backbone: nn.Module) -> tuple[int, ...] | int | None:

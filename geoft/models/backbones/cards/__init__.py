@@ -15,6 +15,7 @@ FAMILY_MODULES: tuple[str, ...] = (
     "terramind",
     "clay",
     "prithvi_swin",
+    "wrappers",
 )
 
 
