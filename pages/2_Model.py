@@ -11,6 +11,7 @@ from geoft.app.backbone_choice import (
     grouped_names,
     has_published_weights,
     label,
+    registry_names,
 )
 from geoft.app.data_summary import (
     canonical_band_names,
@@ -41,14 +42,7 @@ st.title("Model")
 roots = list(ctx.settings.allowed_roots)
 
 
-@st.cache_data(show_spinner=False)
-def registry_names() -> tuple[list[str], list[str], list[str]]:
-    from geoft.registry import BACKBONE_REGISTRY, DECODER_REGISTRY, NECK_REGISTRY
-
-    return BACKBONE_REGISTRY.names(), NECK_REGISTRY.names(), DECODER_REGISTRY.names()
-
-
-backbones, necks, decoders = registry_names()
+backbones, necks, decoders = st.cache_data(show_spinner=False)(registry_names)()
 dataset = st.session_state.get("geoft_dataset")
 meta, summary = {}, None
 if dataset:

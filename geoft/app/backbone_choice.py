@@ -15,6 +15,13 @@ def cards() -> dict[str, BackboneCard]:
     return backbone_cards()
 
 
+def registry_names() -> tuple[list[str], list[str], list[str]]:
+    """geoft's own backbone, neck and decoder names (cheap: no model code is imported)."""
+    from geoft.registry import BACKBONE_REGISTRY, DECODER_REGISTRY, NECK_REGISTRY
+
+    return BACKBONE_REGISTRY.names(), NECK_REGISTRY.names(), DECODER_REGISTRY.names()
+
+
 def grouped_names(names: list[str]) -> list[str]:
     """``names`` ordered by family, then name (backbones without a card, e.g. ``timm_*``, last)."""
     known = cards()
