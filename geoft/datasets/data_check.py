@@ -18,7 +18,7 @@ from typing import Any, Literal
 from geoft.datasets.problems import DataProblem
 
 DataCheckMode = Literal["full", "headers", "off"]
-CACHE_NAME = "data-check.json"
+CACHE_NAME = "data-check/verdicts.json"  # a folder of its own, beside the statistics files
 
 
 def _signature(path: Path | None) -> list[Any] | None:
@@ -56,13 +56,14 @@ def _sample_key(record: Any) -> tuple[str, list[Any]]:
 def _cache_path(dataset: Any, cache_dir: str | Path | None) -> Path | None:
     from geoft.datasets.statistics import cache_locations
 
-    for folder in cache_locations(dataset, cache_dir):
+    for base in cache_locations(dataset, cache_dir):
+        path = base / CACHE_NAME
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
         except OSError:
             continue
-        if os.access(folder, os.W_OK):
-            return folder / CACHE_NAME
+        if os.access(path.parent, os.W_OK):
+            return path
     return None
 
 
