@@ -161,7 +161,7 @@ def test_server_killed_job_keeps_running_and_restarted_app_shows_it(
         page = browsers.page(server)
         page.goto(f"{server.url}/Runs")
         settle(page)
-        _panel(page, run.id, "🏃 running").wait_for(timeout=60_000)
+        _panel(page, run.id, "running").wait_for(timeout=60_000)
         page.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=60_000)  # live curves
         assert page.locator("[data-testid='stException']").count() == 0
         shoot(page, "reliability-1-restarted-server-running-job")
@@ -191,7 +191,7 @@ def test_job_died_while_server_down_is_interrupted_and_resumable(
         page = browsers.page(server)
         page.goto(f"{server.url}/Runs")
         settle(page)
-        _panel(page, run.id, "⚡ interrupted").wait_for(timeout=60_000)
+        _panel(page, run.id, "interrupted").wait_for(timeout=60_000)
         assert _store(home).get(run.id).status == INTERRUPTED
         page.get_by_text("disappeared without recording an exit").first.wait_for(timeout=10_000)
         resume = page.get_by_role("button", name="Resume").first
@@ -250,15 +250,15 @@ def test_two_users_press_at_once_one_runs_one_queues(browser, server_tools, tmp_
             assert page.get_by_text(other).count() == 0, f"{name} sees the other user's run"
         assert sorted(own.values()) == sorted([first.id, second.id])
         running, waiting = (alice, bob) if own["alice"] == first.id else (bob, alice)
-        _panel(running, first.id, "🏃 running").wait_for(timeout=30_000)
-        _panel(waiting, second.id, "⏳ queued").wait_for(timeout=30_000)
+        _panel(running, first.id, "running").wait_for(timeout=30_000)
+        _panel(waiting, second.id, "queued").wait_for(timeout=30_000)
         waiting.get_by_text("Queued: it starts when the device is free").first.wait_for(timeout=30_000)
         shoot(waiting, "reliability-3-queued-behind-other-user")
 
         # a third user's page renders while the job trains: jobs never hold the server's threads
         t0 = time.monotonic()
         carol.goto(f"{server.url}/Runs")  # its details panel shows the newest run
-        live = _panel(carol, first.id, "🏃 running").or_(_panel(carol, second.id, "⏳ queued"))
+        live = _panel(carol, first.id, "running").or_(_panel(carol, second.id, "queued"))
         live.first.wait_for(timeout=60_000)
         rendered_s = time.monotonic() - t0
         assert _store(home).get(first.id).status == RUNNING, "the job finished too early to prove anything"
