@@ -23,7 +23,9 @@ LORA = {"method": "LORA", "peft_config_kwargs": {"r": 16, "lora_alpha": 32}}
 BANDS = ["BLUE", "GREEN", "RED", "NIR_NARROW", "SWIR_1", "SWIR_2"]
 
 
-def train_step(mode: str, backbone: str, size: int, batch: int, steps: int, precision: str) -> dict[str, float]:
+def train_step(
+    mode: str, backbone: str, size: int, batch: int, steps: int, precision: str
+) -> dict[str, float]:
     """Worker: ``steps`` AdamW steps of ``mode`` after one warm-up step; seconds per step and peak RSS."""
     import resource
 
@@ -94,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             }
             samples[mode].append(run_worker("geoft", "lora", "train_step", work, threads=args.threads))
     table = {
-        mode: {key: statistics.median(s[key] for s in runs) for key in runs[0]} for mode, runs in samples.items()
+        mode: {key: statistics.median(s[key] for s in runs) for key in runs[0]}
+        for mode, runs in samples.items()
     }
     full = table["full"]
     lines = [

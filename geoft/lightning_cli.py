@@ -148,7 +148,9 @@ class GeoftCLI(LightningCLI):
             # a task may say what to keep the best checkpoint by (detection: val/mAP, higher is better)
             monitor, mode = getattr(self.model, "checkpoint_monitor", ("val/loss", "min"))
             callbacks.append(
-                BestAndLastCheckpoint(dirpath=str(self.run_folder.checkpoints_dir), monitor=monitor, mode=mode)
+                BestAndLastCheckpoint(
+                    dirpath=str(self.run_folder.checkpoints_dir), monitor=monitor, mode=mode
+                )
             )
         if command == "predict" and not getattr(self.model, "writes_own_predictions", False):
             out_dir = config.get("predict_output_dir") or str(self.run_folder.predictions)

@@ -18,7 +18,6 @@ TASK_CLASS = "geoft.tasks.SemanticSegmentationTask"
 DATAMODULE_CLASS = "geoft.datamodules.GenericNonGeoSegmentationDataModule"
 
 
-
 @dataclass
 class ModelChoice:
     """The model part of the form."""

@@ -189,7 +189,9 @@ def results_summary(run: RunRecord, records: list[dict[str, Any]]) -> None:
     rows = [r for r in best_and_last(records) if is_summary_metric(r["metric"])]
     if rows:
         st.caption("Validation: best and last")
-        st.table(pd.DataFrame(rows).round(4).set_index("metric"))  # static: legible at once, and in screenshots
+        st.table(
+            pd.DataFrame(rows).round(4).set_index("metric")
+        )  # static: legible at once, and in screenshots
     with guarded():
         try:
             config = yaml.safe_load(run.config_path.read_text()) or {}

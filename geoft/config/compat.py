@@ -270,7 +270,9 @@ def translate(config: Any, notice: Notice, top_level: bool = True, key: str = ""
             loss = out.get("loss")
             if isinstance(loss, str) and loss != "ce" and out.get("class_weights") is not None:
                 out.pop("class_weights")
-                notice(f"ignoring class_weights: loss {loss} does not use them (the reference ignores them too)")
+                notice(
+                    f"ignoring class_weights: loss {loss} does not use them (the reference ignores them too)"
+                )
         if top_level:
             share_ignore_index(out, notice)
         return out
