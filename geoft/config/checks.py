@@ -111,7 +111,8 @@ def check_dotted_override(arg: str) -> None:
     """``--trainer.max_epoch 3`` on the command line: the trainer key must exist."""
     if not arg.startswith("--trainer."):
         return
-    key = arg[len("--trainer.") :].split("=", 1)[0].split(".", 1)[0]
+    # "callbacks+=..." is jsonargparse's append to a list: the key is "callbacks"
+    key = arg[len("--trainer.") :].split("=", 1)[0].split(".", 1)[0].removesuffix("+")
     from lightning.pytorch import Trainer
 
     check_keys([key], Trainer, "trainer")

@@ -349,3 +349,12 @@ def test_old_metric_names_and_unused_class_weights() -> None:
     assert "class_weights" not in out["model"]["init_args"] and len(notes) == 2
     kept = translate({"model_args": {}, "loss": "ce", "class_weights": [1.0]}, notes.append, top_level=False)
     assert kept["class_weights"] == [1.0]
+
+
+def test_appending_to_a_trainer_list_on_the_command_line_is_not_a_typo() -> None:
+    from geoft.config.checks import check_dotted_override
+    from geoft.errors import ConfigError
+
+    check_dotted_override("--trainer.callbacks+=my_module.MyCallback")  # jsonargparse's list append
+    with pytest.raises(ConfigError, match="did you mean"):
+        check_dotted_override("--trainer.callbackz+=my_module.MyCallback")
