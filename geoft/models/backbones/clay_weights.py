@@ -10,7 +10,6 @@ its transformer keys to timm's block names; everything else is dropped with its 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -18,18 +17,7 @@ import torch
 from geoft.errors import CheckpointError
 from geoft.models.backbones.checkpoint import LoadReport, load_exact, read_state_dict
 from geoft.models.backbones.clay_vit import ClayViT
-from geoft.models.backbones.downloads import hf_download
-
-
-@dataclass(frozen=True)
-class PublishedWeights:
-    repo_id: str
-    filename: str
-
-    @property
-    def url(self) -> str:
-        return f"https://huggingface.co/{self.repo_id}/resolve/main/{self.filename}"
-
+from geoft.models.backbones.downloads import PublishedWeights
 
 PUBLISHED_WEIGHTS: dict[str, PublishedWeights] = {
     "clay_v1_base": PublishedWeights("made-with-clay/Clay-legacy", "v1/clay-v1-base.ckpt"),
@@ -55,8 +43,7 @@ _DROPPED = {
 
 
 def download_published(variant: str) -> Path:
-    weights = PUBLISHED_WEIGHTS[variant]
-    return hf_download(weights.repo_id, weights.filename, what=f"the {variant} weights ({weights.filename})")
+    return PUBLISHED_WEIGHTS[variant].download(variant)
 
 
 def published_to_geoft(key: str) -> str:

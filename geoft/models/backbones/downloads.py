@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -99,3 +100,19 @@ def url_download(url: str, what: str) -> Path:
     except OSError as err:
         raise offline_error(what, url, f"the download failed ({err})") from err
     return target
+
+
+@dataclass(frozen=True)
+class PublishedWeights:
+    """A published checkpoint on the Hugging Face Hub."""
+
+    repo_id: str
+    filename: str
+
+    @property
+    def url(self) -> str:
+        return f"https://huggingface.co/{self.repo_id}/resolve/main/{self.filename}"
+
+    def download(self, variant: str) -> Path:
+        """Local path of the file (from the cache or the Hub; offline: :class:`OfflineError`)."""
+        return hf_download(self.repo_id, self.filename, what=f"the {variant} weights ({self.filename})")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -18,24 +17,12 @@ import torch
 from geoft.errors import CheckpointError
 from geoft.models.backbones.bands import BandLike, band_label
 from geoft.models.backbones.checkpoint import LoadReport, load_exact, mismatch_error, read_state_dict
-from geoft.models.backbones.downloads import hf_download
+from geoft.models.backbones.downloads import PublishedWeights
 from geoft.models.backbones.prithvi_embed import sincos_3d
 from geoft.models.backbones.prithvi_vit import PrithviViT
 
 PATCH_WEIGHT = "patch_embed.proj.weight"
 _WRAPPERS = ("module", "model", "backbone", "_timm_module", "net")
-
-
-@dataclass(frozen=True)
-class PublishedWeights:
-    """A checkpoint on the Hugging Face Hub."""
-
-    repo_id: str
-    filename: str
-
-    @property
-    def url(self) -> str:
-        return f"https://huggingface.co/{self.repo_id}/resolve/main/{self.filename}"
 
 
 PUBLISHED_WEIGHTS: dict[str, PublishedWeights] = {
@@ -59,8 +46,7 @@ PUBLISHED_WEIGHTS: dict[str, PublishedWeights] = {
 
 def download_published(variant: str) -> Path:
     """Local path of the published checkpoint of ``variant`` (from the cache or the Hub)."""
-    weights = PUBLISHED_WEIGHTS[variant]
-    return hf_download(weights.repo_id, weights.filename, what=f"the {variant} weights ({weights.filename})")
+    return PUBLISHED_WEIGHTS[variant].download(variant)
 
 
 def load_prithvi_checkpoint(

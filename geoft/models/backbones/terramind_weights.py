@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -19,7 +18,7 @@ import torch
 from geoft.errors import CheckpointError
 from geoft.models.backbones.bands import BandLike, band_label
 from geoft.models.backbones.checkpoint import LoadReport, load_exact, mismatch_error, read_state_dict
-from geoft.models.backbones.downloads import hf_download
+from geoft.models.backbones.downloads import PublishedWeights
 from geoft.models.backbones.terramind_modalities import RAW_MODALITIES, Modality
 from geoft.models.backbones.terramind_vit import TerraMindViT, sincos_2d
 
@@ -28,18 +27,6 @@ _DECODER = ("decoder.", "decoder_embeddings.", "decoder_norm.", "decoder_proj_co
 _BLOCK = re.compile(r"^encoder\.(\d+)\.(.+)$")
 # published gated-MLP names -> timm SwiGLU names
 _GATED = {"mlp.fc1.weight": "mlp.fc1_g.weight", "mlp.fc3.weight": "mlp.fc1_x.weight"}
-
-
-@dataclass(frozen=True)
-class PublishedWeights:
-    """A checkpoint on the Hugging Face Hub."""
-
-    repo_id: str
-    filename: str
-
-    @property
-    def url(self) -> str:
-        return f"https://huggingface.co/{self.repo_id}/resolve/main/{self.filename}"
 
 
 PUBLISHED_WEIGHTS: dict[str, PublishedWeights] = {
@@ -53,8 +40,7 @@ PUBLISHED_WEIGHTS: dict[str, PublishedWeights] = {
 
 def download_published(variant: str) -> Path:
     """Local path of the published checkpoint of ``variant`` (from the cache or the Hub)."""
-    weights = PUBLISHED_WEIGHTS[variant]
-    return hf_download(weights.repo_id, weights.filename, what=f"the {variant} weights ({weights.filename})")
+    return PUBLISHED_WEIGHTS[variant].download(variant)
 
 
 def load_terramind_checkpoint(
