@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from geoft.app.evaluation import load_confusion, per_class_scores
-from geoft.app.jobs import find_checkpoints
+from geoft.app.jobs import checkpoint_sizes
 from geoft.app.progress import best_and_last, find_metrics_file, format_duration, read_metrics
 from geoft.app.ui import guarded, setup_page
 from geoft.app.widgets import (
@@ -111,17 +111,16 @@ with tab_scores:
             )
             st.dataframe(cm)
 with tab_files:
-    ckpts = find_checkpoints(run.run_dir)
+    ckpts = checkpoint_sizes(run.run_dir)
     if not ckpts:
         st.caption("No checkpoints yet.")
-    for ckpt in ckpts:
-        size_mb = ckpt.stat().st_size / 1e6
+    for ckpt, size in ckpts:
         c1, c2 = st.columns([3, 1])
-        c1.write(f"`{ckpt.relative_to(run.run_dir)}` · {size_mb:.1f} MB")
-        if size_mb < 2000:
-            c2.download_button(
-                "Download", ckpt.read_bytes(), file_name=f"{run.id}-{ckpt.name}", key=f"dl-{ckpt}"
-            )
+        c1.write(f"`{ckpt.relative_to(run.run_dir)}` · {size / 1e6:.1f} MB")
+        # read on click, not on every render (the job may also have replaced the file by then)
+        c2.download_button(
+            "Download", ckpt.read_bytes, file_name=f"{run.id}-{ckpt.name}", key=f"dl-{ckpt}"
+        )
     if ckpts and st.button("Export to ONNX"):
         from geoft.app.exporting import export_run_onnx
 

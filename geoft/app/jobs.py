@@ -87,6 +87,17 @@ def find_checkpoints(run_dir: Path) -> list[Path]:
     return RunDir(run_dir).checkpoints()
 
 
+def checkpoint_sizes(run_dir: Path) -> list[tuple[Path, int]]:
+    """(checkpoint, bytes) newest first, leaving out any the running job removed since it was listed."""
+    sized = []
+    for path in find_checkpoints(run_dir):
+        try:
+            sized.append((path, path.stat().st_size))
+        except FileNotFoundError:
+            continue
+    return sized
+
+
 class JobRunner:
     """Submit, dispatch, stop, resume and delete training jobs.
 

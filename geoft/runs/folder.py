@@ -34,7 +34,15 @@ RUN_DIR_ENV = "GEOFT_RUN_DIR"
 
 
 def _newest(paths: list[Path]) -> list[Path]:
-    return sorted(paths, key=lambda p: p.stat().st_mtime, reverse=True)
+    """Existing paths, newest first. A training job replaces and removes checkpoints while others list
+    them, so a path gone between the listing and its ``stat`` is left out rather than raised."""
+    stamped = []
+    for path in paths:
+        try:
+            stamped.append((path.stat().st_mtime, path))
+        except FileNotFoundError:
+            continue
+    return [path for _, path in sorted(stamped, key=lambda item: item[0], reverse=True)]
 
 
 @dataclass(frozen=True)

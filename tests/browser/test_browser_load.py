@@ -104,8 +104,9 @@ def test_ten_sessions_open_runs_and_train_while_a_job_trains(browser, long_app_s
             times += cycle_times
             failures += cycle_failures
             for page, title, _ in begun:
-                if page.locator("[data-testid='stException']").count():
-                    failures.append(f"{title}: a Python exception is shown")
+                shown = page.locator("[data-testid='stException']")
+                if shown.count():
+                    failures.append(f"{title}: a Python exception is shown: {shown.first.inner_text()[:2000]}")
             sizes.append(metrics_size())
             cycle += 1
 

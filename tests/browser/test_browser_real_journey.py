@@ -80,7 +80,9 @@ def test_sen1floods11_zip_to_map(page_and_traffic, sen1floods11_tiles, tmp_path,
     settle(page)
     page.get_by_text("Upload a zip").click()
     settle(page)
-    page.locator("input[type=file]").set_input_files(str(upload))
+    zip_uploader = page.locator("[data-testid='stFileUploader']").filter(has_text="Zip of the dataset folder")
+    zip_uploader.wait_for(timeout=60_000)
+    zip_uploader.locator("input[type=file]").set_input_files(str(upload))
     page.get_by_role("button", name="Extract").click()
     page.get_by_text("Extracted to").wait_for(timeout=120_000)
     settle(page)
@@ -103,7 +105,10 @@ def test_sen1floods11_zip_to_map(page_and_traffic, sen1floods11_tiles, tmp_path,
     assert page.get_by_role("spinbutton", name="Ignored label value").input_value() == "-1"
     page.get_by_text("Upload a checkpoint").click()
     settle(page)
-    page.locator("input[type=file]").first.set_input_files(str(checkpoint))
+    # the click reruns the page: wait for the checkpoint uploader itself, not the first file input found
+    uploader = page.locator("[data-testid='stFileUploader']").filter(has_text="Checkpoint (.pt")
+    uploader.wait_for(timeout=60_000)
+    uploader.locator("input[type=file]").set_input_files(str(checkpoint))
     page.get_by_text("Saved as uploads/checkpoints/").wait_for(timeout=60_000)
     classes = page.get_by_role("textbox", name="Classes (comma-separated)")
     classes.fill("not water, water")

@@ -70,3 +70,20 @@ def test_end_event_of_the_latest_attempt_only(tmp_path: Path) -> None:
         fh.write('{"event": "end", "sta')  # half a line (a reader racing the writer): skipped
     assert run.end(offset)["status"] == "finished"
     assert json.loads(run.metrics.read_text().splitlines()[0])["event"] == "start"
+
+
+def test_a_checkpoint_removed_while_listed_is_left_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The training job deletes the previous best checkpoint while the app lists the folder."""
+    run = RunDir.at(tmp_path / "run")
+    kept = run.checkpoints_dir / "last.ckpt"
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(b"x")
+    gone = run.checkpoints_dir / "epoch=0.ckpt"  # listed, then removed before its stat
+    listed = [gone, kept]
+    monkeypatch.setattr(Path, "rglob", lambda self, pattern: iter(listed))
+    assert run.checkpoints() == [kept]
+    assert run.best() == kept and run.last() == kept
+
+    from geoft.app.jobs import checkpoint_sizes
+
+    assert checkpoint_sizes(run.path) == [(kept, 1)]
