@@ -104,24 +104,31 @@ def is_summary_metric(name: str) -> bool:
     return not ("class_" in low or "/iou_" in low or low.startswith(("lr", "epoch")))
 
 
+CHART_PLOT_HEIGHT = 200
+
+
 def line_chart(frame: Any, columns: list[str]) -> Any:
     """Curves with points; each series drops its own gaps (val metrics only exist at epoch ends)."""
     import altair as alt
 
     long = frame[columns].reset_index().melt(id_vars="step", var_name="metric").dropna()
+    legend_rows = (len(columns) + 1) // 2
     return (
         alt.Chart(long)
         .mark_line(point=True)
         .encode(
-            x=alt.X("step:Q", title="step"),
+            x=alt.X("step:Q", title="step", axis=alt.Axis(format="d", tickMinStep=1)),
             y=alt.Y("value:Q", title=None),
             # below the chart, in columns, names never cut: every series stays readable
             color=alt.Color(
                 "metric:N", legend=alt.Legend(orient="bottom", columns=2, labelLimit=0, title=None)
             ),
         )
-        .properties(height=260)
+        # Streamlit fits the whole chart, legend included, into this height: grow it with the legend
+        # so that the plot itself keeps its height however many series there are
+        .properties(height=CHART_PLOT_HEIGHT + 60 + 22 * legend_rows)
     )
+
 
 
 def run_panel(ctx: AppContext, run_id: str, controls: bool = True, key: str = "panel") -> RunRecord:
@@ -164,6 +171,7 @@ def run_panel(ctx: AppContext, run_id: str, controls: bool = True, key: str = "p
     if not frame.empty:
         loss_cols = [c for c in frame.columns if "loss" in c.lower()]
         other = [c for c in frame.columns if c not in loss_cols and is_summary_metric(c)]
+        other = [c for c in other if c.startswith("val")] or other  # the scores that judge the model
         c1, c2 = st.columns(2)
         if loss_cols:
             c1.caption("Loss")

@@ -26,3 +26,15 @@ def test_comparison_keeps_every_validation_point_of_each_run() -> None:
 
 def test_comparison_of_a_metric_no_run_logged_is_empty() -> None:
     assert comparison_frame({"run a": curves_frame(_records(0.0))}, "val/F1").empty
+
+
+def test_a_chart_with_many_series_keeps_its_plot_height() -> None:
+    """Streamlit fits the legend into the chart's height: ten series must not squash the plot flat."""
+    import pandas as pd
+
+    from geoft.app.widgets import CHART_PLOT_HEIGHT
+
+    frame = pd.DataFrame({f"val/m{i}": [0.1, 0.2] for i in range(10)}, index=pd.Index([1, 2], name="step"))
+    two, ten = line_chart(frame, list(frame.columns[:2])), line_chart(frame, list(frame.columns))
+    assert two.height >= CHART_PLOT_HEIGHT + 60
+    assert ten.height - two.height == 22 * 4  # four more legend rows of two names

@@ -208,6 +208,12 @@ def page_and_traffic(browser, app_server: AppServer):
     context.close()
 
 
+_CHARTS_DRAWN = (
+    "() => [...document.querySelectorAll('[data-testid=\"stVegaLiteChart\"]')]"
+    ".every(c => { const g = c.querySelector('canvas, svg'); return g && g.getBoundingClientRect().height > 20; })"
+)
+
+
 def _screenshot(page, name: str) -> Path:
     """The whole page: Streamlit scrolls inside its main block, so grow the viewport to fit it."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -218,7 +224,13 @@ def _screenshot(page, name: str) -> Path:
     )
     if height and height > size["height"]:
         page.set_viewport_size({"width": size["width"], "height": min(int(height) + 40, 6000)})
-        page.wait_for_timeout(800)
+        # the resize redraws every element: wait until the charts are drawn again, then for the rest
+        page.wait_for_timeout(1000)
+        try:
+            page.wait_for_function(_CHARTS_DRAWN, timeout=15_000)
+        except Exception:
+            pass  # a page without charts, or one that never draws: the screenshot shows which
+        page.wait_for_timeout(1500)
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size(size)
     return path
