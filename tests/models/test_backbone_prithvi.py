@@ -232,3 +232,20 @@ def test_gradient_checkpointing_gives_the_same_gradients():
         model(x)[-1].square().mean().backward()
     for (name, a), b in zip(plain.named_parameters(), ckpt.parameters()):
         assert torch.allclose(a.grad, b.grad, atol=1e-6), name
+
+
+@pytest.mark.parametrize("patch_size", [(1, 16, 16), (2, 4, 4)])
+def test_patch_embedding_is_the_conv3d_and_holds_in_bf16(patch_size):
+    """The tubelet projection is the Conv3d of the published weights (a remainder left out alike), and
+    stays right under bf16 autocast, where oneDNN's one-frame bf16 Conv3d is wrong on AMX CPUs."""
+    from geoft.models.backbones.prithvi_embed import PatchEmbed3D
+
+    torch.manual_seed(0)
+    embed = PatchEmbed3D(6, 64, patch_size)
+    x = torch.randn(2, 6, 3, 35, 33)
+    with torch.no_grad():
+        conv = embed.proj(x).flatten(2).transpose(1, 2)
+        assert torch.allclose(embed(x), conv, atol=1e-5)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = embed(x)
+    assert low.dtype == torch.bfloat16 and torch.allclose(low.float(), conv, atol=0.05 * conv.abs().max())

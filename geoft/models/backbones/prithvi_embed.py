@@ -39,7 +39,13 @@ def sincos_3d(dim: int, grid: tuple[int, int, int], device: torch.device | None 
 
 
 class PatchEmbed3D(nn.Module):
-    """Cut ``[B, C, T, H, W]`` into (t, h, w) tubelets and project each to ``embed_dim`` (a Conv3d)."""
+    """Cut ``[B, C, T, H, W]`` into (t, h, w) tubelets and project each to ``embed_dim``.
+
+    The weights are a Conv3d's (the published layout), but the projection runs as one matrix product
+    over the cut tubelets, which is the same sum. Reason: oneDNN's bfloat16 Conv3d with a one-frame
+    kernel returns wrong values on CPUs with AMX (torch 2.14: errors as large as the outputs), so
+    bf16-mixed training on such a CPU would learn from noise; matrix products are right everywhere.
+    """
 
     def __init__(self, in_chans: int, embed_dim: int, patch_size: tuple[int, int, int]) -> None:
         super().__init__()
@@ -47,7 +53,16 @@ class PatchEmbed3D(nn.Module):
         self.proj = nn.Conv3d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(x).flatten(2).transpose(1, 2)  # B, D, T', H', W' -> B, L, D
+        b, c, t, h, w = x.shape
+        pt, ph, pw = self.patch_size
+        nt, nh, nw = t // pt, h // ph, w // pw  # like the Conv3d, a remainder past the last tubelet is left out
+        x = x[:, :, : nt * pt, : nh * ph, : nw * pw]
+        tubelets = (
+            x.reshape(b, c, nt, pt, nh, ph, nw, pw)
+            .permute(0, 2, 4, 6, 1, 3, 5, 7)  # tokens ordered (t, h, w), each tubelet as (c, t, h, w)
+            .reshape(b, nt * nh * nw, c * pt * ph * pw)
+        )
+        return nn.functional.linear(tubelets, self.proj.weight.flatten(1), self.proj.bias)  # B, L, D
 
 
 class _ScaledEncoder(nn.Module):
