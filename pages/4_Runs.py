@@ -118,9 +118,7 @@ with tab_files:
         c1, c2 = st.columns([3, 1])
         c1.write(f"`{ckpt.relative_to(run.run_dir)}` · {size / 1e6:.1f} MB")
         # read on click, not on every render (the job may also have replaced the file by then)
-        c2.download_button(
-            "Download", ckpt.read_bytes, file_name=f"{run.id}-{ckpt.name}", key=f"dl-{ckpt}"
-        )
+        c2.download_button("Download", ckpt.read_bytes, file_name=f"{run.id}-{ckpt.name}", key=f"dl-{ckpt}")
     if ckpts and st.button("Export to ONNX"):
         from geoft.app.exporting import export_run_onnx
 

@@ -130,7 +130,6 @@ def line_chart(frame: Any, columns: list[str]) -> Any:
     )
 
 
-
 def run_panel(ctx: AppContext, run_id: str, controls: bool = True, key: str = "panel") -> RunRecord:
     """Status, progress with ETA, live curves, log tail and errors of one run."""
     ctx.runner.reconcile()

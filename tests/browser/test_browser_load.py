@@ -106,7 +106,9 @@ def test_ten_sessions_open_runs_and_train_while_a_job_trains(browser, long_app_s
             for page, title, _ in begun:
                 shown = page.locator("[data-testid='stException']")
                 if shown.count():
-                    failures.append(f"{title}: a Python exception is shown: {shown.first.inner_text()[:2000]}")
+                    failures.append(
+                        f"{title}: a Python exception is shown: {shown.first.inner_text()[:2000]}"
+                    )
             sizes.append(metrics_size())
             cycle += 1
 

@@ -72,7 +72,9 @@ def test_end_event_of_the_latest_attempt_only(tmp_path: Path) -> None:
     assert json.loads(run.metrics.read_text().splitlines()[0])["event"] == "start"
 
 
-def test_a_checkpoint_removed_while_listed_is_left_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_checkpoint_removed_while_listed_is_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The training job deletes the previous best checkpoint while the app lists the folder."""
     run = RunDir.at(tmp_path / "run")
     kept = run.checkpoints_dir / "last.ckpt"

@@ -55,7 +55,11 @@ class PatchEmbed3D(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, t, h, w = x.shape
         pt, ph, pw = self.patch_size
-        nt, nh, nw = t // pt, h // ph, w // pw  # like the Conv3d, a remainder past the last tubelet is left out
+        nt, nh, nw = (
+            t // pt,
+            h // ph,
+            w // pw,
+        )  # like the Conv3d, a remainder past the last tubelet is left out
         x = x[:, :, : nt * pt, : nh * ph, : nw * pw]
         tubelets = (
             x.reshape(b, c, nt, pt, nh, ph, nw, pw)
