@@ -79,11 +79,13 @@ def curves_frame(records: list[dict[str, Any]]) -> Any:
     """Wide DataFrame ``x -> metric columns`` for st.line_chart."""
     import pandas as pd
 
-    data = curves(records)
-    frames = [
-        pd.DataFrame(points, columns=["step", name]).groupby("step").last() for name, points in data.items()
-    ]
-    return pd.concat(frames, axis=1).sort_index() if frames else pd.DataFrame()
+    rows = [(x, name, value) for name, points in curves(records).items() for x, value in points]
+    if not rows:
+        return pd.DataFrame()
+    long = pd.DataFrame(rows, columns=["step", "metric", "value"])
+    # one pivot for every series (the last value logged at a step wins), in first-logged column order
+    wide = long.groupby(["step", "metric"], sort=False)["value"].last().unstack("metric").sort_index()
+    return wide[list(dict.fromkeys(long["metric"]))].rename_axis(columns=None)
 
 
 def comparison_frame(frames: dict[str, Any], metric: str) -> Any:
