@@ -213,6 +213,13 @@ def setup_page(title: str) -> AppContext:
     return AppContext(settings=settings, store=store, runner=runner)
 
 
+def upload_limit_caption(instead: str = "") -> None:
+    """Say, next to an uploader, how large one upload may be (``server.maxUploadSize``)."""
+    from geoft.app.uploads import upload_limit_text
+
+    st.caption(upload_limit_text(int(st.get_option("server.maxUploadSize")), instead))
+
+
 def _last_dataset_file(settings: AppSettings) -> Path:
     return settings.home / "last_dataset.txt"
 
