@@ -103,7 +103,12 @@ def test_third_job_of_a_user_waits_for_the_limit_while_another_user_runs(store: 
     third = alice.submit(CONFIG, "a3", device="dev3")  # its device is free, but alice runs 2 already
     bob = runner_for(store, "bob", max_jobs_per_user=2)
     bobs = bob.submit(CONFIG, "b1", device="dev4")
-    assert [store.get(r.id).status for r in (first, second, third, bobs)] == [RUNNING, RUNNING, QUEUED, RUNNING]
+    assert [store.get(r.id).status for r in (first, second, third, bobs)] == [
+        RUNNING,
+        RUNNING,
+        QUEUED,
+        RUNNING,
+    ]
     reason = bob.queue_reason(third.id)
     assert "alice already has 2 jobs running" in reason and "GEOFT_MAX_JOBS_PER_USER=2" in reason
     assert alice.dispatch() == []  # dispatching again keeps the limit
@@ -154,20 +159,30 @@ def test_an_old_store_gains_the_owner_column_and_keeps_its_runs(tmp_path: Path):
 
 
 def test_settings_and_identities():
-    env = {"GEOFT_HOME": "/tmp/geoft-x", "GEOFT_ADMINS": " carol@x.org, dave ,", "GEOFT_MAX_JOBS_PER_USER": "2"}
+    env = {
+        "GEOFT_HOME": "/tmp/geoft-x",
+        "GEOFT_ADMINS": " carol@x.org, dave ,",
+        "GEOFT_MAX_JOBS_PER_USER": "2",
+    }
     settings = load_settings(env)
     assert settings.admins == ("carol@x.org", "dave") and settings.max_jobs_per_user == 2
     assert load_settings({"GEOFT_HOME": "/tmp/geoft-x"}).max_jobs_per_user is None
     with pytest.raises(ConfigError, match="GEOFT_MAX_JOBS_PER_USER"):
         load_settings({**env, "GEOFT_MAX_JOBS_PER_USER": "0"})
     assert clean_user_name("  Ada   Lovelace ") == "Ada Lovelace"
-    assert clean_user_name("") is None and clean_user_name("x" * 81) is None and clean_user_name("a\x00b") is None
+    assert (
+        clean_user_name("") is None
+        and clean_user_name("x" * 81) is None
+        and clean_user_name("a\x00b") is None
+    )
     assert oidc_identity({"email": "a@x.org", "name": "A"}) == "a@x.org"
     assert oidc_identity({"email": "", "sub": "123"}) == "123"
     assert oidc_identity({"is_logged_in": True}) is None
 
 
-def test_runs_page_shows_the_owner_and_refuses_another_users_stop(home: Path, monkeypatch: pytest.MonkeyPatch):
+def test_runs_page_shows_the_owner_and_refuses_another_users_stop(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+):
     AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
     monkeypatch.setenv("GEOFT_APP_PASSWORD", "s3cret")
     store = RunStore(home / "runs" / "runs.sqlite")
