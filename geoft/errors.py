@@ -52,6 +52,10 @@ def first_line(err: BaseException) -> str:
     return str(err).splitlines()[0] if str(err) else ""
 
 
+class NotAllowedError(GeoftError, PermissionError):
+    """The logged-in user may not do this (e.g. stop or delete another user's run)."""
+
+
 class StorageError(GeoftError):
     """An output could not be written: the disk is full, a file-size limit, a read-only folder..."""
 

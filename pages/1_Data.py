@@ -18,7 +18,7 @@ from geoft.app.data_summary import (
 )
 from geoft.app.imagery import class_colors, colorize, hex_color, parse_hex, percentile_stretch
 from geoft.app.paths import confine, list_subdirs, relative_label
-from geoft.app.ui import escape_markdown, guarded, remember_dataset, setup_page
+from geoft.app.ui import escape_markdown, guarded, remember_dataset, setup_page, upload_limit_caption
 from geoft.app.uploads import dataset_root_of, extract_dataset_zip, safe_filename, save_files
 
 ctx = setup_page("Data")
@@ -31,6 +31,11 @@ source = st.radio(
     ["Folder on this server", "Upload a zip", "Upload a folder", "Demo dataset"],
     horizontal=True,
     key="data_source",
+)
+
+
+LARGER_DATA = (
+    "Larger datasets: copy them onto the server into a data root and pick **Folder on this server**."
 )
 
 
@@ -53,9 +58,10 @@ if source == "Folder on this server":
             use_dataset(confine(typed or folder, roots, must_exist=True))
 elif source == "Upload a zip":
     up = st.file_uploader("Zip of the dataset folder", type=["zip"], key="data_zip")
+    upload_limit_caption(LARGER_DATA)
     if up is not None and st.button("Extract", key="data_extract"):
         with guarded():
-            dest = extract_dataset_zip(up.getvalue(), settings.uploads_dir, Path(up.name).stem)
+            dest = extract_dataset_zip(up, settings.uploads_dir, Path(up.name).stem)  # read in place
             use_dataset(dest)
             st.success(f"Extracted to {relative_label(dest, roots)}")
 elif source == "Upload a folder":
@@ -65,13 +71,14 @@ elif source == "Upload a folder":
         accept_multiple_files="directory",
         key="data_files",
     )
+    upload_limit_caption(LARGER_DATA)
     if ups and st.button("Save", key="data_save"):
         with guarded():
             top = {Path(u.name).parts[0] for u in ups if len(Path(u.name).parts) > 1}
             name = top.pop() if len(top) == 1 else "uploaded-folder"
             dest = settings.uploads_dir / safe_filename(name)
             save_files(
-                [(u.name, u.getvalue()) for u in ups],
+                [(u.name, u) for u in ups],  # streamed to disk, never copied whole
                 settings.uploads_dir if name != "uploaded-folder" else dest,
             )
             use_dataset(dataset_root_of(dest))

@@ -33,8 +33,8 @@ from geoft.app.forms import (
     config_to_yaml,
 )
 from geoft.app.paths import confine
-from geoft.app.ui import guarded, setup_page
-from geoft.app.uploads import safe_filename
+from geoft.app.ui import guarded, setup_page, upload_limit_caption
+from geoft.app.uploads import copy_upload, safe_filename
 from geoft.app.widgets import show_check
 
 ctx = setup_page("Model")
@@ -134,12 +134,12 @@ elif weights == weight_options[2]:
     up = st.file_uploader(
         "Checkpoint (.pt, .pth, .ckpt, .safetensors)", type=["pt", "pth", "ckpt", "bin", "safetensors"]
     )
+    upload_limit_caption("Larger checkpoints: copy them into a data root and type their path instead.")
     if up is not None:
         with guarded():
             dest = ctx.settings.uploads_dir / "checkpoints" / safe_filename(up.name)
-            dest.parent.mkdir(parents=True, exist_ok=True)
             if not dest.is_file() or dest.stat().st_size != up.size:
-                dest.write_bytes(up.getvalue())
+                copy_upload(up, dest)  # in chunks: never a second whole copy in memory
             backbone_args["ckpt_path"] = str(dest)
             st.caption(f"Saved as uploads/checkpoints/{dest.name}; the check below shows what it loaded.")
 else:
@@ -271,6 +271,7 @@ if config is not None:
 
 st.subheader("Full configuration")
 uploaded = st.file_uploader("Upload a YAML config instead", type=["yaml", "yml"], key="model_upload")
+upload_limit_caption()
 if uploaded is not None:
     with guarded():
         candidate = config_from_yaml(uploaded.getvalue())

@@ -4,7 +4,7 @@ import streamlit as st
 
 from geoft.app.forms import available_accelerators, best_precision, config_from_yaml, config_to_yaml
 from geoft.app.run_store import ACTIVE_STATUSES
-from geoft.app.ui import guarded, setup_page
+from geoft.app.ui import guarded, setup_page, upload_limit_caption
 from geoft.app.widgets import run_panel, show_check
 
 ctx = setup_page("Train")
@@ -13,6 +13,7 @@ st.title("Train")
 config = st.session_state.get("geoft_config")
 with st.expander("Configuration", expanded=config is None):
     uploaded = st.file_uploader("Upload a config (YAML)", type=["yaml", "yml"], key="train_cfg_upload")
+    upload_limit_caption()
     if uploaded is not None:
         with guarded():
             candidate = config_from_yaml(uploaded.getvalue())

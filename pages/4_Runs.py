@@ -5,6 +5,7 @@ import streamlit as st
 
 from geoft.app.evaluation import load_confusion, per_class_scores
 from geoft.app.jobs import checkpoint_sizes
+from geoft.app.owners import owner_label
 from geoft.app.progress import best_and_last, find_metrics_file, format_duration, read_metrics
 from geoft.app.ui import guarded, setup_page
 from geoft.app.widgets import (
@@ -37,11 +38,14 @@ def _last_metrics(run) -> dict[str, float]:
     return {r["metric"]: r["last"] for r in rows}
 
 
+show_owners = ctx.actor.user is not None or any(r.owner for r in runs)  # single-user mode: as before
 metric_columns = sorted({k for r in runs for k in r.best_metrics if is_summary_metric(k)}, key=_metric_order)
 rows = []
 for r in runs:
     last = _last_metrics(r)
     row = {"name": r.name, "status": status_label(r)}
+    if show_owners:
+        row["owner"] = owner_label(r)
     for k in metric_columns[:3]:  # the key scores first, best and last side by side
         row[f"{k} best"] = r.best_metrics.get(k)
         row[f"{k} last"] = last.get(k)

@@ -11,8 +11,8 @@ from geoft.app.jobs import find_checkpoints, run_dataset_root
 from geoft.app.maps import build_scene_map, read_for_display
 from geoft.app.paths import confine, relative_label
 from geoft.app.predict import predict_to_geotiff, run_config
-from geoft.app.ui import guarded, leaflet_urls, setup_page
-from geoft.app.uploads import safe_filename
+from geoft.app.ui import guarded, leaflet_urls, setup_page, upload_limit_caption
+from geoft.app.uploads import copy_upload, safe_filename
 from geoft.app.widgets import class_legend, show_map, status_label
 
 ctx = setup_page("Predict")
@@ -81,11 +81,13 @@ if source == "From the run's dataset":
         st.caption("The run's dataset is not available here; upload a scene instead.")
 else:
     up = st.file_uploader("GeoTIFF scene", type=["tif", "tiff"], key="pred_upload")
+    upload_limit_caption(
+        "Larger scenes: copy them into a data root and predict them with `geoft predict-scene`."
+    )
     if up is not None:
         with guarded():
             dest = ctx.settings.uploads_dir / "scenes" / safe_filename(up.name)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(up.getvalue())
+            copy_upload(up, dest)  # in chunks: never a second whole copy in memory
             image_path = confine(dest, roots)
 
 if image_path is None:

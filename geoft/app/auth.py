@@ -70,6 +70,27 @@ class LoginThrottle:
         return False
 
 
+MAX_USER_NAME = 80
+
+
+def clean_user_name(raw: object) -> str | None:
+    """The name typed at the password login, trimmed; None when it is empty or unusable (too long,
+    control characters). With a shared password this name is what runs are recorded under."""
+    name = " ".join(str(raw or "").split())
+    if not name or len(name) > MAX_USER_NAME or not name.isprintable():
+        return None
+    return name
+
+
+def oidc_identity(user: Mapping[str, Any]) -> str | None:
+    """Who an OIDC login is, for run ownership: the email, else the name, else the subject id."""
+    for key in ("email", "name", "sub"):
+        value = user.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
 def is_local_address(address: str | None) -> bool:
     """True when a server bound to ``address`` is reachable only from this machine.
 

@@ -1,4 +1,5 @@
-"""Training jobs: detached worker processes, one per accelerator at a time, the rest queued.
+"""Training jobs: detached worker processes, one per accelerator at a time (and at most
+``max_jobs_per_user`` per logged-in user), the rest queued.
 
 A job is a row in the :class:`~geoft.app.run_store.RunStore` plus a run folder
 (:class:`~geoft.runs.RunDir`) holding ``submitted_config.yaml`` and ``job.json`` (the command); the
@@ -6,6 +7,9 @@ command names that folder (``--run_dir``), so ``geoft fit`` writes its files bes
 free devices inside one ``BEGIN IMMEDIATE`` transaction, so when several sessions (or the worker of a
 finishing job) dispatch at once exactly one of them starts each job. Workers run in a new session,
 so a page reload, a second tab or a Streamlit restart finds them again through the store.
+
+A runner acts for one :class:`~geoft.app.owners.Actor`: the runs it submits are that user's, and it
+refuses to stop, resume or delete another user's run unless the actor is an admin.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +29,7 @@ from typing import Any
 import yaml
 
 from geoft.app.config_safety import check_class_paths
+from geoft.app.owners import SINGLE_USER, Actor, check_may_control, user_key
 from geoft.app.paths import confine
 from geoft.app.processes import pid_alive, process_start_ticks, send_signal
 from geoft.app.run_store import (
@@ -107,6 +113,8 @@ class JobRunner:
         command_factory: builds a job's command from its record (default: ``geoft fit``).
         python: interpreter that runs the worker.
         stop_grace_s: seconds a stopping job gets before its worker kills it.
+        actor: the user this runner acts for (default: single-user mode, no owner, every action allowed).
+        max_jobs_per_user: at most this many running jobs per owner (None: no limit); the rest queue.
     """
 
     def __init__(
@@ -116,8 +124,14 @@ class JobRunner:
         command_factory: CommandFactory = geoft_fit_command,
         python: str = sys.executable,
         stop_grace_s: float = 30.0,
+        actor: Actor = SINGLE_USER,
+        max_jobs_per_user: int | None = None,
     ) -> None:
+        if max_jobs_per_user is not None and max_jobs_per_user < 1:
+            raise ConfigError(f"max_jobs_per_user must be at least 1, not {max_jobs_per_user}")
         self.store = store
+        self.actor = actor
+        self.max_jobs_per_user = max_jobs_per_user
         self.runs_root = Path(runs_root).resolve()
         self.runs_root.mkdir(parents=True, exist_ok=True)
         self.command_factory = command_factory
@@ -156,7 +170,9 @@ class JobRunner:
         (run_dir / "submitted_config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         if dataset_root:  # lets the app find class colours and chips of the run's dataset later
             (run_dir / "app.json").write_text(json.dumps({"dataset_root": str(dataset_root)}))
-        record = self.store.add(run_id, name or run_id, run_dir, device, tags=list(tags))
+        record = self.store.add(
+            run_id, name or run_id, run_dir, device, tags=list(tags), owner=self.actor.user
+        )
         self._write_job(record)
         if dispatch:
             self.dispatch()
@@ -181,8 +197,15 @@ class JobRunner:
                         changed.append(run.id)
         return changed
 
+    def _at_limit(self, run: RunRecord, running_per_owner: Counter[str]) -> bool:
+        """True when ``run``'s owner already runs as many jobs as one user may (runs without owner: never)."""
+        if self.max_jobs_per_user is None or run.owner is None:
+            return False
+        return running_per_owner[user_key(run.owner)] >= self.max_jobs_per_user
+
     def dispatch(self) -> list[str]:
-        """Start the oldest queued job of every free device; return the ids started.
+        """Start the oldest queued job of every free device whose owner is below the per-user limit;
+        return the ids started.
 
         Safe to call from any number of processes at once: the check and the start happen inside
         one write transaction.
@@ -190,9 +213,11 @@ class JobRunner:
         self.reconcile()
         started: list[str] = []
         with self.store.transaction() as conn:
-            busy = {r.device for r in self.store.list(status=RUNNING, conn=conn)}
+            running = self.store.list(status=RUNNING, conn=conn)
+            busy = {r.device for r in running}
+            per_owner = Counter(user_key(r.owner) for r in running if r.owner is not None)
             for run in self.store.list(status=QUEUED, conn=conn, oldest_first=True):
-                if run.device in busy:
+                if run.device in busy or self._at_limit(run, per_owner):
                     continue
                 proc = self._launch(run)
                 self.store.update(
@@ -209,8 +234,38 @@ class JobRunner:
                     attempts=run.attempts + 1,
                 )
                 busy.add(run.device)
+                if run.owner is not None:
+                    per_owner[user_key(run.owner)] += 1
                 started.append(run.id)
         return started
+
+    def queue_reason(self, run_id: str) -> str:
+        """Why a queued run waits, in the words the pages show (the rules of :meth:`dispatch`)."""
+        run = self.store.get(run_id)
+        if run.status != QUEUED:
+            return f"not queued: it is {run.status}"
+        running = self.store.list(status=RUNNING)
+        per_owner = Counter(user_key(r.owner) for r in running if r.owner is not None)
+        if self._at_limit(run, per_owner):
+            return (
+                f"{run.owner} already has {per_owner[user_key(run.owner or '')]} jobs running, the most one "
+                f"user may run at once (GEOFT_MAX_JOBS_PER_USER={self.max_jobs_per_user}); it starts when "
+                "one of them ends"
+            )
+        on_device = [r for r in running if r.device == run.device]
+        ahead = [
+            r
+            for r in self.store.list(status=QUEUED, oldest_first=True)
+            if r.device == run.device
+            and (r.created, r.id) < (run.created, run.id)
+            and not self._at_limit(r, per_owner)
+        ]
+        behind = f", after {len(ahead)} earlier queued job(s) for it" if ahead else ""
+        if on_device:
+            other = on_device[0]
+            owner = f" of {other.owner}" if other.owner else ""
+            return f"device `{run.device}` is busy with run {other.name!r}{owner}; it starts when that ends{behind}"
+        return f"device `{run.device}` is free: it starts at the next dispatch (any page load){behind}"
 
     def _write_job(self, run: RunRecord) -> None:
         """Freeze the job's command in its folder, so any process can launch it later."""
@@ -219,6 +274,10 @@ class JobRunner:
 
     def _launch(self, run: RunRecord) -> subprocess.Popen[bytes]:
         worker = [self.python, "-m", "geoft.app.worker", "--store", str(self.store.path), "--run", run.id]
+        if (
+            self.max_jobs_per_user is not None
+        ):  # the worker's own dispatch, when the job ends, keeps the limit
+            worker += ["--max-jobs-per-user", str(self.max_jobs_per_user)]
         with open(run.run_dir / "worker.log", "ab") as log:
             proc = subprocess.Popen(
                 worker,
@@ -238,6 +297,7 @@ class JobRunner:
         """Cancel a queued job or ask a running one to stop (it keeps its checkpoints)."""
         with self.store.transaction() as conn:
             run = self.store.get(run_id, conn)
+            check_may_control(self.actor, run, "stop")
             if run.status == QUEUED:
                 self.store.update(run_id, conn=conn, status=CANCELLED, finished=time.time())
                 return CANCELLED
@@ -252,6 +312,7 @@ class JobRunner:
         """Queue a finished (stopped, failed, interrupted) job again, from its last checkpoint if any."""
         self.reconcile()
         run = self.store.get(run_id)
+        check_may_control(self.actor, run, "resume")
         if run.is_active:
             raise ConfigError(f"run {run_id!r} is already {run.status}")
         ckpt = run.folder.last()
@@ -273,6 +334,7 @@ class JobRunner:
     def delete(self, run_id: str) -> None:
         """Delete a finished run: its row and its folder (which must lie inside the runs root)."""
         run = self.store.get(run_id)
+        check_may_control(self.actor, run, "delete")
         if run.is_active:
             raise ConfigError(f"run {run_id!r} is {run.status}; stop it before deleting")
         folder = confine(run.run_dir, [self.runs_root])

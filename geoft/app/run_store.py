@@ -51,10 +51,14 @@ CREATE TABLE IF NOT EXISTS runs (
     stop_requested INTEGER NOT NULL DEFAULT 0,
     best_metrics TEXT NOT NULL DEFAULT '{}',
     tags TEXT NOT NULL DEFAULT '[]',
-    attempts INTEGER NOT NULL DEFAULT 0
+    attempts INTEGER NOT NULL DEFAULT 0,
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status, device, created);
 """
+
+# Columns added after the first release: (name, SQL type). Older stores get them on first open.
+_ADDED_COLUMNS = (("owner", "TEXT"),)
 
 
 @dataclass
@@ -78,6 +82,7 @@ class RunRecord:
     best_metrics: dict[str, float] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
     attempts: int = 0
+    owner: str | None = None  # the logged-in user who submitted it; None without login (or older stores)
 
     @property
     def folder(self) -> RunDir:
@@ -161,6 +166,20 @@ class RunStore:
         with self.connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
+            outdated = bool(self._missing_columns(conn))  # checked without taking the write lock
+        if outdated:  # a store written by an older geoft
+            self.retrying(self._migrate)
+
+    @staticmethod
+    def _missing_columns(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+        present = {row["name"] for row in conn.execute("PRAGMA table_info(runs)")}
+        return [(name, sql_type) for name, sql_type in _ADDED_COLUMNS if name not in present]
+
+    def _migrate(self) -> None:
+        """Add the columns a store created by an older geoft lacks (its rows keep NULL there)."""
+        with self.transaction() as conn:  # the write lock: two processes opening at once add each once
+            for name, sql_type in self._missing_columns(conn):
+                conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {sql_type}")
 
     # -- connections --------------------------------------------------------------------------
     @contextmanager
@@ -209,14 +228,16 @@ class RunStore:
         device: str,
         tags: list[str] | None = None,
         status: str = QUEUED,
+        owner: str | None = None,
     ) -> RunRecord:
-        """Insert a new run (``queued`` by default)."""
+        """Insert a new run (``queued`` by default), owned by ``owner`` (None: no login)."""
 
         def op() -> None:
             with self.connect() as conn:
                 conn.execute(
-                    "INSERT INTO runs (id, name, status, device, run_dir, created, tags) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (run_id, name, status, device, str(run_dir), time.time(), json.dumps(tags or [])),
+                    "INSERT INTO runs (id, name, status, device, run_dir, created, tags, owner)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (run_id, name, status, device, str(run_dir), time.time(), json.dumps(tags or []), owner),
                 )
 
         try:

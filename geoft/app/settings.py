@@ -6,6 +6,8 @@
 | ``GEOFT_DATA_ROOTS`` | ``$GEOFT_HOME/data`` | folders the app may browse (``os.pathsep``-separated) |
 | ``GEOFT_RUNS_ROOT`` | ``$GEOFT_HOME/runs`` | run folders and the run store (``runs.sqlite``) |
 | ``GEOFT_APP_PASSWORD`` | unset | shared password; unset means no login |
+| ``GEOFT_ADMINS`` | unset | comma-separated user names (OIDC email, or the name typed at the password login) who may stop, resume and delete every user's runs |
+| ``GEOFT_MAX_JOBS_PER_USER`` | unset (no limit) | at most this many running jobs per logged-in user; further ones queue |
 | ``GEOFT_MAP_TILES`` | unset | optional base tile URL template (e.g. a local tile server); none by default |
 | ``GEOFT_DEMO_EPOCHS`` / ``GEOFT_DEMO_CHIPS`` / ``GEOFT_DEMO_SIZE`` | 3 / 32 / 64 | size of the demo training (about a minute from click to map on 2 CPU cores) |
 """
@@ -41,6 +43,8 @@ class AppSettings:
     data_roots: tuple[Path, ...]
     runs_root: Path
     password: str | None = None
+    admins: tuple[str, ...] = ()
+    max_jobs_per_user: int | None = None
     map_tiles: str | None = None
     demo_epochs: int = 3
     demo_chips: int = 32
@@ -88,6 +92,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AppSettings:
         data_roots=data_roots,
         runs_root=runs_root,
         password=env.get("GEOFT_APP_PASSWORD") or None,
+        admins=tuple(name.strip() for name in (env.get("GEOFT_ADMINS") or "").split(",") if name.strip()),
+        max_jobs_per_user=_int_env(env, "GEOFT_MAX_JOBS_PER_USER", 0) or None,
         map_tiles=env.get("GEOFT_MAP_TILES") or None,
         demo_epochs=_int_env(env, "GEOFT_DEMO_EPOCHS", 3),
         demo_chips=_int_env(env, "GEOFT_DEMO_CHIPS", 32),

@@ -16,12 +16,15 @@ from geoft.app.auth import (
     AuthSettings,
     LoginThrottle,
     authlib_available,
+    clean_user_name,
     is_local_address,
+    oidc_identity,
     oidc_problems,
     resolve_auth,
 )
 from geoft.app.jobs import JobRunner
 from geoft.app.navigation import draw_sidebar
+from geoft.app.owners import Actor
 from geoft.app.run_store import RunStore
 from geoft.app.settings import AppSettings, load_settings
 from geoft.errors import ConfigError, GeoftError
@@ -31,11 +34,15 @@ APP_DIR = Path(__file__).resolve().parents[2]
 
 @dataclass
 class AppContext:
-    """What a page needs: settings, the run store and the job runner."""
+    """What a page needs: settings, the run store, the job runner and who is logged in."""
 
     settings: AppSettings
     store: RunStore
     runner: JobRunner
+
+    @property
+    def actor(self) -> Actor:
+        return self.runner.actor
 
 
 def escape_markdown(text: str) -> str:
@@ -93,8 +100,9 @@ def _read_secrets() -> Mapping[str, Any]:
         )
 
 
-def _oidc_gate(auth: AuthSettings) -> None:
-    """Require ``st.login`` (OIDC) before the page; show who is logged in, with a logout button."""
+def _oidc_gate(auth: AuthSettings) -> str:
+    """Require ``st.login`` (OIDC) before the page; show who is logged in, with a logout button.
+    Returns the user's identity (:func:`oidc_identity`)."""
     section = auth.oidc_section or {}
     problems = oidc_problems(section)
     if problems:
@@ -125,13 +133,21 @@ def _oidc_gate(auth: AuthSettings) -> None:
         )
     user = dict(st.user)  # a Mapping; attribute access would raise when a key is absent
     if user.get("is_logged_in"):
-        who = user.get("email") or user.get("name") or "unknown user"
-        st.sidebar.caption(f"Logged in as **{who}**")
+        who = oidc_identity(user)
+        if who is None:  # never a shared "unknown" identity: it would own everyone's runs
+            stop_with(
+                ConfigError(
+                    "the identity provider sent no email, name or subject for this login, so the app "
+                    "cannot tell whose runs are whose.",
+                    hint="let the provider release the `email` (or `profile`) claim to this client.",
+                )
+            )
+        st.sidebar.caption(f"Logged in as **{escape_markdown(who)}**")
         if st.sidebar.button("Log out", key="geoft_logout"):
             st.logout()
             # Not st.rerun(): it could drop the queued logout redirect before it reaches the browser.
             st.stop()
-        return
+        return who
     st.title("geoft")
     st.write("Log in to use this app.")
     for provider in auth.oidc_providers:
@@ -142,17 +158,29 @@ def _oidc_gate(auth: AuthSettings) -> None:
     st.stop()
 
 
-def _password_gate(auth: AuthSettings) -> None:
-    password = auth.password
-    if not password or st.session_state.get("geoft_authenticated"):
-        return
+def _password_gate(auth: AuthSettings) -> str:
+    """Require the shared password and a name (what this user's runs are recorded under); return the name."""
+    password = auth.password or ""
+    if st.session_state.get("geoft_authenticated") and st.session_state.get("geoft_user"):
+        who = str(st.session_state["geoft_user"])
+        st.sidebar.caption(f"Logged in as **{escape_markdown(who)}**")
+        return who
     st.title("geoft")
     with st.form("login"):
-        given = st.text_input("Password", type="password")
+        given = st.text_input("Password", type="password", key="geoft_login_password")
+        typed_name = st.text_input(
+            "Your name",
+            key="geoft_login_name",
+            help="Runs you start are recorded under this name; only you (or an admin) may stop or delete them.",
+        )
         if st.form_submit_button("Log in"):
+            name = clean_user_name(typed_name)
             outcome = _login_throttle().attempt(st.context.ip_address, given, password)
-            if outcome is True:
+            if outcome is True and name is None:
+                st.error("Type your name (at most 80 characters): runs you start are recorded under it.")
+            elif outcome is True:
                 st.session_state["geoft_authenticated"] = True
+                st.session_state["geoft_user"] = name
                 st.rerun()
             elif outcome is False:
                 st.error("Wrong password.")
@@ -167,12 +195,14 @@ def _login_throttle() -> LoginThrottle:
     return LoginThrottle()
 
 
-def _auth_gate(auth: AuthSettings) -> None:
-    """OIDC when an [auth] section exists (it wins over a password), else the password, else nothing."""
+def _auth_gate(auth: AuthSettings) -> str | None:
+    """OIDC when an [auth] section exists (it wins over a password), else the password, else nothing.
+    Returns who is logged in (None without login: single-user mode)."""
     if auth.mode == "oidc":
-        _oidc_gate(auth)
-    elif auth.mode == "password":
-        _password_gate(auth)
+        return _oidc_gate(auth)
+    if auth.mode == "password":
+        return _password_gate(auth)
+    return None
 
 
 def _exposure_warning(auth: AuthSettings) -> None:
@@ -201,16 +231,28 @@ def setup_page(title: str) -> AppContext:
     except (GeoftError, OSError) as err:
         stop_with(err if isinstance(err, GeoftError) else GeoftError(f"cannot create the app folders: {err}"))
     auth = resolve_auth(settings.password, _read_secrets())
-    _auth_gate(auth)
+    user = _auth_gate(auth)
     draw_sidebar()
     _exposure_warning(auth)
     _install_static_assets()
     _restore_dataset(settings)
     store = RunStore(settings.store_path)
-    runner = JobRunner(store, settings.runs_root)
+    runner = JobRunner(
+        store,
+        settings.runs_root,
+        actor=Actor.of(user, settings.admins),
+        max_jobs_per_user=settings.max_jobs_per_user,
+    )
     with guarded():
         runner.dispatch()  # whichever session finds a device free starts the next queued job
     return AppContext(settings=settings, store=store, runner=runner)
+
+
+def upload_limit_caption(instead: str = "") -> None:
+    """Say, next to an uploader, how large one upload may be (``server.maxUploadSize``)."""
+    from geoft.app.uploads import upload_limit_text
+
+    st.caption(upload_limit_text(int(st.get_option("server.maxUploadSize")), instead))
 
 
 def _last_dataset_file(settings: AppSettings) -> Path:

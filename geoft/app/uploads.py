@@ -1,8 +1,14 @@
-"""Safe handling of uploaded files: zips checked for zip-slip and zip bombs, names sanitised."""
+"""Safe handling of uploaded files: zips checked for zip-slip and zip bombs, names sanitised.
+
+Uploads are streamed: a Streamlit ``UploadedFile`` already holds the whole file in memory once, so it
+is read in chunks of :data:`CHUNK_BYTES` (written to disk, or read by ``zipfile`` in place), never
+copied whole with ``getvalue()``.
+"""
 
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import stat
@@ -17,6 +23,7 @@ from geoft.errors import DataError
 MAX_ENTRIES = 20_000
 MAX_TOTAL_BYTES = 8 * 1024**3
 MAX_RATIO = 200.0
+CHUNK_BYTES = 1 << 20
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -41,6 +48,44 @@ def safe_filename(name: str) -> str:
     if not cleaned:
         raise DataError(f"uploaded file name {name!r} has no usable characters", hint="rename the file")
     return cleaned
+
+
+def upload_limit_text(max_upload_mb: int, instead: str = "") -> str:
+    """The size limit of one upload (Streamlit's ``server.maxUploadSize``), as the pages show it."""
+    text = (
+        f"Up to {max_upload_mb} MB per file (Streamlit's `server.maxUploadSize`, set in "
+        "`.streamlit/config.toml` by whoever runs the server)."
+    )
+    return f"{text} {instead}" if instead else text
+
+
+def copy_upload(source: BinaryIO, target: Path, max_bytes: int | None = None) -> int:
+    """Stream ``source`` from its start into ``target`` in chunks; return the bytes written.
+
+    The file appears under its name only when complete (written beside it, then renamed), so a reader
+    never sees half an upload. More than ``max_bytes`` is refused and nothing is left behind.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.seekable():
+        source.seek(0)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.part")
+    written = 0
+    try:
+        with open(partial, "wb") as out:
+            while chunk := source.read(CHUNK_BYTES):
+                written += len(chunk)
+                if max_bytes is not None and written > max_bytes:
+                    raise UnsafeArchiveError(
+                        f"upload {target.name} exceeds the size limit of {max_bytes / 1e9:.2f} GB",
+                        hint="copy large data onto the server into a data root instead of uploading",
+                    )
+                out.write(chunk)
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return written
 
 
 def _member_target(info: zipfile.ZipInfo, dest: Path) -> Path | None:
@@ -128,9 +173,9 @@ def extract_zip(
 
 
 def save_files(
-    files: Iterable[tuple[str, bytes]], dest: Path, max_total_bytes: int = MAX_TOTAL_BYTES
+    files: Iterable[tuple[str, BinaryIO]], dest: Path, max_total_bytes: int = MAX_TOTAL_BYTES
 ) -> list[Path]:
-    """Write uploaded ``(name, content)`` pairs into ``dest``, keeping relative sub-folders safe."""
+    """Stream uploaded ``(name, file)`` pairs into ``dest``, keeping relative sub-folders safe."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     dest = dest.resolve()
@@ -140,14 +185,15 @@ def save_files(
         parts = [p for p in PurePosixPath(name.replace("\\", "/")).parts if p not in ("", "/")]
         if not parts or any(p == ".." for p in parts):
             raise UnsafeArchiveError(f"uploaded file name {name!r} is not a safe relative path")
-        total += len(content)
-        if total > max_total_bytes:
-            raise UnsafeArchiveError("uploaded files exceed the size limit")
         target = dest.joinpath(*parts[:-1], safe_filename(parts[-1])).resolve()
         if dest not in target.parents:
             raise UnsafeArchiveError(f"uploaded file name {name!r} escapes the upload folder")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
+        try:
+            total += copy_upload(content, target, max_bytes=max_total_bytes - total)
+        except UnsafeArchiveError as err:
+            raise UnsafeArchiveError(
+                f"uploaded files exceed the size limit of {max_total_bytes / 1e9:.2f} GB in total", err.hint
+            ) from err
         out.append(target)
     return out
 
@@ -175,14 +221,19 @@ def _unique_folder(parent: Path, name: str) -> Path:
     return candidate
 
 
-def extract_dataset_zip(data: bytes, uploads_dir: Path, name: str, limits: ZipLimits | None = None) -> Path:
-    """Extract an uploaded dataset zip to ``uploads_dir/<name>`` (``<name>-2``... when taken) and return
-    that folder. A zip of a folder ``x/`` lands in ``uploads/x``, not ``uploads/x/x``."""
+def extract_dataset_zip(
+    source: Path | BinaryIO, uploads_dir: Path, name: str, limits: ZipLimits | None = None
+) -> Path:
+    """Extract an uploaded dataset zip (a path, or a seekable file such as Streamlit's ``UploadedFile``,
+    read in place) to ``uploads_dir/<name>`` (``<name>-2``... when taken) and return that folder. A zip
+    of a folder ``x/`` lands in ``uploads/x``, not ``uploads/x/x``."""
     uploads_dir = Path(uploads_dir)
     uploads_dir.mkdir(parents=True, exist_ok=True)
     incoming = _unique_folder(uploads_dir, f".incoming-{safe_filename(name)}")
     try:
-        extract_zip(data, incoming, limits)
+        if not isinstance(source, Path) and source.seekable():
+            source.seek(0)
+        extract_zip(source, incoming, limits)
         root = dataset_root_of(incoming)
         if not any(root.iterdir()):
             raise DataError("the zip holds no files", hint="zip the dataset folder itself")

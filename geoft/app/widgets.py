@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from geoft.app.imagery import hex_color
+from geoft.app.owners import may_control, owner_label
 from geoft.app.progress import (
     curves,
     estimate_progress,
@@ -18,7 +19,7 @@ from geoft.app.progress import (
     read_metrics,
 )
 from geoft.app.run_store import COMPLETED, FAILED, INTERRUPTED, QUEUED, RUNNING, STOPPED, RunRecord
-from geoft.app.ui import AppContext, guarded
+from geoft.app.ui import AppContext, escape_markdown, guarded
 
 # Plain symbols every UI font has (emoji render as empty boxes where no emoji font is installed)
 STATUS_ICONS = {
@@ -39,7 +40,6 @@ def show_check(config: dict[str, Any], roots: Sequence[Any]) -> bool:
 
     from geoft.app.config_check import check_submission, random_weights_warning
     from geoft.app.forms import config_to_yaml
-    from geoft.app.ui import escape_markdown
 
     digest = hashlib.sha1(config_to_yaml(config).encode()).hexdigest()
     cache = st.session_state.setdefault("geoft_checked_configs", {})
@@ -137,7 +137,20 @@ def run_panel(ctx: AppContext, run_id: str, controls: bool = True, key: str = "p
     ctx.runner.reconcile()
     run = ctx.store.get(run_id)
     cols = st.columns([3, 1, 1])
-    cols[0].markdown(f"**{run.name}** · `{run.id}` · {status_label(run)} · device `{run.device}`")
+    cols[0].markdown(
+        f"**{escape_markdown(run.name)}** · `{run.id}` · {status_label(run)} · device `{run.device}`"
+        + (
+            f" · owner **{escape_markdown(owner_label(run))}**"
+            if ctx.actor.user is not None or run.owner
+            else ""
+        )
+    )
+    if controls and not may_control(ctx.actor, run):
+        cols[0].caption(
+            f"Only {escape_markdown(run.owner or 'an admin')}"
+            + (" or an admin" if run.owner else "")
+            + " may stop, resume or delete this run."
+        )
     if controls:
         acted = False
         if run.is_active and cols[1].button("Stop", key=f"{key}-stop-{run.id}"):
@@ -161,7 +174,7 @@ def run_panel(ctx: AppContext, run_id: str, controls: bool = True, key: str = "p
             progress.fraction or 0.0, text=f"{progress.describe()} · running {format_duration(run.duration)}"
         )
     elif run.status == QUEUED:
-        st.info("Queued: it starts when the device is free.")
+        st.info(f"Queued: {escape_markdown(ctx.runner.queue_reason(run.id))}.")
     elif run.status == COMPLETED:
         st.success(f"Finished in {format_duration(run.duration)}.")
     elif run.status == STOPPED:

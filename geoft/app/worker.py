@@ -138,13 +138,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--run", required=True)
     parser.add_argument("--no-dispatch", action="store_true", help="do not start the next queued job")
+    parser.add_argument(
+        "--max-jobs-per-user",
+        type=int,
+        default=None,
+        help="the app's per-user job limit, kept when dispatching",
+    )
     args = parser.parse_args(argv)
     rc = run_job(args.store, args.run)
     if not args.no_dispatch:
         from geoft.app.jobs import JobRunner
 
         store = RunStore(args.store)
-        JobRunner(store, store.get(args.run).run_dir.parent).dispatch()
+        runs_root = store.get(args.run).run_dir.parent
+        JobRunner(store, runs_root, max_jobs_per_user=args.max_jobs_per_user).dispatch()
     return rc
 
 

@@ -128,9 +128,11 @@ def labels(at: AppTest) -> list[str]:
 def assert_gate_opens_with(at: AppTest, password: str) -> None:
     """The page is gated until ``password`` is entered, and no exposure warning shows either way."""
     assert "Run the demo" not in labels(at)
-    at.text_input[0].input(password)
+    at.text_input(key="geoft_login_password").input(password)
+    at.text_input(key="geoft_login_name").input("alice")
     at.button[0].click().run()
     assert "Run the demo" in labels(at)
+    assert "Logged in as **alice**" in texts(at, "caption")
     assert "reachable from other machines" not in texts(at, "warning")
 
 
@@ -251,10 +253,11 @@ def test_password_page_refuses_after_too_many_wrong_passwords(
     _login_throttle.clear()
     try:
         at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+        at.text_input(key="geoft_login_name").input("mallory")
         for _ in range(5):
-            at.text_input[0].input("wrong")
+            at.text_input(key="geoft_login_password").input("wrong")
             at.button[0].click().run()
-        at.text_input[0].input("s3cret")
+        at.text_input(key="geoft_login_password").input("s3cret")
         at.button[0].click().run()
         errors = " ".join(e.value for e in at.error)
         assert "Too many wrong passwords" in errors

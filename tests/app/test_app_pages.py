@@ -65,12 +65,17 @@ def test_password_gate(home: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("GEOFT_APP_PASSWORD", "s3cret")
     at = run_page("app.py")
     assert not any(b.label == "Run the demo" for b in at.button)
-    at.text_input[0].input("wrong")
+    at.text_input(key="geoft_login_password").input("wrong")
     at.button[0].click().run()
     assert "Wrong password" in texts(at, "error")
-    at.text_input[0].input("s3cret")
+    at.text_input(key="geoft_login_password").input("s3cret")
+    at.button[0].click().run()
+    assert "Type your name" in texts(at, "error")  # runs are recorded under it: no login without one
+    assert not any(b.label == "Run the demo" for b in at.button)
+    at.text_input(key="geoft_login_name").input("  Alice  ")
     at.button[0].click().run()
     assert any(b.label == "Run the demo" for b in at.button)
+    assert at.session_state["geoft_user"] == "Alice"
 
 
 def test_data_page_refuses_folder_outside_roots(home: Path, tmp_path: Path):

@@ -22,12 +22,13 @@ REPO = Path(__file__).resolve().parents[2]
 S2 = ["BLUE", "GREEN", "RED", "NIR_NARROW", "SWIR_1", "SWIR_2"]
 
 
-def _zip(folder: Path) -> bytes:
+def _zip(folder: Path) -> io.BytesIO:
+    """The folder as an uploaded zip (a file object, as Streamlit's UploadedFile is)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         for f in sorted(folder.iterdir()):
             zf.write(f, f"{folder.name}/{f.name}")
-    return buf.getvalue()
+    return buf
 
 
 def _uploaded_with_corrupt_file(tiles: Path, home: Path) -> Path:

@@ -116,10 +116,11 @@ def test_zip_symlink_and_bomb_and_limits_refused(tmp_path: Path):
 
 
 def test_save_files_keeps_relative_folders_and_refuses_escapes(tmp_path: Path):
-    out = save_files([("ds/images/a b.tif", b"1")], tmp_path / "up")
+    out = save_files([("ds/images/a b.tif", io.BytesIO(b"1"))], tmp_path / "up")
     assert out[0] == (tmp_path / "up" / "ds" / "images" / "a_b.tif").resolve()
+    assert out[0].read_bytes() == b"1"
     with pytest.raises(UnsafeArchiveError):
-        save_files([("../x.tif", b"1")], tmp_path / "up")
+        save_files([("../x.tif", io.BytesIO(b"1"))], tmp_path / "up")
 
 
 def test_check_class_paths():

@@ -252,7 +252,9 @@ def test_two_users_press_at_once_one_runs_one_queues(browser, server_tools, tmp_
         running, waiting = (alice, bob) if own["alice"] == first.id else (bob, alice)
         _panel(running, first.id, "running").wait_for(timeout=30_000)
         _panel(waiting, second.id, "queued").wait_for(timeout=30_000)
-        waiting.get_by_text("Queued: it starts when the device is free").first.wait_for(timeout=30_000)
+        waiting.get_by_text("is busy with run 'demo'; it starts when that ends").first.wait_for(
+            timeout=30_000
+        )
         shoot(waiting, "reliability-3-queued-behind-other-user")
 
         # a third user's page renders while the job trains: jobs never hold the server's threads
