@@ -60,11 +60,16 @@ def load_with_retries(load: Callable[[], T], describe: Callable[[], str], split:
             path = err.path if isinstance(err, FileDataError) else getattr(err, "filename", None)
             where = f"{what}, file {path}" if path and str(path) not in what else what
             if attempt == attempts:
+                again = (
+                    "resume from the run's last.ckpt (geoft fit -c CONFIG --run_dir RUN --ckpt_path "
+                    "RUN/checkpoints/last.ckpt)"
+                    if split in ("train", "val")
+                    else "run the command again"
+                )
                 raise SampleReadError(
                     f"reading {where} of the {split} dataset failed {attempts} times during the run: {reason}",
-                    hint="the file changed or became unreadable after the data check at the start; restore "
-                    "or fix it (or remove it from the dataset) and resume from the run's last.ckpt "
-                    "(geoft fit -c CONFIG --run_dir RUN --ckpt_path RUN/checkpoints/last.ckpt)",
+                    hint="the file changed or became unreadable after the run started; restore "
+                    f"or fix it (or remove it from the dataset) and {again}",
                 ) from err
             delay = RETRY_DELAYS_S[attempt - 1]
             log.warning(
