@@ -5,8 +5,8 @@
 * an out-of-memory error inside a step (:class:`OutOfMemoryGuard`, wrapping the task's steps in
   :func:`out_of_memory_guard`) becomes :class:`OutOfMemoryError` suggesting a smaller batch,
   ``bf16-mixed`` or tiled inference;
-* a sample that fails to load in a DataLoader worker is named (index and file): a Python exception
-  becomes a :class:`DataError` in the worker, and a worker that dies outright (segfault,
+* a sample that fails to load is read again a few times (a storage hiccup passes), then named
+  (split, index and file): a Python exception becomes a :class:`DataError` in the worker, and a worker that dies outright (segfault,
   ``os._exit``) gets a note on Lightning's error naming the sample it was loading.
 
 Every geoft task returns a :class:`TrainingGuard` and an :class:`OutOfMemoryGuard` from
@@ -31,6 +31,7 @@ from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 from torch.utils.data import Dataset, get_worker_info
 
+from geoft.datasets.read_retry import load_with_retries
 from geoft.errors import DataError, GeoftError
 
 log = logging.getLogger(__name__)
@@ -170,8 +171,10 @@ def sample_description(dataset: Any, index: int) -> str:
 class TrackedDataset(Dataset):
     """Wraps a dataset so that a failing sample is named, even when it kills its worker process.
 
-    A Python exception in ``__getitem__`` becomes a :class:`DataError` naming the split, index and
-    file (a :class:`GeoftError` passes unchanged). Each worker writes the index it is loading into
+    A read that fails with an I/O or data error is tried again, then becomes a
+    :class:`~geoft.datasets.read_retry.SampleReadError` naming the split and file
+    (:func:`~geoft.datasets.read_retry.load_with_retries`); any other Python exception in
+    ``__getitem__`` becomes a :class:`DataError` naming the split, index and file. Each worker writes the index it is loading into
     shared memory, so after a hard crash :meth:`loading` tells which sample was in flight.
     Attributes of the wrapped dataset are reachable through the wrapper.
     """
@@ -196,14 +199,14 @@ class TrackedDataset(Dataset):
         slot = info.id if info is not None and info.id < _WORKER_SLOTS else None
         if slot is not None:
             self._loading[slot] = int(index)
+        describe = functools.partial(sample_description, self.dataset, int(index))
         try:
-            sample = self.dataset[index]
+            sample = load_with_retries(lambda: self.dataset[index], describe, self.split)
         except GeoftError:
             raise
         except Exception as err:
             raise DataError(
-                f"loading {sample_description(self.dataset, int(index))} of the {self.split} dataset failed: "
-                f"{type(err).__name__}: {err}",
+                f"loading {describe()} of the {self.split} dataset failed: {type(err).__name__}: {err}",
                 hint="check the file (geoft validate-data -c CONFIG lists every unreadable file)",
             ) from err
         if slot is not None:

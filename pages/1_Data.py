@@ -1,4 +1,4 @@
-"""Data: choose, upload or generate a dataset; summary, gallery, classes and statistics."""
+"""Data: choose, upload or generate a dataset; summary, gallery, classes, a check of every file and statistics."""
 
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from geoft.app.data_summary import (
     suggested_ignore_index,
     summarize,
 )
+from geoft.app.file_check import check_every_file
 from geoft.app.imagery import class_colors, colorize, hex_color, parse_hex, percentile_stretch
 from geoft.app.paths import confine, list_subdirs, relative_label
 from geoft.app.ui import escape_markdown, guarded, remember_dataset, setup_page, upload_limit_caption
@@ -244,6 +245,35 @@ if summary.band_count:
                 with rasterio.open(lbl) as src:
                     mask = src.read(1)
                 st.image(colorize(mask.astype(np.int64), colors)[..., :3], caption="label", width="stretch")
+
+st.subheader("Check every file")
+st.caption(
+    "Reads every image and label in full, as training does before its first step (corrupt or truncated "
+    "files, label values outside the classes, nodata); the training statistics come from the same read."
+)
+if st.button("Check every file", key="data_check"):
+    with guarded(), st.spinner("Reading every file..."):
+        checked = check_every_file(summary, len(names), ignore_index)
+        st.session_state["data_check_result"] = (str(summary.root), checked)
+        if checked.statistics:
+            meta = {**meta, "statistics": checked.statistics}
+            save_dataset_meta(settings.home, summary.root, meta)
+shown = st.session_state.get("data_check_result")
+if shown and shown[0] == str(summary.root):
+    checked = shown[1]
+    (st.success if checked.ok else st.error)(escape_markdown(checked.headline()))
+    if checked.lines:
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "split": [line.split for line in checked.lines],
+                    "file": [line.file for line in checked.lines],
+                    "problem": [line.problem for line in checked.lines],
+                    "severity": [line.severity for line in checked.lines],
+                }
+            ),
+            hide_index=True,
+        )
 
 st.subheader("Statistics")
 stats = meta.get("statistics")

@@ -182,15 +182,27 @@ class GenericDataModuleBase(NonGeoDataModule):
 
     def run_data_check(self, datasets: dict[str, Any]) -> None:
         """The full data check (``data_check: full``): refuse to start, listing every problem of every
-        split in use. Each DDP rank runs it; after the first, the per-file cache makes it free."""
+        split in use. Each DDP rank runs it; after the first, the per-file cache makes it free.
+
+        When the training statistics are still to be computed, the check's read of each training
+        file computes them too (one read of the files instead of two)."""
         if self.data_check != "full":
             return
-        from geoft.datasets.data_check import check_dataset_files
+        from geoft.datasets.data_check import check_dataset_files, check_with_statistics
         from geoft.datasets.validation import format_problems
 
         problems = []
         for split, dataset in datasets.items():
-            if dataset is not None:
+            if dataset is None:
+                continue
+            if split == "train" and self.means is None:
+                found, measured = check_with_statistics(
+                    dataset, split, self.stats_cache_dir, self.stats_max_samples
+                )
+                if measured is not None:
+                    self.use_statistics(*measured)
+                problems += found
+            else:
                 problems += check_dataset_files(dataset, split, self.stats_cache_dir)[0]
         if any(p.severity == "error" for p in problems):
             raise DataError(
@@ -226,10 +238,13 @@ class GenericDataModuleBase(NonGeoDataModule):
             from geoft.datasets.statistics import cached_statistics
 
             train = self.train_dataset if self.train_dataset is not None else self.build_dataset("train")
-            stats, path = cached_statistics(train, self.stats_cache_dir, self.stats_max_samples)
-            self.means, self.stds = stats.means, [s if s > 0 else 1.0 for s in stats.stds]
-            self.stats_source = str(path)
+            self.use_statistics(*cached_statistics(train, self.stats_cache_dir, self.stats_max_samples))
         return self.means, self.stds
+
+    def use_statistics(self, stats: Any, path: Path) -> None:
+        """Normalise with computed :class:`~geoft.datasets.statistics.DatasetStatistics` (cached in ``path``)."""
+        self.means, self.stds = stats.means, [s if s > 0 else 1.0 for s in stats.stds]
+        self.stats_source = str(path)
 
     def batch_transform(self, split: str) -> BatchTransform:
         if split not in self._batch_transforms:

@@ -6,6 +6,7 @@ Every failure becomes a :class:`~geoft.errors.DataError` that names the file and
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -129,6 +130,21 @@ def read_header(path: str | Path) -> RasterInfo:
         return _info(src, path)
 
 
+_kept = threading.local()
+
+
+@contextmanager
+def read_each_file_once() -> Iterator[None]:
+    """Inside the block (in this thread), :func:`read_raster` reads a file once: asked again with the
+    same arguments, it returns the first result. The full data check and the statistics thereby share
+    one read of each sample. The arrays returned are shared: do not change them in place."""
+    _kept.reads = {}
+    try:
+        yield
+    finally:
+        _kept.reads = None
+
+
 def read_raster(
     path: str | Path,
     indexes: list[int] | Callable[[RasterInfo], list[int] | None] | None = None,
@@ -142,7 +158,26 @@ def read_raster(
     Returns ``(data [C, H, W], nodata_mask [C, H, W] bool, info)``. The mask is True where the value
     equals the file's nodata value or is NaN. With ``out_shape`` the bands are resampled (as float32).
     """
-    path = Path(path)
+    reads = getattr(_kept, "reads", None)
+    if reads is None:
+        return _read_raster(Path(path), indexes, out_shape, resampling)
+    key = (
+        str(path),
+        indexes if callable(indexes) or indexes is None else tuple(indexes),
+        None if out_shape is None else tuple(out_shape),
+        resampling,
+    )
+    if key not in reads:
+        reads[key] = _read_raster(Path(path), indexes, out_shape, resampling)
+    return reads[key]
+
+
+def _read_raster(
+    path: Path,
+    indexes: list[int] | Callable[[RasterInfo], list[int] | None] | None,
+    out_shape: tuple[int, int] | None,
+    resampling: Resampling,
+) -> tuple[np.ndarray, np.ndarray, RasterInfo]:
     with _open(path) as src:
         info = _info(src, path)
         if callable(indexes):

@@ -13,6 +13,7 @@ import json
 import os
 import stat
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,70 +79,105 @@ class _Moments:
         if values.size == 0:
             return
         x = values.astype(np.float64)
-        n_b, mean_b = x.size, float(x.mean())
-        m2_b = float(((x - mean_b) ** 2).sum())
+        mean_b = float(x.mean())
+        self._combine(c, x.size, mean_b, float(((x - mean_b) ** 2).sum()), float(x.min()), float(x.max()))
+
+    def merge(self, other: _Moments) -> None:
+        """Add the values ``other`` has seen (the same result as adding them here, per sample)."""
+        for c in range(len(other.n)):
+            if other.n[c]:
+                self._combine(c, int(other.n[c]), other.mean[c], other.m2[c], other.min[c], other.max[c])
+
+    def _combine(self, c: int, n_b: int, mean_b: float, m2_b: float, min_b: float, max_b: float) -> None:
         n_a = self.n[c]
         delta = mean_b - self.mean[c]
         total = n_a + n_b
         self.mean[c] += delta * n_b / total
         self.m2[c] += m2_b + delta**2 * n_a * n_b / total
         self.n[c] = total
-        self.min[c] = min(self.min[c], float(x.min()))
-        self.max[c] = max(self.max[c], float(x.max()))
+        self.min[c] = min(self.min[c], min_b)
+        self.max[c] = max(self.max[c], max_b)
 
     def std(self) -> np.ndarray:
         return np.sqrt(self.m2 / np.maximum(self.n, 1))
 
 
-def compute_statistics(dataset: Dataset, max_samples: int | None = None) -> DatasetStatistics:
-    """Read the dataset (or its first ``max_samples`` samples, evenly spread) and compute statistics."""
-    records = dataset.samples
-    if max_samples is not None and len(records) > max_samples:
-        picks = np.linspace(0, len(records) - 1, max_samples).round().astype(int)
-        records = [records[i] for i in picks]
-    if not records:
-        raise DataError(f"Cannot compute statistics of dataset {dataset.name!r}: it has no samples.")
+@dataclass
+class SampleMeasure:
+    """What one sample adds to the statistics (``None`` moments: an all-nodata image, skipped)."""
+
+    image: _Moments | None
+    target: _Moments
+    counts: dict[int, int]
+    ignored: int = 0
+
+
+def statistics_picks(count: int, max_samples: int | None) -> list[int]:
+    """Indices of the samples the statistics read: all, or ``max_samples`` evenly spread."""
+    if max_samples is not None and count > max_samples:
+        return np.linspace(0, count - 1, max_samples).round().astype(int).tolist()
+    return list(range(count))
+
+
+def measure_sample(dataset: Dataset, record: Any) -> SampleMeasure:
+    """Read one sample (image and target) for the statistics; thread-safe."""
+    image, nodata, _ = dataset.reader.read_masked(record.image)
+    targets = _Moments(1)
+    counts: dict[int, int] = {}
+    if nodata.all():
+        return SampleMeasure(None, targets, counts)
+    channels = image.shape[0]
+    flat, bad = image.reshape(channels, -1), nodata.reshape(channels, -1)
+    moments = _Moments(channels)
+    for c in range(channels):
+        moments.add(c, flat[c][~bad[c]])
+    ignored = 0
+    if isinstance(dataset, GenericNonGeoClassificationDataset):
+        for k in record.classes or ():
+            counts[k] = counts.get(k, 0) + 1
+    elif record.label is not None and getattr(dataset, "pixel_targets", True):
+        target = dataset.read_target(record)
+        if isinstance(dataset, GenericNonGeoSegmentationDataset):
+            ignore = dataset.ignore_index if dataset.ignore_index is not None else -(2**62)
+            valid = target[(target >= 0) & (target != ignore)]
+            ignored = int(target.size - valid.size)
+            for k, v in enumerate(np.bincount(valid.ravel())):
+                if v:
+                    counts[k] = int(v)
+        else:
+            keep = np.isfinite(target)
+            if dataset.ignore_index is not None:
+                keep &= target != dataset.ignore_index
+            ignored = int(target.size - keep.sum())
+            targets.add(0, target[keep])
+    return SampleMeasure(moments, targets, counts, ignored)
+
+
+def combine_measures(
+    dataset: Dataset, records: list[Any], measures: list[SampleMeasure]
+) -> DatasetStatistics:
+    """The statistics of the samples ``records`` from their :func:`measure_sample` results, in order."""
     moments: _Moments | None = None
     targets = _Moments(1)
     counts: dict[int, int] = {}
     ignored = 0
     skipped = []
-    segmentation = isinstance(dataset, GenericNonGeoSegmentationDataset)
-    for record in records:
-        image, nodata, _ = dataset.reader.read_masked(record.image)
-        if nodata.all():
+    for record, measure in zip(records, measures):
+        if measure.image is None:
             skipped.append(str(record.image))
             continue
-        channels = image.shape[0]
-        flat, bad = image.reshape(channels, -1), nodata.reshape(channels, -1)
         if moments is None:
-            moments = _Moments(channels)
-        for c in range(channels):
-            moments.add(c, flat[c][~bad[c]])
-        if isinstance(dataset, GenericNonGeoClassificationDataset):
-            for k in record.classes or ():
-                counts[k] = counts.get(k, 0) + 1
-        elif record.label is not None and getattr(dataset, "pixel_targets", True):
-            target = dataset.read_target(record)
-            if segmentation:
-                valid = target[
-                    (target >= 0)
-                    & (target != (dataset.ignore_index if dataset.ignore_index is not None else -(2**62)))
-                ]
-                ignored += int(target.size - valid.size)
-                for k, v in enumerate(np.bincount(valid.ravel())):
-                    if v:
-                        counts[k] = counts.get(k, 0) + int(v)
-            else:
-                keep = np.isfinite(target)
-                if dataset.ignore_index is not None:
-                    keep &= target != dataset.ignore_index
-                ignored += int(target.size - keep.sum())
-                targets.add(0, target[keep])
+            moments = _Moments(len(measure.image.n))
+        moments.merge(measure.image)
+        targets.merge(measure.target)
+        for k, v in measure.counts.items():
+            counts[k] = counts.get(k, 0) + v
+        ignored += measure.ignored
     if moments is None:
         raise DataError(f"Cannot compute statistics of dataset {dataset.name!r}: every sample is nodata.")
     bands = dataset.reader.selected_bands
     regression = targets.n[0] > 0
+    segmentation = isinstance(dataset, GenericNonGeoSegmentationDataset)
     return DatasetStatistics(
         means=moments.mean.tolist(),
         stds=moments.std().tolist(),
@@ -156,6 +192,24 @@ def compute_statistics(dataset: Dataset, max_samples: int | None = None) -> Data
         target_std=float(targets.std()[0]) if regression else None,
         skipped=skipped,
     )
+
+
+def compute_statistics(
+    dataset: Dataset, max_samples: int | None = None, workers: int | None = None
+) -> DatasetStatistics:
+    """Read the dataset (or its first ``max_samples`` samples, evenly spread) and compute statistics,
+    ``workers`` samples at a time (default: one per core, at most 8; rasterio decodes without the GIL)."""
+    records = [dataset.samples[i] for i in statistics_picks(len(dataset.samples), max_samples)]
+    if not records:
+        raise DataError(f"Cannot compute statistics of dataset {dataset.name!r}: it has no samples.")
+    with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
+        measures = list(pool.map(lambda record: measure_sample(dataset, record), records))
+    return combine_measures(dataset, records, measures)
+
+
+def default_workers() -> int:
+    """Threads that read samples in parallel: one per core, at most 8."""
+    return min(8, os.cpu_count() or 1)
 
 
 def statistics_key(dataset: Dataset, max_samples: int | None = None) -> str:
@@ -222,6 +276,48 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _cache_name(dataset: Dataset, max_samples: int | None) -> str:
+    return f"statistics-{statistics_key(dataset, max_samples)}.json"
+
+
+def load_cached_statistics(
+    dataset: Dataset, cache_dir: str | Path | None = None, max_samples: int | None = None
+) -> tuple[DatasetStatistics, Path] | None:
+    """The cached statistics of ``dataset`` and their file, or None when none are cached."""
+    name = _cache_name(dataset, max_samples)
+    for folder in cache_locations(dataset, cache_dir):
+        path = folder / name
+        if path.is_file():
+            try:
+                return DatasetStatistics.from_dict(json.loads(path.read_text())), path
+            except (ValueError, TypeError, KeyError):
+                pass  # a damaged cache entry is recomputed
+    return None
+
+
+def store_statistics(
+    dataset: Dataset,
+    stats: DatasetStatistics,
+    cache_dir: str | Path | None = None,
+    max_samples: int | None = None,
+) -> Path:
+    """Cache ``stats`` of ``dataset`` in the first writable cache location; returns the file."""
+    name = _cache_name(dataset, max_samples)
+    errors = []
+    for folder in cache_locations(dataset, cache_dir):
+        if folder.name == CACHE_DIR_NAME and not _writable(folder.parent):
+            continue
+        try:
+            _write_json(folder / name, stats.to_dict())
+            return folder / name
+        except OSError as err:
+            errors.append(f"{folder}: {err}")
+    raise DataError(
+        "Computed the dataset statistics but could not cache them anywhere: " + "; ".join(errors),
+        hint="set GEOFT_CACHE_DIR to a writable folder, or give means and stds explicitly.",
+    )
+
+
 def cached_statistics(
     dataset: Dataset, cache_dir: str | Path | None = None, max_samples: int | None = None
 ) -> tuple[DatasetStatistics, Path]:
@@ -229,30 +325,11 @@ def cached_statistics(
 
     Returns the statistics and the cache file used.
     """
-    key = statistics_key(dataset, max_samples)
-    name = f"statistics-{key}.json"
-    locations = cache_locations(dataset, cache_dir)
-    for folder in locations:
-        path = folder / name
-        if path.is_file():
-            try:
-                return DatasetStatistics.from_dict(json.loads(path.read_text())), path
-            except (ValueError, TypeError, KeyError):
-                pass  # a damaged cache entry is recomputed below
+    cached = load_cached_statistics(dataset, cache_dir, max_samples)
+    if cached is not None:
+        return cached
     stats = compute_statistics(dataset, max_samples)
-    errors = []
-    for folder in locations:
-        if folder.name == CACHE_DIR_NAME and not _writable(folder.parent):
-            continue
-        try:
-            _write_json(folder / name, stats.to_dict())
-            return stats, folder / name
-        except OSError as err:
-            errors.append(f"{folder}: {err}")
-    raise DataError(
-        "Computed the dataset statistics but could not cache them anywhere: " + "; ".join(errors),
-        hint="set GEOFT_CACHE_DIR to a writable folder, or give means and stds explicitly.",
-    )
+    return stats, store_statistics(dataset, stats, cache_dir, max_samples)
 
 
 def datamodule_statistics(

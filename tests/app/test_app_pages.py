@@ -115,6 +115,28 @@ def test_data_page_summary_gallery_and_problems(home: Path):
     assert stats["stds"] == pytest.approx(train.std(axis=(0, 2, 3)), abs=1e-5)
 
 
+def test_data_page_checks_every_file_and_lists_each_problem(home: Path):
+    root = make_dataset(home / "data" / "fields")
+    at = run_page("pages/1_Data.py")
+    at.text_input(key="data_typed").input("fields")
+    at.button(key="data_use").click().run()
+    at.button(key="data_check").click().run()
+    assert not at.exception, at.exception
+    assert "all 12 files OK" in texts(at, "success")
+    stats = json.loads(next((home / "datasets").glob("*.json")).read_text())["statistics"]
+    assert len(stats["means"]) == 6  # the check's read of the training files gave the statistics
+    bad = root / "train" / "images" / "chip1.tif"
+    bad.write_bytes(bad.read_bytes()[:600])  # truncated: the header opens, the pixels do not
+    at.button(key="data_check").click().run()
+    assert not at.exception, at.exception
+    assert "12 files read: 1 problem" in texts(at, "error")
+    (table,) = [d for d in at.dataframe if "split" in d.value.columns]
+    assert table.value["split"].tolist() == ["train"] and table.value["file"].tolist() == [
+        "train/images/chip1.tif"
+    ]
+    assert "Traceback" not in texts(at, "error") + str(table.value["problem"][0])
+
+
 def test_model_page_builds_config_and_checks_model(home: Path):
     at = run_page("pages/2_Model.py", timeout=120)
     assert not at.exception, at.exception

@@ -123,3 +123,45 @@ def test_data_check_headers_skips_the_pixel_read(tmp_path: Path, tiny_demo_works
     with pytest.raises(Exception, match="data check found problems"):
         full = _dm(root)
         full.setup("fit")
+
+
+def test_fit_setup_reads_each_file_once_for_check_and_statistics(
+    tmp_path: Path, tiny_demo_workspace, monkeypatch
+) -> None:
+    from geoft.datasets import raster
+    from geoft.datasets.statistics import compute_statistics, load_cached_statistics
+
+    root = tiny_demo_workspace(tmp_path, {"max_steps": 1})
+    dm = _dm(root)
+    dm.means = dm.stds = None  # to be computed from the training data
+    reads: dict[str, int] = {}
+    read = raster._read_raster
+
+    def counted(path, *args):
+        reads[str(path)] = reads.get(str(path), 0) + 1
+        return read(path, *args)
+
+    monkeypatch.setattr(raster, "_read_raster", counted)
+    dm.setup("fit")
+    files = _images(root) + _labels(root) + sorted((root / "data/demo/val").rglob("*.tif"))
+    assert reads == {str(f): 1 for f in files}, reads  # checked and measured from one read
+    monkeypatch.setattr(raster, "_read_raster", read)
+    train = dm.build_dataset("train")
+    expected = compute_statistics(train)
+    assert dm.means == expected.means and dm.stds == expected.stds
+    cached = load_cached_statistics(train, root / "cache")
+    assert cached is not None and cached[0].means == expected.means and dm.stats_source == str(cached[1])
+
+
+def test_a_bad_training_file_is_reported_and_no_statistics_are_cached(
+    tmp_path: Path, tiny_demo_workspace
+) -> None:
+    from geoft.datasets.data_check import check_with_statistics
+    from geoft.datasets.statistics import load_cached_statistics
+
+    root = tiny_demo_workspace(tmp_path, {"max_steps": 1})
+    bad = _break_truncated(root)
+    train = _dm(root).build_dataset("train")
+    problems, stats = check_with_statistics(train, "train", root / "cache")
+    assert stats is None and [p.path for p in problems if p.severity == "error"] == [str(bad)]
+    assert load_cached_statistics(train, root / "cache") is None
