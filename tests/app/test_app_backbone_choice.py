@@ -16,11 +16,14 @@ from geoft.registry import BACKBONE_REGISTRY
 def test_every_registered_backbone_is_offered_grouped_by_family() -> None:
     names = grouped_names(BACKBONE_REGISTRY.names() + ["timm_resnet18"])
     assert set(names) == set(BACKBONE_REGISTRY.names()) | {"timm_resnet18"}
-    families = [label(n).split(" · ")[0] for n in names if " · " in label(n)]
-    # each family forms one block
-    assert len(families) == len(names) - 1
-    assert families == sorted(families)
-    assert names[-1] == "timm_resnet18"  # no card: after the families
+    carded = [n for n in names if " · " in label(n)]
+    uncarded = [n for n in names if " · " not in label(n)]
+    assert names == carded + uncarded  # backbones without a card (timm's, a user's own) after the families
+    families = [label(n).split(" · ")[0] for n in carded]
+    assert families == sorted(families)  # each family forms one block
+    builtin = {n for n in BACKBONE_REGISTRY.names() if BACKBONE_REGISTRY.get(n).__module__.startswith("geoft.")}
+    assert builtin <= set(carded), sorted(builtin - set(carded))  # every one of geoft's own has its card
+    assert "timm_resnet18" in uncarded
     assert label("terramind_v1_base").startswith("TerraMind · terramind_v1_base (")
 
 
