@@ -6,7 +6,8 @@ Reads every YAML under ``examples/confs`` and ``examples/tutorials/**/configs`` 
 checkout (nothing of it is copied here). Each config is translated and checked as ``geoft fit``
 does; a config whose datamodule, task, factory, backbone and decoder geoft has is then (``--run``)
 fitted for one step with its data swapped for tiny generated data of the same layout (band count,
-``img_grep``/``label_grep`` names, split files, class folders). Only what cannot work offline or on
+``img_grep``/``label_grep`` names, split files, class folders, one folder per modality for
+``GenericMultiModalDataModule``). Only what cannot work offline or on
 2 CPU cores in seconds is overridden, and printed: ``backbone_pretrained: false``, chip size,
 batch size 2, one train/val batch, ``num_workers: 0``, CPU, 32-bit precision.
 Prints one line per config and the count; ``--json FILE`` writes them too.

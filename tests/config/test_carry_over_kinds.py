@@ -191,3 +191,16 @@ def test_resnet_feature_levels_out_of_range_are_named() -> None:
         "ssl4eol_resnet18_landsat_oli_tirs_toa_moco", {"pretrained": False, "out_indices": [1, 3]}
     )
     assert built.out_channels == [64, 256]  # levels 1 and 3, as the reference picks them
+
+
+def test_multimodal_batch_transforms_are_refused(tmp_path: Path) -> None:
+    from geoft.datamodules import GenericMultiModalDataModule
+    from geoft.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="only albumentations items are supported"):
+        GenericMultiModalDataModule(
+            modalities=["S2L2A"],
+            task="regression",
+            train_data_root={"S2L2A": str(tmp_path)},
+            train_transform=[{"class_path": "kornia.augmentation.RandomHorizontalFlip"}],
+        )
