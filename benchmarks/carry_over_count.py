@@ -16,8 +16,11 @@ Prints one line per config and the count; ``--json FILE`` writes them too.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import re
+import sys
 import tempfile
 import traceback
 from pathlib import Path
@@ -206,6 +209,23 @@ def why_not(config: Any) -> str | None:
     return None
 
 
+class _Tee(io.TextIOBase):
+    """Writes through to a stream and keeps a copy, to report geoft's first error line."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream, self.copy = stream, io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.copy.write(text)
+        return self.stream.write(text)
+
+    def first_error(self) -> str | None:
+        lines = self.copy.getvalue().splitlines()
+        return next(
+            (line.removeprefix("geoft: error: ") for line in lines if line.startswith("geoft: error:")), None
+        )
+
+
 def run_one(path: Path, run: bool) -> dict[str, Any]:
     try:
         config = yaml.safe_load(path.read_text())
@@ -221,15 +241,17 @@ def run_one(path: Path, run: bool) -> dict[str, Any]:
         shrink_for_cpu(config, Path(tmp))
         file = Path(tmp) / "config.yaml"
         file.write_text(yaml.safe_dump(config, sort_keys=False))
+        errors = _Tee(sys.stderr)
         try:
-            code = main(["fit", "-c", str(file)])
+            with contextlib.redirect_stderr(errors):
+                code = main(["fit", "-c", str(file)])
         except Exception as err:  # the count reports every failure instead of stopping
             traceback.print_exc()
             return {"config": str(path), "runs": False, "why": f"{type(err).__name__}: {err}", "data": layout}
     return {
         "config": str(path),
         "runs": code == 0,
-        "why": "" if code == 0 else f"exit {code}",
+        "why": "" if code == 0 else errors.first_error() or f"exit {code}",
         "data": layout,
     }
 
