@@ -6,7 +6,8 @@ Reads every YAML under ``examples/confs`` and ``examples/tutorials/**/configs`` 
 checkout (nothing of it is copied here). Each config is translated and checked as ``geoft fit``
 does; a config whose datamodule, task, factory, backbone and decoder geoft has is then (``--run``)
 fitted for one step with its data swapped for tiny generated data of the same layout (band count,
-``img_grep``/``label_grep`` names, split files, class folders). Only what cannot work offline or on
+``img_grep``/``label_grep`` names, split files, class folders, one folder per modality for
+``GenericMultiModalDataModule``). Only what cannot work offline or on
 2 CPU cores in seconds is overridden, and printed: ``backbone_pretrained: false``, chip size,
 batch size 2, one train/val batch, ``num_workers: 0``, CPU, 32-bit precision.
 Prints one line per config and the count; ``--json FILE`` writes them too.
@@ -15,8 +16,11 @@ Prints one line per config and the count; ``--json FILE`` writes them too.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import re
+import sys
 import tempfile
 import traceback
 from pathlib import Path
@@ -67,11 +71,54 @@ def _crop_size(data_args: dict[str, Any]) -> int:
     return max(sizes)
 
 
+def _modality_bands(args: dict[str, Any], modality: str) -> int:
+    for key in ("output_bands", "dataset_bands", "means"):
+        given = (args.get(key) or {}).get(modality)
+        if given:
+            return len(given)
+    return 3
+
+
+def swap_multimodal_data(args: dict[str, Any], root: Path, ignore: Any) -> str:
+    """One folder per modality (``image_grep`` per modality), one label folder, split files of stems."""
+    rng = np.random.default_rng(0)
+    size = _crop_size(args)
+    classes = int(args.get("num_classes") or 2)
+    modalities = [str(m) for m in args["modalities"]]
+    greps = args.get("image_grep") or {}
+    for split in ("train", "val", "test"):
+        if f"{split}_data_root" not in args:
+            continue
+        stems = [f"{split}{i}" for i in range(2)]
+        roots = {m: root / split / m for m in modalities}
+        for stem in stems:
+            for m in modalities:
+                image = rng.random((_modality_bands(args, m), size, size), dtype=np.float32)
+                _write_tif(roots[m] / _name(str(greps.get(m, "*.tif")), stem), image)
+            if f"{split}_label_data_root" in args:
+                label = rng.integers(0, classes, (1, size, size)).astype(np.int16)
+                if ignore is not None:
+                    label[:, :2, :2] = ignore
+                _write_tif(root / split / "labels" / _name(str(args.get("label_grep", "*.tif")), stem), label)
+        args[f"{split}_data_root"] = {m: str(p) for m, p in roots.items()}
+        if f"{split}_label_data_root" in args:
+            args[f"{split}_label_data_root"] = str(root / split / "labels")
+        if f"{split}_split" in args:
+            split_file = root / f"{split}.txt"
+            split_file.write_text("\n".join(stems) + "\n")
+            args[f"{split}_split"] = str(split_file)
+    args.update(batch_size=2, num_workers=0)
+    bands = {m: _modality_bands(args, m) for m in modalities}
+    return f"GenericMultiModalDataModule {bands} bands {size}px"
+
+
 def swap_data(config: dict[str, Any], root: Path) -> str:
     """Point the config's data at tiny generated data of its layout; returns what was generated."""
     data = config["data"]
     args = data.setdefault("init_args", {})
     kind = str(data["class_path"]).rpartition(".")[2]
+    if kind == "GenericMultiModalDataModule":
+        return swap_multimodal_data(args, root, (config["model"].get("init_args") or {}).get("ignore_index"))
     bands = len(args.get("dataset_bands") or []) or 6
     frames = 3 if args.get("expand_temporal_dimension") else 1
     size = _crop_size(args)
@@ -135,22 +182,19 @@ def shrink_for_cpu(config: dict[str, Any], out: Path) -> None:
 
 def why_not(config: Any) -> str | None:
     """Why geoft cannot run this config, or None when it has every part."""
-    from geoft.config.checks import check_config
+    from geoft.config.checks import check_config, check_lightning_cli_shape
     from geoft.config.compat import translate
     from geoft.errors import GeoftError
     from geoft.registry import BACKBONE_REGISTRY, DECODER_REGISTRY, MODEL_FACTORY_REGISTRY
 
-    if (
-        not isinstance(config, dict)
-        or not isinstance(config.get("model"), dict)
-        or "class_path" not in config["model"]
-    ):
-        return "not a LightningCLI config (read by the reference's own script)"
+    if not isinstance(config, dict):
+        return "not a mapping of LightningCLI sections"
     try:
+        check_lightning_cli_shape(config, "config")
         translated = translate(config, lambda _m: None)
         check_config(translated)
     except GeoftError as err:
-        return str(err).replace("\n", " ")
+        return str(err).splitlines()[0]
     model_args = (translated["model"].get("init_args") or {}).get("model_args") or {}
     factory = (translated["model"].get("init_args") or {}).get("model_factory")
     if factory and factory not in MODEL_FACTORY_REGISTRY:
@@ -162,9 +206,24 @@ def why_not(config: Any) -> str | None:
     decoder = model_args.get("decoder")
     if isinstance(decoder, str) and decoder not in DECODER_REGISTRY:
         return f"decoder {decoder} is not in geoft"
-    if "peft_config" in model_args:
-        return "peft_config (LoRA) is not supported yet"
     return None
+
+
+class _Tee(io.TextIOBase):
+    """Writes through to a stream and keeps a copy, to report geoft's first error line."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream, self.copy = stream, io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.copy.write(text)
+        return self.stream.write(text)
+
+    def first_error(self) -> str | None:
+        lines = self.copy.getvalue().splitlines()
+        return next(
+            (line.removeprefix("geoft: error: ") for line in lines if line.startswith("geoft: error:")), None
+        )
 
 
 def run_one(path: Path, run: bool) -> dict[str, Any]:
@@ -182,15 +241,17 @@ def run_one(path: Path, run: bool) -> dict[str, Any]:
         shrink_for_cpu(config, Path(tmp))
         file = Path(tmp) / "config.yaml"
         file.write_text(yaml.safe_dump(config, sort_keys=False))
+        errors = _Tee(sys.stderr)
         try:
-            code = main(["fit", "-c", str(file)])
+            with contextlib.redirect_stderr(errors):
+                code = main(["fit", "-c", str(file)])
         except Exception as err:  # the count reports every failure instead of stopping
             traceback.print_exc()
             return {"config": str(path), "runs": False, "why": f"{type(err).__name__}: {err}", "data": layout}
     return {
         "config": str(path),
         "runs": code == 0,
-        "why": "" if code == 0 else f"exit {code}",
+        "why": "" if code == 0 else errors.first_error() or f"exit {code}",
         "data": layout,
     }
 

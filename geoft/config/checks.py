@@ -100,6 +100,24 @@ def check_trainer(trainer: Any) -> None:
         check_section(logger, "trainer.logger" + (f"[{i}]" if len(loggers) > 1 else ""))
 
 
+def check_lightning_cli_shape(config: Mapping[str, Any], where: str) -> None:
+    """A config of another program (the reference's weather scripts, terratorch-iterate) is one line."""
+    if "optimization_space" in config or ("defaults" in config and "model" not in config):
+        raise ConfigError(
+            f"{where} is a terratorch-iterate (hyperparameter search) config, not a LightningCLI config",
+            hint="geoft fit takes the config of one run: trainer, model, data, optimizer sections",
+        )
+    for key in ("model", "data"):
+        section = config.get(key)
+        if isinstance(section, Mapping) and not {"class_path", "init_args"} & set(section):
+            raise ConfigError(
+                f"{where} is not a LightningCLI config: its {key} section has no class_path "
+                f"(it has {', '.join(map(str, list(section)[:4]))}...)",
+                hint="the reference reads such files with its own scripts (e.g. its weather downscaling); "
+                "geoft fit needs model: {class_path: ..., init_args: ...}",
+            )
+
+
 def check_config(config: Mapping[str, Any]) -> None:
     """Check a LightningCLI-shaped config: trainer keys, callbacks, loggers and the class sections."""
     check_trainer(config.get("trainer"))

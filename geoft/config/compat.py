@@ -87,11 +87,9 @@ def resolve_name(name: str, notice: Notice) -> str:
             if _resolvable(candidate):
                 notice(f"using {candidate} for {name}")
                 return candidate
-        raise ConfigError(
-            f"{name} has no geoft equivalent",
-            hint=f"use one of {', '.join(n for n in sorted(table) if n.startswith('Generic') or n.endswith('Task'))}"
-            " (geoft's generic datamodules read any GeoTIFF dataset)",
-        )
+        from geoft.config.missing import no_equivalent
+
+        raise no_equivalent(name)
     if "." not in name and name in table:
         return table[name]
     return name
@@ -221,11 +219,44 @@ def translate_model_args(init_args: dict[str, Any], notice: Notice) -> None:
         )
 
 
+# data arguments of the reference's datamodules that only pick the bands of its sample plots
+_PLOT_ONLY_DATA_ARGS = {
+    "GenericMultiModalDataModule": ("rgb_modality", "rgb_indices"),
+}
+
+
+# data arguments of the reference that ask for a data layout geoft does not read, and why
+_UNSUPPORTED_DATA_ARGS = {
+    "GenericMultiModalDataModule": {
+        "data_with_sample_dim": "files holding many samples each (the reference's zarr cubes) are not "
+        "read; geoft reads one GeoTIFF per sample and modality",
+    },
+}
+
+
+def drop_plot_only_data_args(data: dict[str, Any], notice: Notice) -> None:
+    args = data.get("init_args")
+    kind = str(data.get("class_path", "")).rpartition(".")[2]
+    if not isinstance(args, dict) or not str(data.get("class_path", "")).startswith("geoft."):
+        return
+    for key, why in _UNSUPPORTED_DATA_ARGS.get(kind, {}).items():
+        if args.get(key):
+            raise ConfigError(f"data.init_args.{key}: {kind} of geoft has no {key}: {why}")
+    for key in _PLOT_ONLY_DATA_ARGS.get(kind, ()):
+        if key in args:
+            args.pop(key)
+            notice(
+                f"ignoring data.init_args.{key}: it picks the bands of the reference's sample plots; "
+                "geoft's figures take model.init_args.rgb_indices"
+            )
+
+
 def share_ignore_index(config: dict[str, Any], notice: Notice) -> None:
     """Model/data fixes that need both sections. The reference sets ``ignore_index`` on the task only; geoft's datamodules check labels with it too."""
     model = (config.get("model") or {}) if isinstance(config.get("model"), dict) else {}
     data = (config.get("data") or {}) if isinstance(config.get("data"), dict) else {}
     model_args, data_args = model.get("init_args"), data.get("init_args")
+    drop_plot_only_data_args(data, notice)
     if isinstance(data_args, dict) and isinstance(data_args.get("dataset_bands"), list):
         data_args["dataset_bands"] = unique_placeholders(data_args["dataset_bands"], notice)
     if not (isinstance(model_args, dict) and isinstance(data_args, dict)):

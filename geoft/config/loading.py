@@ -19,7 +19,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
+        raise ConfigError(f"config file {path} is not valid YAML: {_first_line(err)}") from err
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -27,6 +27,13 @@ def load_config(path: str | Path) -> dict[str, Any]:
             f"config file {path} must hold a mapping at the top level, got {type(data).__name__}"
         )
     return data
+
+
+def _first_line(err: yaml.YAMLError) -> str:
+    """The problem and where: ``mapping values are not allowed here (line 127, column 22)``."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
 
 
 def merge_configs(configs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -49,11 +56,15 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 def load_configs(paths: list[str], notice: Callable[[str], None]) -> dict[str, Any]:
     """Read, merge and translate (TerraTorch names, band intervals...) the ``-c`` files of a command."""
+    from geoft.config.checks import check_lightning_cli_shape
     from geoft.config.compat import translate
 
     if not paths:
         raise ConfigError("this command needs a config: -c config.yaml")
-    return translate(merge_configs([load_config(p) for p in paths]), notice)
+    configs = [load_config(p) for p in paths]
+    for path, config in zip(paths, configs, strict=True):
+        check_lightning_cli_shape(config, f"config file {path}")
+    return translate(merge_configs(configs), notice)
 
 
 def rewrite_config_args(argv: list[str], notice: Callable[[str], None]) -> list[str]:
@@ -63,7 +74,7 @@ def rewrite_config_args(argv: list[str], notice: Callable[[str], None]) -> list[
     config and each ``--section.key`` override is checked first (:mod:`geoft.config.checks`), so a
     typo or a class that cannot be built is one short message.
     """
-    from geoft.config.checks import check_config, check_dotted_override
+    from geoft.config.checks import check_config, check_dotted_override, check_lightning_cli_shape
     from geoft.config.compat import translate
 
     out: list[str] = []
@@ -82,7 +93,9 @@ def rewrite_config_args(argv: list[str], notice: Callable[[str], None]) -> list[
             out.append(arg)
             i += 1
             continue
-        translated = translate(load_config(value), notice)
+        raw = load_config(value)
+        check_lightning_cli_shape(raw, f"config file {value}")
+        translated = translate(raw, notice)
         check_config(translated)
         out += ["--config", yaml.safe_dump(translated, sort_keys=False)]
     return out

@@ -16,6 +16,12 @@ import torch
 from torch.utils.data import DataLoader
 from torchgeo.datamodules import NonGeoDataModule
 
+from geoft.datamodules.transforms import (
+    AugmentingCollate,
+    SampleAugmentation,
+    build_augmentations,
+    build_sample_augmentation,
+)
 from geoft.datasets.multimodal import GenericMultimodalDataset, MultiModalTask, Resampling
 from geoft.datasets.samples import collate_samples
 from geoft.errors import ConfigError
@@ -29,6 +35,25 @@ def collate_multimodal(samples: list[dict[str, Any]]) -> dict[str, Any]:
     present = {m: torch.tensor([s["present"][m] for s in samples]) for m in samples[0]["present"]}
     rest = collate_samples([{k: v for k, v in s.items() if k not in ("image", "present")} for s in samples])
     return {"image": images, "present": present, **rest}
+
+
+class SharedAugmentation:
+    """Albumentations on all modalities of a sample at once (same crop, flip...) and its mask.
+
+    The modalities lie on the label grid, so their bands are stacked, augmented as one image and split.
+    """
+
+    def __init__(self, augmentation: SampleAugmentation) -> None:
+        self.augmentation = augmentation
+
+    def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
+        images: dict[str, torch.Tensor] = sample["image"]
+        flat = {m: x.reshape(-1, *x.shape[-2:]) for m, x in images.items()}
+        out = self.augmentation({**sample, "image": torch.cat(list(flat.values()))})
+        parts = torch.split(out["image"], [x.shape[0] for x in flat.values()])
+        size = out["image"].shape[-2:]
+        out["image"] = {m: p.reshape(*images[m].shape[:-2], *size) for m, p in zip(flat, parts, strict=True)}
+        return out
 
 
 @dataclass(eq=False, repr=False, kw_only=True)
@@ -74,6 +99,10 @@ class GenericMultiModalDataModule(NonGeoDataModule):
         pin_memory: pinned host memory.
         stats_cache_dir: where computed statistics go when a data folder is read-only.
         stats_max_samples: compute statistics from at most this many training samples.
+        train_transform: albumentations items applied to every modality and the mask alike (same crop);
+            likewise ``val_transform``/``test_transform``.
+        val_transform: see ``train_transform``.
+        test_transform: see ``train_transform``.
     """
 
     modalities: list[str]
@@ -113,6 +142,9 @@ class GenericMultiModalDataModule(NonGeoDataModule):
     pin_memory: bool = False
     stats_cache_dir: str | None = None
     stats_max_samples: int | None = None
+    train_transform: list[Any] | None = None
+    val_transform: list[Any] | None = None
+    test_transform: list[Any] | None = None
 
     def __post_init__(self) -> None:
         super().__init__(GenericMultimodalDataset, self.batch_size, self.num_workers)  # type: ignore[arg-type]
@@ -133,6 +165,16 @@ class GenericMultiModalDataModule(NonGeoDataModule):
                 "No data root is configured: set train_data_root (and val/test) or predict_data_root."
             )
         self.collate_fn = collate_multimodal
+        self._augmentations: dict[str, SharedAugmentation | None] = {"predict": None}
+        for split in ("train", "val", "test"):
+            spec = getattr(self, f"{split}_transform")
+            if build_augmentations(spec):
+                raise ConfigError(
+                    f"{split}_transform of GenericMultiModalDataModule: only albumentations items are "
+                    "supported (they move all modalities alike); batch (kornia) transforms are not"
+                )
+            built = build_sample_augmentation(spec)
+            self._augmentations[split] = SharedAugmentation(built) if built else None
         self.stats_source = "given" if self.means is not None else None
 
     # -- datasets --------------------------------------------------------------------------------
@@ -224,7 +266,9 @@ class GenericMultiModalDataModule(NonGeoDataModule):
             batch_size=batch_size,
             shuffle=split == "train",
             num_workers=self.num_workers,
-            collate_fn=self.collate_fn,
+            collate_fn=self.collate_fn
+            if self._augmentations[split] is None
+            else AugmentingCollate(self._augmentations[split], self.collate_fn),
             drop_last=split == "train" and self.drop_last and len(dataset) >= batch_size,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,

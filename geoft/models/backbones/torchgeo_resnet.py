@@ -116,6 +116,12 @@ class TorchGeoResNet(nn.Module):
                 raise ConfigError(f"{self.name}: in_chans={in_chans} but {self.in_chans} bands were given")
         kwargs: dict[str, Any] = {"drop_path_rate": drop_path_rate}
         if out_indices is not None:
+            # timm's ResNets have five feature levels: the stem and four stages
+            if any(not -5 <= i < 5 for i in out_indices):
+                raise ConfigError(
+                    f"{self.name}: out_indices {list(out_indices)} out of range; a ResNet has "
+                    "feature levels 0-4 (stem, then four stages)"
+                )
             kwargs["out_indices"] = tuple(out_indices)
         # torchgeo's ResNet builders are timm models; weights=None: the published file is loaded below.
         build = getattr(torchgeo.models, arch)

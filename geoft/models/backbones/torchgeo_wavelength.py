@@ -134,6 +134,7 @@ class DOFAEncoder(SpectralViT):
         ckpt_path: str | Path | None = None,
         out_indices: Sequence[int] | None = None,
         depth: int | None = None,
+        img_size: int | None = None,
     ) -> None:
         enums = {"base": "DOFABase16_Weights", "large": "DOFALarge16_Weights"}
         name = f"dofa_{size}_patch16_224"
@@ -142,6 +143,9 @@ class DOFAEncoder(SpectralViT):
             if size not in enums:
                 raise ConfigError(f"{name} has no published weights; pass ckpt_path=... or pretrained=False")
             member = resolve_member(weights, (getattr(torchgeo.models, enums[size]),), name)
+        # the position grid is resampled to each input's size, so img_size (the reference's) is only checked
+        if img_size is not None and (img_size < self.patch_size or img_size % self.patch_size):
+            raise ConfigError(f"{name}: img_size must be a multiple of {self.patch_size}, got {img_size}")
         super().__init__(name, bands, model_bands, member)
         dofa = getattr(torchgeo.models, name)()  # no weights: the published file is loaded below
         self.patch_embed, self.cls_token, self.pos_embed = dofa.patch_embed, dofa.cls_token, dofa.pos_embed
@@ -279,13 +283,38 @@ def _builder(cls: type[SpectralViT], name: str, **fixed: Any):  # noqa: ANN202 -
     return checked_arguments(build)
 
 
-dofa_small_patch16_224 = _builder(DOFAEncoder, "dofa_small_patch16_224", size="small", weights=None)
-dofa_base_patch16_224 = _builder(
-    DOFAEncoder, "dofa_base_patch16_224", size="base", weights="DOFABase16_Weights.DOFA_MAE"
-)
-dofa_large_patch16_224 = _builder(
-    DOFAEncoder, "dofa_large_patch16_224", size="large", weights="DOFALarge16_Weights.DOFA_MAE"
-)
+def _dofa_builder(name: str, size: str, weights: str | None):  # noqa: ANN202 - returns a typed builder
+    def build(
+        *,
+        bands: Sequence[BandLike] | None = None,
+        model_bands: Sequence[BandLike] | None = None,
+        weights: str | Enum | None = weights,
+        pretrained: bool = False,
+        ckpt_path: str | Path | None = None,
+        out_indices: Sequence[int] | None = None,
+        depth: int | None = None,
+        img_size: int | None = None,
+    ) -> SpectralViT:
+        return DOFAEncoder(
+            size,
+            bands=bands,
+            model_bands=model_bands,
+            weights=weights,
+            pretrained=pretrained,
+            ckpt_path=ckpt_path,
+            out_indices=out_indices,
+            depth=depth,
+            img_size=img_size,
+        )
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = f"{name}; arguments: see :class:`DOFAEncoder`."
+    return checked_arguments(build)
+
+
+dofa_small_patch16_224 = _dofa_builder("dofa_small_patch16_224", "small", None)
+dofa_base_patch16_224 = _dofa_builder("dofa_base_patch16_224", "base", "DOFABase16_Weights.DOFA_MAE")
+dofa_large_patch16_224 = _dofa_builder("dofa_large_patch16_224", "large", "DOFALarge16_Weights.DOFA_MAE")
 copernicusfm_base = _builder(
     CopernicusFMEncoder, "copernicusfm_base", weights="CopernicusFM_Base_Weights.CopernicusFM_ViT"
 )
