@@ -13,6 +13,7 @@ import yaml
 
 from geoft.cli import main
 from geoft.config.loading import load_config
+from geoft.runs.folder import RunDir
 from geoft.sweeps.space import load_space
 from geoft.sweeps.study import Monitor, Sweep, open_storage
 
@@ -113,6 +114,8 @@ def test_a_trial_reporting_a_bad_value_is_pruned(workspace: Path) -> None:
     (trial,) = study.trials
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert 0 in trial.intermediate_values  # reported by the Lightning callback after epoch 0's validation
+    end = RunDir(Path(trial.user_attrs["run_dir"])).end()
+    assert end is not None and end["status"] == "failed" and "TrialPruned" in end["error"]
 
 
 @pytest.mark.slow
