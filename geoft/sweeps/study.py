@@ -12,7 +12,6 @@ resumes, and several workers on one storage share the study.
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,6 +30,11 @@ from geoft.errors import ConfigError, find_geoft_error
 from geoft.lightning_cli import DEFAULT_ROOT, GeoftCLI
 from geoft.runs.folder import RunDir
 from geoft.sweeps.space import Parameter, apply
+from geoft.training_guards import NonFiniteLossError, OutOfMemoryError
+
+# Outcomes of the sampled values (a learning rate that diverges, a batch that does not fit): the trial
+# fails and the sweep goes on. Any other error (a bad config) stops the sweep with its message.
+TRIAL_FAILURES = (NonFiniteLossError, OutOfMemoryError)
 
 STORAGE_FILE = "sweeps.journal"
 BEST_CONFIG = "best.yaml"
@@ -174,12 +178,12 @@ class Sweep:
         score = checkpoint.best_model_score if isinstance(checkpoint, ModelCheckpoint) else None
         if score is None:
             score = cli.trainer.callback_metrics.get(cli.monitor)
-        if score is None or not math.isfinite(float(score)):
+        if score is None:
             raise ConfigError(
-                f"trial {trial.number}: the run logged no finite {cli.monitor} (run folder {run.path})",
+                f"trial {trial.number}: the run logged no {cli.monitor} (run folder {run.path})",
                 hint="check that the validation split is set and the monitor's name",
             )
-        return float(score)
+        return float(score)  # NaN: Optuna records the trial as failed and the sweep goes on
 
     def run(self, study: optuna.Study, n_trials: int) -> optuna.Study:
         quiet = _NoTracebackForGeoftErrors()
@@ -187,7 +191,7 @@ class Sweep:
         for handler in handlers:
             handler.addFilter(quiet)
         try:
-            study.optimize(self.objective, n_trials=n_trials)
+            study.optimize(self.objective, n_trials=n_trials, catch=TRIAL_FAILURES)
         finally:
             for handler in handlers:
                 handler.removeFilter(quiet)

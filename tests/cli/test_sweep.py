@@ -147,3 +147,13 @@ def test_study_direction_follows_the_checkpoint_monitor() -> None:
     checkpoint = {"class_path": "ModelCheckpoint", "init_args": {"monitor": "val/mIoU", "mode": "max"}}
     configured = {**segmentation, "trainer": {"callbacks": [checkpoint]}}
     assert config_monitor(configured) == Monitor("val/mIoU", "max")
+
+
+def test_a_diverging_trial_fails_and_the_sweep_goes_on(workspace: Path) -> None:
+    (workspace / "nan.yaml").write_text("model.init_args.lr: {type: categorical, choices: [1.0e+30]}\n")
+    config = load_config(workspace / "config.yaml")
+    sweep = Sweep(config, load_space(workspace / "nan.yaml"), "nan", str(workspace / "nan.journal"))
+    study = sweep.run(sweep.study(), n_trials=2)  # the NaN loss of trial 0 does not stop trial 1
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
+    end = RunDir(Path(study.trials[1].user_attrs["run_dir"])).end()
+    assert end is not None and "NonFiniteLossError" in end["error"]
