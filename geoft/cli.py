@@ -9,6 +9,7 @@
     geoft demo-data OUT_DIR [--size 64] [--n_train 64] [--n_val 16] [--n_test 16] [--seed 0] [--overwrite]
     geoft export -c config.yaml --ckpt_path X [--format onnx|torchscript|pt2] -o model.onnx [--input_shape ...]
     geoft predict-scene -c config.yaml --ckpt_path X --input scene.tif --output pred.tif [--probabilities p.tif]
+    geoft sweep -c config.yaml --space space.yaml --trials N [--study_name S] [--storage URL]
 
 Training commands run Lightning's CLI (see :mod:`geoft.lightning_cli`). Configs in TerraTorch's
 shape work (see :mod:`geoft.config`). A :class:`~geoft.errors.GeoftError` anywhere prints
@@ -53,6 +54,7 @@ def _usage() -> str:
         "  export -c CONFIG --ckpt_path X -o F   export the trained model to ONNX / TorchScript / torch.export\n"
         "  predict-scene -c CONFIG --ckpt_path X --input IN.tif --output OUT.tif\n"
         "                                        predict a GeoTIFF of any size in bounded memory\n"
+        "  sweep -c CONFIG --space S.yaml --trials N   search hyperparameters with Optuna (docs/sweeps.md)\n"
         "  embed -c CONFIG --input DIR|SCENE.tif --output E.parquet|E.npz   one embedding per chip or tile\n"
     )
 
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         "export": _export,
         "predict-scene": _predict_scene,
         "embed": _embed,
+        "sweep": _sweep,
     }
     try:
         if command in TRAINER_COMMANDS:
@@ -243,6 +246,12 @@ def _embed(args: list[str]) -> int:
     from geoft.embed import embed_command  # torch-heavy: imported only for this command
 
     return embed_command(args)
+
+
+def _sweep(args: list[str]) -> int:
+    from geoft.sweeps.command import sweep_command  # Optuna and torch: imported only for this command
+
+    return sweep_command(args, _notice)
 
 
 # -- predict-scene ----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ folder given as ``--run_dir``::
     confusion_matrices.json  per-split confusion matrices of classification and segmentation tasks
     predictions/           ``geoft predict`` output when --predict_output_dir is not given
 
-The app adds ``submitted_config.yaml`` (what it handed to ``geoft fit``), ``job.json``, ``app.json`` and
+The app (and ``geoft sweep``, for each trial) adds ``submitted_config.yaml`` (what it handed to ``geoft fit``), ``job.json``, ``app.json`` and
 ``train.log`` (the job's output).
 """
 

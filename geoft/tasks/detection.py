@@ -60,6 +60,7 @@ class ObjectDetectionTask(LightningModule):
     """
 
     task_kind: ClassVar[str] = "object_detection"
+    checkpoint_mode: ClassVar[str] = "max"  # mAP: higher is better (geoft sweep's study direction)
 
     def __init__(
         self,
@@ -104,7 +105,10 @@ class ObjectDetectionTask(LightningModule):
             self.model.freeze_head()
         self.has_masks = self.model.has_masks
         self.monitor = "val/mask_mAP" if self.has_masks else "val/mAP"
-        self.checkpoint_monitor = (self.monitor, "max")  # read by the CLI's checkpoint callback
+        self.checkpoint_monitor = (
+            self.monitor,
+            self.checkpoint_mode,
+        )  # read by the CLI's checkpoint callback
         self.val_metrics = self._metric()
         self.test_metrics = self._metric()
         self._check_optimisation()
