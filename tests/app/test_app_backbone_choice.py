@@ -21,7 +21,9 @@ def test_every_registered_backbone_is_offered_grouped_by_family() -> None:
     assert names == carded + uncarded  # backbones without a card (timm's, a user's own) after the families
     families = [label(n).split(" · ")[0] for n in carded]
     assert families == sorted(families)  # each family forms one block
-    builtin = {n for n in BACKBONE_REGISTRY.names() if BACKBONE_REGISTRY.get(n).__module__.startswith("geoft.")}
+    builtin = {
+        n for n in BACKBONE_REGISTRY.names() if BACKBONE_REGISTRY.get(n).__module__.startswith("geoft.")
+    }
     assert builtin <= set(carded), sorted(builtin - set(carded))  # every one of geoft's own has its card
     assert "timm_resnet18" in uncarded
     assert label("terramind_v1_base").startswith("TerraMind · terramind_v1_base (")
