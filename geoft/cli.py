@@ -299,7 +299,7 @@ def _predict_scene(args: list[str]) -> int:
 
     config = _config_from(opts.config) if opts.config else None
     ckpt = load_checkpoint(opts.ckpt_path)
-    task = task_from_checkpoint(ckpt, config, opts.ckpt_path)
+    task = task_from_checkpoint(ckpt, config, opts.ckpt_path, _notice)
     norm = normalisation(config, ckpt, _notice)
     bands = [int(b) for b in opts.bands.split(",")] if opts.bands else None
     if getattr(task, "task_kind", None) == "object_detection":

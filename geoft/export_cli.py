@@ -67,7 +67,7 @@ def run_export(
     from geoft.export_verify import verify_export
 
     ckpt = load_checkpoint(ckpt_path)
-    task = task_from_checkpoint(ckpt, config, ckpt_path)
+    task = task_from_checkpoint(ckpt, config, ckpt_path, notice)
     model = unwrap_model(task).eval()
     shape = example_shape(task, input_shape)
     example = torch.randn(shape)

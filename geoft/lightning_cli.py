@@ -114,6 +114,20 @@ class GeoftCLI(LightningCLI):
 
         parser.set_defaults({"trainer.precision": default_precision()})
 
+    def _parse_ckpt_path(self) -> None:
+        # Lightning merges the checkpoint's hyperparameters into the config; a checkpoint trained by
+        # the reference names the reference's task class and arguments, so the config (-c, translated)
+        # describes its model instead, and on_load_checkpoint translates its weights.
+        sub = self.config.get("subcommand")
+        ckpt_path = self.config[sub].get("ckpt_path") if sub else None
+        if ckpt_path and Path(ckpt_path).is_file():
+            from geoft.runs.reference_layout import stderr_notice, trained_by_reference
+
+            if trained_by_reference(ckpt_path):
+                stderr_notice(f"{ckpt_path} was trained by the reference: the config describes its model")
+                return
+        super()._parse_ckpt_path()
+
     def before_instantiate_classes(self) -> None:
         command = self.subcommand or "run"
         config = self.config[command] if self.subcommand else self.config

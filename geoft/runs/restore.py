@@ -13,6 +13,7 @@ from torch import nn
 
 from geoft.errors import CheckpointError, ConfigError
 from geoft.runs.deploy import deploy_config
+from geoft.runs.reference_layout import translate_reference_state
 
 
 def build_task(model_section: Mapping[str, Any]) -> nn.Module:
@@ -43,9 +44,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def task_from_checkpoint(
-    ckpt: Mapping[str, Any], config: Mapping[str, Any] | None, ckpt_path: str
+    ckpt: Mapping[str, Any],
+    config: Mapping[str, Any] | None,
+    ckpt_path: str,
+    notice: Callable[[str], None] | None = None,
 ) -> nn.Module:
-    """Build the task from the config's ``model`` section, else from the checkpoint's hyperparameters."""
+    """Build the task from the config's ``model`` section, else from the checkpoint's hyperparameters.
+
+    A checkpoint trained by the reference loads too (its key layout translated, which ``notice`` is told).
+    """
     if config is not None:
         if "model" not in config:
             raise ConfigError("the config has no 'model' section")
@@ -64,7 +71,7 @@ def task_from_checkpoint(
     state = ckpt.get("state_dict")
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{ckpt_path} has no state_dict; is it a Lightning checkpoint?")
-    result = task.load_state_dict(state, strict=False)
+    result = task.load_state_dict(translate_reference_state(state, task, notice), strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise CheckpointError(
             f"{ckpt_path} does not fit the configured model: {len(result.missing_keys)} missing keys "

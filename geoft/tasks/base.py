@@ -198,6 +198,14 @@ class GeoftTask(LightningModule):
             callbacks.append(SampleFigures(self.plot_every))
         return callbacks
 
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """A checkpoint trained by the reference resumes and predicts too: its key layout is translated."""
+        from geoft.runs.reference_layout import stderr_notice, translate_reference_state
+
+        state = checkpoint.get("state_dict")
+        if isinstance(state, Mapping):
+            checkpoint["state_dict"] = translate_reference_state(state, self, stderr_notice)
+
     # -- what subclasses define -----------------------------------------------------------------
     @abstractmethod
     def build_metrics(self) -> MetricCollection:
