@@ -20,10 +20,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/streamlit run app.py
 
-# The suite on both cores (a file's tests stay in one process), then the load test alone.
+# The suite on both cores (a file's tests stay in one process, so module fixtures are built once).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not serial"
-	$(BIN)/python -m pytest -q -m serial
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check geoft tests app.py pages benchmarks

@@ -14,7 +14,7 @@ import pytest
 from geoft.app.progress import find_metrics_file
 from geoft.app.run_store import RUNNING, RunStore
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.serial]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SESSIONS = 10
 LOAD_SECONDS = float(os.environ.get("GEOFT_LOAD_SECONDS", "120"))
