@@ -38,6 +38,7 @@ from benchmarks.harness import RESULTS_DIR, machine_info  # noqa: E402
 from benchmarks.precision_real import (  # noqa: E402
     TILE,
     USED_BANDS,
+    quiet_trainer,
     real_data_root,
     sen1floods11_datamodule,
 )
@@ -47,22 +48,6 @@ MODES = ("full", "lora", "frozen")
 BACKBONE = "prithvi_eo_tiny"
 LORA = {"method": "LORA", "peft_config_kwargs": {"r": 16, "lora_alpha": 32}}
 STEPS_PER_EPOCH = 6  # 48 training tiles, batch 8
-
-
-def _trainer(epochs: int) -> Any:
-    import lightning
-
-    return lightning.Trainer(
-        max_epochs=epochs,
-        accelerator="cpu",
-        precision="32-true",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-    )
 
 
 def pretrain_encoder(tiles: Path, out: Path, epochs: int, seed: int = 0) -> tuple[Path, float]:
@@ -92,7 +77,7 @@ def pretrain_encoder(tiles: Path, out: Path, epochs: int, seed: int = 0) -> tupl
             "interval": "step",
         },
     )
-    trainer = _trainer(epochs)
+    trainer = quiet_trainer(epochs, "32-true")
     trainer.fit(task, sen1floods11_datamodule(tiles, tiles / "stats"))
     loss = float(trainer.callback_metrics["train/loss_epoch"])
     return task.save_encoder(out), loss
@@ -134,7 +119,7 @@ def fine_tune(tiles: Path, mode: str, encoder: Path | None, seed: int, epochs: i
     )
     trainable, frozen = parameter_counts(task.model)
     datamodule = sen1floods11_datamodule(tiles, tiles / "stats")
-    trainer = _trainer(epochs)
+    trainer = quiet_trainer(epochs, "32-true")
     start = time.perf_counter()
     trainer.fit(task, datamodule)
     fit_s = time.perf_counter() - start

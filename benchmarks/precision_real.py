@@ -60,6 +60,23 @@ def sen1floods11_datamodule(tiles: Path, stats_dir: Path, batch_size: int = 8) -
     )
 
 
+def quiet_trainer(epochs: int, precision: str) -> Any:
+    """A CPU trainer with no logger, checkpoints, progress bar or validation: only the work is timed."""
+    import lightning
+
+    return lightning.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        precision=precision,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
+
+
 def train_and_test(tiles: Path, precision: str, seed: int, epochs: int) -> dict[str, float]:
     """Train the default preset on ``tiles/train`` with ``precision``; metrics on ``tiles/test``."""
     import lightning
@@ -87,17 +104,7 @@ def train_and_test(tiles: Path, precision: str, seed: int, epochs: int) -> dict[
         scheduler="WarmupCosine",
         scheduler_hparams={"warmup_iters": min(12, 6 * epochs - 1), "interval": "step"},  # 6 steps/epoch
     )
-    trainer = lightning.Trainer(
-        max_epochs=epochs,
-        accelerator="cpu",
-        precision=precision,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-    )
+    trainer = quiet_trainer(epochs, precision)
     start = time.perf_counter()
     trainer.fit(task, datamodule)
     fit_s = time.perf_counter() - start
