@@ -55,6 +55,19 @@ def sen1floods11_tiles(real_data: Path, tmp_path: Path) -> Path:
     return cut_sen1floods11_tiles(real_data, tmp_path / "sen1floods11_tiles")
 
 
+# make test hands whole files to two workers in collection order (xdist --dist loadfile). The load
+# test is the longest file (about 3.5 minutes); collected last it ran alone at the end, so it goes first.
+LONGEST_FIRST = ("tests/browser/test_browser_load.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = Path(str(item.path)).resolve().relative_to(REPO).as_posix()
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _few_threads() -> None:
     import torch

@@ -37,8 +37,21 @@ def patchify(x: Tensor, patch_size: tuple[int, int, int]) -> Tensor:
     return x.permute(0, 2, 4, 6, 3, 5, 7, 1).reshape(b, -1, t * h * w * c)
 
 
+def unpatchify(
+    patches: Tensor, patch_size: tuple[int, int, int], shape: torch.Size | tuple[int, ...]
+) -> Tensor:
+    """The inverse of :func:`patchify`: ``[B, L, t*h*w*C]`` -> ``shape`` ``[B, C, T, H, W]``."""
+    t, h, w = patch_size
+    b, c, frames, height, width = shape
+    x = patches.reshape(b, frames // t, height // h, width // w, t, h, w, c)
+    return x.permute(0, 7, 1, 4, 2, 5, 3, 6).reshape(b, c, frames, height, width)
+
+
 class MAEDecoder(nn.Module):
-    """Project encoder tokens, fill hidden positions with a learned mask token, and predict patch pixels."""
+    """Project encoder tokens, fill hidden positions with a learned mask token, and predict patch pixels.
+
+    Parameter names are the published Prithvi-EO MAE decoder's, so its weights load as they are.
+    """
 
     def __init__(self, encoder_dim: int, dim: int, depth: int, num_heads: int, patch_pixels: int) -> None:
         super().__init__()
@@ -47,16 +60,16 @@ class MAEDecoder(nn.Module):
                 f"decoder_embed_dim must be a multiple of 16 and of decoder_num_heads, got {dim} and {num_heads}"
             )
         self.dim = dim
-        self.embed = nn.Linear(encoder_dim, dim)
+        self.decoder_embed = nn.Linear(encoder_dim, dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
-        self.blocks = nn.ModuleList(Block(dim, num_heads, 4.0, qkv_bias=True) for _ in range(depth))
-        self.norm = nn.LayerNorm(dim)
-        self.pred = nn.Linear(dim, patch_pixels)
+        self.decoder_blocks = nn.ModuleList(Block(dim, num_heads, 4.0, qkv_bias=True) for _ in range(depth))
+        self.decoder_norm = nn.LayerNorm(dim)
+        self.decoder_pred = nn.Linear(dim, patch_pixels)
         nn.init.normal_(self.mask_token, std=0.02)
 
     def forward(self, tokens: Tensor, restore: Tensor, grid: tuple[int, int, int]) -> Tensor:
         """``tokens``: ``[B, 1 + visible, D]`` (CLS first); ``restore``: ``[B, L]`` unshuffle indices."""
-        x = self.embed(tokens)
+        x = self.decoder_embed(tokens)
         cls, visible = x[:, :1], x[:, 1:]
         batch, length = restore.shape
         hidden = self.mask_token.to(x.dtype).expand(batch, length - visible.shape[1], -1)
@@ -64,9 +77,9 @@ class MAEDecoder(nn.Module):
         full = torch.gather(full, 1, restore.unsqueeze(-1).expand(-1, -1, self.dim))
         full = full + sincos_3d(self.dim, grid, device=x.device).to(x.dtype).unsqueeze(0)
         x = torch.cat([cls, full], dim=1)
-        for block in self.blocks:
+        for block in self.decoder_blocks:
             x = block(x)
-        return self.pred(self.norm(x))[:, 1:]
+        return self.decoder_pred(self.decoder_norm(x))[:, 1:]
 
 
 class MaskedAutoencoder(nn.Module):
@@ -143,14 +156,45 @@ class MaskedAutoencoder(nn.Module):
         return ReconstructionOutput(prediction, patchify(x5, enc.patch_size), mask)
 
 
-def masked_patch_loss(out: ReconstructionOutput, kind: str = "mse") -> Tensor:
-    """Mean per-pixel ``mse`` or ``mae`` over the hidden patches; non-finite target pixels count for nothing."""
-    valid = torch.isfinite(out.target)
+def valid_pixels(target: Tensor, ignore_value: float | None = None) -> Tensor:
+    """Target pixels that count: finite, and not ``ignore_value``."""
+    valid = torch.isfinite(target)
+    if ignore_value is not None:
+        valid &= target != ignore_value
+    return valid
+
+
+def patch_errors(
+    out: ReconstructionOutput, ignore_value: float | None = None, hidden_only: bool = True
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-pixel squared and absolute errors (``[B, L, P]``, float32) and their weights (1 = counts):
+    valid pixels of the hidden patches, or of every patch when ``hidden_only`` is False."""
+    valid = valid_pixels(out.target, ignore_value)
     target = torch.where(valid, out.target, out.prediction.detach())
     diff = out.prediction.float() - target.float()
-    per_pixel = diff.abs() if kind == "mae" else diff**2
-    weight = valid.float() * out.mask.unsqueeze(-1)
+    weight = valid.float()
+    if hidden_only:
+        weight = weight * out.mask.unsqueeze(-1)
+    return diff**2, diff.abs(), weight
+
+
+def masked_patch_loss(
+    out: ReconstructionOutput, kind: str = "mse", ignore_value: float | None = None
+) -> Tensor:
+    """Mean per-pixel ``mse`` or ``mae`` over the hidden patches; non-finite target pixels, and pixels
+    equal to ``ignore_value``, count for nothing."""
+    squared, absolute, weight = patch_errors(out, ignore_value)
+    per_pixel = absolute if kind == "mae" else squared
     return (per_pixel * weight).sum() / weight.sum().clamp_min(1.0)
 
 
-__all__ = ["MAEDecoder", "MaskedAutoencoder", "ReconstructionOutput", "masked_patch_loss", "patchify"]
+__all__ = [
+    "MAEDecoder",
+    "MaskedAutoencoder",
+    "ReconstructionOutput",
+    "masked_patch_loss",
+    "patch_errors",
+    "patchify",
+    "unpatchify",
+    "valid_pixels",
+]

@@ -35,13 +35,7 @@ from geoft.tasks import building
 from geoft.tasks.callbacks import ConfusionMatrices, SampleFigures
 from geoft.tasks.loss_handler import LossHandler
 from geoft.tasks.losses import build_criterion
-from geoft.tasks.optimizers import (
-    build_optimizer,
-    build_scheduler,
-    check_optimizer,
-    check_scheduler,
-    parameter_groups,
-)
+from geoft.tasks.optimizers import check_optimizer, check_scheduler, configure_optimization
 from geoft.training_guards import OutOfMemoryGuard, TrainingGuard
 
 # Batch keys forwarded to the model as keyword arguments (see docs/architecture.md).
@@ -370,33 +364,10 @@ class GeoftTask(LightningModule):
             self._log_metrics(prefix, self.test_metrics[i])
 
     # -- optimisation ----------------------------------------------------------------------------
-    def _total_iters(self, interval: str) -> int:
-        if interval == "step":
-            return int(self.trainer.estimated_stepping_batches)
-        max_epochs = self.trainer.max_epochs
-        if max_epochs is None or max_epochs < 1:
-            raise ConfigError(
-                "WarmupCosine with interval 'epoch' needs trainer.max_epochs or scheduler_hparams.total_iters"
-            )
-        return int(max_epochs)
-
     def configure_optimizers(self) -> dict[str, Any]:
         """Optimizer (with ``lr_overrides`` parameter groups) and optional scheduler, from the task's
         arguments. LightningCLI ``optimizer:``/``lr_scheduler:`` blocks replace this method."""
-        groups = parameter_groups(self.named_parameters(), self.hparams["lr_overrides"])
-        optimizer = build_optimizer(
-            self.hparams["optimizer"] or "Adam", groups, self.hparams["lr"], self.hparams["optimizer_hparams"]
-        )
-        if not self.hparams["scheduler"]:
-            return {"optimizer": optimizer}
-        scheduler = build_scheduler(
-            self.hparams["scheduler"],
-            optimizer,
-            self.hparams["scheduler_hparams"],
-            "val/loss",
-            self._total_iters,
-        )
-        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+        return configure_optimization(self, self.hparams["lr_overrides"], "val/loss")
 
 
 __all__ = ["GeoftTask", "INFERENCE_OUTPUTS", "METADATA_KEYS", "MODEL_KWARGS"]

@@ -18,13 +18,13 @@ from typing import Any, ClassVar
 
 import torch
 from lightning.pytorch import Callback, LightningModule
-from torch import Tensor, nn
+from torch import Tensor
 from torchmetrics.detection import MeanAveragePrecision
 from torchvision.ops import batched_nms
 
 from geoft.errors import ConfigError, DataError
 from geoft.models.object_detection_model import ObjectDetectionModel
-from geoft.tasks.optimizers import build_optimizer, build_scheduler, parameter_groups
+from geoft.tasks.optimizers import check_optimizer, check_scheduler, configure_optimization
 from geoft.training_guards import TrainingGuard, out_of_memory_guard
 
 METADATA_KEYS = ("filename", "crs", "transform")
@@ -132,11 +132,10 @@ class ObjectDetectionTask(LightningModule):
         return MeanAveragePrecision(iou_type=iou_type, class_metrics=True, backend="pycocotools")
 
     def _check_optimisation(self) -> None:
-        probe = [nn.Parameter(torch.zeros(1))]
         hp = self.hparams
-        opt = build_optimizer(hp["optimizer"] or "Adam", probe, hp["lr"], hp["optimizer_hparams"])
+        check_optimizer(hp["optimizer"] or "Adam", hp["optimizer_hparams"])
         if hp["scheduler"]:
-            build_scheduler(hp["scheduler"], opt, hp["scheduler_hparams"], self.monitor, lambda _: 100)
+            check_scheduler(hp["scheduler"], hp["scheduler_hparams"])
 
     # -- batches ---------------------------------------------------------------------------------
     def targets(self, batch: Mapping[str, Any]) -> list[dict[str, Tensor]]:
@@ -262,23 +261,8 @@ class ObjectDetectionTask(LightningModule):
 
         return VectorPredictionWriter(output_dir)
 
-    def _total_iters(self, interval: str) -> int:
-        if interval == "step":
-            return int(self.trainer.estimated_stepping_batches)
-        if not self.trainer.max_epochs or self.trainer.max_epochs < 1:
-            raise ConfigError("WarmupCosine with interval 'epoch' needs trainer.max_epochs or total_iters")
-        return int(self.trainer.max_epochs)
-
     def configure_optimizers(self) -> dict[str, Any]:
-        hp = self.hparams
-        groups = parameter_groups(self.named_parameters(), hp["lr_overrides"])
-        optimizer = build_optimizer(hp["optimizer"] or "Adam", groups, hp["lr"], hp["optimizer_hparams"])
-        if not hp["scheduler"]:
-            return {"optimizer": optimizer}
-        scheduler = build_scheduler(
-            hp["scheduler"], optimizer, hp["scheduler_hparams"], self.monitor, self._total_iters
-        )
-        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+        return configure_optimization(self, self.hparams["lr_overrides"], self.monitor)
 
 
 __all__ = ["ObjectDetectionTask", "filter_detections"]

@@ -8,6 +8,7 @@
 * classification: ``Accuracy``, ``Accuracy_Micro``, ``F1_Score``, ``Precision``, ``Recall``,
   ``Class_Accuracy_<class>``, ``Class_F1_<class>``
 * multi-label: the classification names plus ``AUROC`` (on sigmoid probabilities)
+* reconstruction: ``RMSE``, ``MSE``, ``MAE`` over the pixels of the hidden (or all) patches
 
 ``<class>`` is the class name from ``class_names`` or the class index.
 
@@ -18,7 +19,9 @@ model's step time) is off: the task checks target values once on the first batch
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import torch
 from torchmetrics import (
     ClasswiseWrapper,
     MeanAbsoluteError,
@@ -168,7 +171,32 @@ def confusion_matrix(num_classes: int, ignore_index: int | None) -> Metric:
     return MulticlassConfusionMatrix(num_classes=num_classes, ignore_index=ignore_index, validate_args=False)
 
 
+class ReconstructionErrors(Metric):
+    """``RMSE``, ``MSE`` and ``MAE`` of a masked autoencoder's pixels, summed over batches (and ranks)."""
+
+    full_state_update = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        for name in ("squared", "absolute", "count"):
+            self.add_state(name, default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, out: Any, ignore_value: float | None, hidden_only: bool) -> None:
+        from geoft.models.mae import patch_errors
+
+        squared, absolute, weight = patch_errors(out, ignore_value, hidden_only)
+        self.squared += (squared.detach() * weight).sum().double()
+        self.absolute += (absolute.detach() * weight).sum().double()
+        self.count += weight.sum().double()
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        count = self.count.clamp_min(1.0)
+        mse = self.squared / count
+        return {"RMSE": mse.sqrt().float(), "MSE": mse.float(), "MAE": (self.absolute / count).float()}
+
+
 __all__ = [
+    "ReconstructionErrors",
     "classification_metrics",
     "confusion_matrix",
     "multilabel_metrics",

@@ -257,11 +257,44 @@ def build_scheduler(
     return {"scheduler": scheduler, "interval": interval, "frequency": frequency, "monitor": monitor}
 
 
+def run_length(trainer: Any, interval: str) -> int:
+    """The length of ``trainer``'s run in ``interval`` units: optimizer steps or epochs."""
+    if interval == "step":
+        return int(trainer.estimated_stepping_batches)
+    if trainer.max_epochs is None or trainer.max_epochs < 1:
+        raise ConfigError(
+            "WarmupCosine with interval 'epoch' needs trainer.max_epochs or scheduler_hparams.total_iters"
+        )
+    return int(trainer.max_epochs)
+
+
+def configure_optimization(
+    module: Any, lr_overrides: Mapping[str, float] | None, default_monitor: str
+) -> dict[str, Any]:
+    """What a task's ``configure_optimizers`` returns, from its ``optimizer``, ``lr``, ``optimizer_hparams``,
+    ``scheduler`` and ``scheduler_hparams`` hyperparameters (Adam when no optimizer is named)."""
+    hp = module.hparams
+    groups = parameter_groups(module.named_parameters(), lr_overrides)
+    optimizer = build_optimizer(hp["optimizer"] or "Adam", groups, hp["lr"], hp["optimizer_hparams"])
+    if not hp["scheduler"]:
+        return {"optimizer": optimizer}
+    scheduler = build_scheduler(
+        hp["scheduler"],
+        optimizer,
+        hp["scheduler_hparams"],
+        default_monitor,
+        lambda interval: run_length(module.trainer, interval),
+    )
+    return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+
 __all__ = [
     "build_optimizer",
     "build_scheduler",
     "check_optimizer",
     "check_scheduler",
+    "configure_optimization",
     "parameter_groups",
+    "run_length",
     "warmup_cosine",
 ]

@@ -131,3 +131,21 @@ def label_figure(
 
 
 __all__ = ["can_log_figures", "label_figure", "log_figure", "pixel_figure", "to_rgb"]
+
+
+def reconstruction_figure(
+    image: torch.Tensor,
+    masked: torch.Tensor,
+    reconstruction: torch.Tensor,
+    rgb_indices: Sequence[int] | None,
+    title: str,
+) -> Figure:
+    """Input, input with the hidden patches blank, and the reconstruction (visible patches from the input)."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+    for ax, panel, name in zip(axes, (image, masked, reconstruction), ("image", "masked", "reconstruction")):
+        ax.imshow(to_rgb(panel, rgb_indices))
+        ax.set_title(name)
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

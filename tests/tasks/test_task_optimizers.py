@@ -179,3 +179,31 @@ def test_adam_uses_fused_kernel_by_default_and_respects_choice():
     assert optimizer.defaults["fused"] is True
     assert [len(g["params"]) for g in optimizer.param_groups] == [1, 1]
     assert build_optimizer("AdamW", model.parameters(), 1e-3, {"fused": False}).defaults["fused"] is False
+
+
+def test_every_task_sizes_warmup_cosine_by_the_run_length() -> None:
+    from types import SimpleNamespace
+
+    from geoft.tasks import ReconstructionTask
+    from geoft.tasks.optimizers import run_length
+
+    trainer = SimpleNamespace(estimated_stepping_batches=40, max_epochs=2)
+    assert run_length(trainer, "step") == 40 and run_length(trainer, "epoch") == 2
+    with pytest.raises(ConfigError, match="max_epochs"):
+        run_length(SimpleNamespace(estimated_stepping_batches=40, max_epochs=-1), "epoch")
+    hparams = {"scheduler": "WarmupCosine", "scheduler_hparams": {"warmup_iters": 4, "interval": "step"}}
+    tasks = [
+        ReconstructionTask(
+            model_args={"backbone": "prithvi_eo_tiny", "backbone_depth": 1, "decoder_depth": 1}, **hparams
+        ),
+        SemanticSegmentationTask(
+            model_factory="EncoderDecoderFactory",
+            model_args={"backbone": "timm_resnet18", "decoder": "FCNDecoder", "num_classes": 2},
+            **hparams,
+        ),
+    ]
+    for task in tasks:
+        task._trainer = trainer
+        scheduler = task.configure_optimizers()["lr_scheduler"]["scheduler"]
+        cosine = scheduler._schedulers[1]
+        assert cosine.T_max == 40 - 4, type(task).__name__  # steps, not epochs
