@@ -108,7 +108,7 @@ def colorize(
     """``[H, W]`` class indices -> ``[H, W, 4]`` RGBA; unknown or listed values are transparent."""
     if mask.ndim != 2:
         raise ConfigError(f"expected a class mask [H, W], got shape {tuple(mask.shape)}")
-    lut = np.zeros((len(colors), 4), dtype=np.uint8)
+    lut = np.zeros((len(colors) + 1, 4), dtype=np.uint8)  # the last row: transparent
     for i, c in enumerate(colors):
         lut[i, :3] = c[:3]
         lut[i, 3] = alpha
@@ -116,9 +116,7 @@ def colorize(
     valid = (idx >= 0) & (idx < len(colors))
     for t in transparent:
         valid &= idx != t
-    rgba = np.zeros((*mask.shape, 4), dtype=np.uint8)
-    rgba[valid] = lut[idx[valid]]
-    return rgba
+    return lut[np.where(valid, idx, len(colors))]
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:
