@@ -33,6 +33,21 @@ USED_BANDS = ["B3", "B8", "B11", "B12"]
 TILE = 64
 
 
+def small_water_cnn(in_channels: int, num_classes: int = 2) -> Any:
+    """A three-layer CNN that maps water on the Sen1Floods11 chip in seconds on a CPU."""
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 24, 3, padding=1),
+        nn.BatchNorm2d(24),
+        nn.ReLU(),
+        nn.Conv2d(24, 24, 3, padding=2, dilation=2),
+        nn.BatchNorm2d(24),
+        nn.ReLU(),
+        nn.Conv2d(24, num_classes, 1),
+    )
+
+
 def real_data_root() -> Path:
     env = os.environ.get("GEOFT_REAL_DATA")
     return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data" / "real"

@@ -51,6 +51,8 @@ def _usage() -> str:
         "  compute_statistics -c CONFIG          per-band means and stds of the training data\n"
         "  validate-data -c CONFIG               check every file of the dataset, report all problems\n"
         "  demo-data OUT_DIR                     write a small synthetic GeoTIFF segmentation dataset\n"
+        "  label-chips --scene S.tif --labels L.gpkg --classes a,b --out DIR\n"
+        "                                        training chips from label shapes drawn on a scene\n"
         "  export -c CONFIG --ckpt_path X -o F   export the trained model to ONNX / TorchScript / torch.export\n"
         "  predict-scene -c CONFIG --ckpt_path X --input IN.tif --output OUT.tif\n"
         "                                        predict a GeoTIFF of any size in bounded memory\n"
@@ -70,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         "compute_statistics": _compute_statistics,
         "validate-data": _validate_data,
         "demo-data": _demo_data,
+        "label-chips": _label_chips,
         "export": _export,
         "predict-scene": _predict_scene,
         "embed": _embed,
@@ -209,6 +212,28 @@ def _demo_data(args: list[str]) -> int:
     )
     print(f"wrote {sum(info.counts.values())} samples ({info.counts}) to {info.root}")
     print(f"classes: {', '.join(info.class_names)}; bands: {', '.join(info.bands)}")
+    return 0
+
+
+def _label_chips(args: list[str]) -> int:
+    parser = _parser(
+        "label-chips",
+        "Cut a scene into training chips where drawn label shapes lie (unlabelled pixels get ignore_index).",
+        config=False,
+    )
+    parser.add_argument("--scene", required=True, help="the GeoTIFF the shapes were drawn on")
+    parser.add_argument("--labels", required=True, help="GeoPackage/GeoJSON with a 'class' column")
+    parser.add_argument("--classes", required=True, help="class names in index order, comma-separated")
+    parser.add_argument("--out", required=True, help="folder for images/ and labels/")
+    parser.add_argument("--chip_size", type=int, default=128)
+    parser.add_argument("--ignore_index", type=int, default=-1)
+    opts = parser.parse_args(args)
+    from geoft.datasets.drawn_labels import write_label_chips
+
+    classes = [c.strip() for c in opts.classes.split(",") if c.strip()]
+    chips = write_label_chips(opts.scene, opts.labels, classes, opts.out, opts.chip_size, opts.ignore_index)
+    counts = ", ".join(f"{name} {n}" for name, n in chips.labelled_pixels.items())
+    print(f"wrote {chips.chips} chips to {chips.images} and {chips.labels}; labelled pixels: {counts}")
     return 0
 
 

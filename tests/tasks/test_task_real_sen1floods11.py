@@ -17,9 +17,8 @@ import numpy as np
 import pytest
 import rasterio
 import torch
-from torch import nn
 
-from benchmarks.precision_real import USED_BANDS, sen1floods11_datamodule
+from benchmarks.precision_real import USED_BANDS, sen1floods11_datamodule, small_water_cnn
 from benchmarks.scenes import cut_into_quadrant_tiles
 from geoft.tasks import SemanticSegmentationTask
 
@@ -33,23 +32,6 @@ def _write_tiles(source: Path, out: Path) -> None:
     )
 
 
-class SmallCNN(nn.Module):
-    def __init__(self, in_ch: int, num_classes: int = 2) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(in_ch, 24, 3, padding=1),
-            nn.BatchNorm2d(24),
-            nn.ReLU(),
-            nn.Conv2d(24, 24, 3, padding=2, dilation=2),
-            nn.BatchNorm2d(24),
-            nn.ReLU(),
-            nn.Conv2d(24, num_classes, 1),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
 @pytest.mark.slow
 @pytest.mark.real_data
 def test_water_iou_on_held_out_quadrant(real_data: Path, tmp_path: Path) -> None:
@@ -59,7 +41,7 @@ def test_water_iou_on_held_out_quadrant(real_data: Path, tmp_path: Path) -> None
     _write_tiles(real_data / "sen1floods11_sample", tiles)
     datamodule = sen1floods11_datamodule(tiles, tmp_path / "stats")
     task = SemanticSegmentationTask(
-        model=SmallCNN(len(USED_BANDS)),
+        model=small_water_cnn(len(USED_BANDS)),
         loss=["ce", "dice"],
         ignore_index=-1,
         class_names=["not_water", "water"],
