@@ -72,7 +72,9 @@ def _checked(features: Sequence[Mapping[str, Any]], class_names: Sequence[str], 
             problems.append(f"shape {i}: class {name!r} is not one of {', '.join(class_names)}")
             continue
         if geometry.get("type") not in DRAWABLE:
-            problems.append(f"shape {i}: a {geometry.get('type')!r} cannot be a label (draw polygons or points)")
+            problems.append(
+                f"shape {i}: a {geometry.get('type')!r} cannot be a label (draw polygons or points)"
+            )
             continue
         try:
             geom = shape(geometry)
@@ -84,7 +86,9 @@ def _checked(features: Sequence[Mapping[str, Any]], class_names: Sequence[str], 
             continue
         rows.append({CLASS_COLUMN: name, "geometry": geom})
     if problems:
-        raise DataError(f"drawn labels {source}: " + "; ".join(problems), hint="redraw or delete those shapes")
+        raise DataError(
+            f"drawn labels {source}: " + "; ".join(problems), hint="redraw or delete those shapes"
+        )
     if not rows:
         raise DataError(f"drawn labels {source}: no shapes", hint="draw at least one shape per class")
     return rows
@@ -116,9 +120,13 @@ def read_drawn_labels(path: str | Path, scene: str | Path, class_names: Sequence
     try:
         frame = geopandas.read_file(path)
     except Exception as err:  # pyogrio raises its own error types for unreadable files
-        raise DataError(f"cannot read drawn labels {path}: {err}", hint="is it a GeoPackage or GeoJSON?") from err
+        raise DataError(
+            f"cannot read drawn labels {path}: {err}", hint="is it a GeoPackage or GeoJSON?"
+        ) from err
     if CLASS_COLUMN not in frame.columns:
-        raise DataError(f"drawn labels {path} have no {CLASS_COLUMN!r} column", hint="each shape needs its class name")
+        raise DataError(
+            f"drawn labels {path} have no {CLASS_COLUMN!r} column", hint="each shape needs its class name"
+        )
     features = [
         {"properties": {CLASS_COLUMN: row[CLASS_COLUMN]}, "geometry": row.geometry.__geo_interface__}
         for _, row in frame.to_crs("EPSG:4326").iterrows()
@@ -170,7 +178,9 @@ def write_label_chips(
     with rasterio.open(scene) as src:
         labels = rasterize_labels(shapes, class_names, src.transform, src.height, src.width, ignore_index)
         if not (labels != ignore_index).any():
-            raise DataError(f"drawn labels {drawn} cover no pixel of {scene}", hint="draw the shapes on the scene")
+            raise DataError(
+                f"drawn labels {drawn} cover no pixel of {scene}", hint="draw the shapes on the scene"
+            )
         for row in range(0, src.height, chip_size):
             for col in range(0, src.width, chip_size):
                 window = Window(col, row, min(chip_size, src.width - col), min(chip_size, src.height - row))
