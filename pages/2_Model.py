@@ -53,16 +53,11 @@ roots = list(ctx.settings.allowed_roots)
 backbones, necks, decoders = st.cache_data(show_spinner=False)(registry_names)()
 dataset = st.session_state.get("geoft_dataset")
 meta, summary, paths = {}, None, {}
-kind = dataset_kind(load_dataset_meta(ctx.settings.home, Path(dataset))) if dataset else TaskKind.SEGMENTATION
-kind = st.selectbox(
-    "Task",
-    list(APP_KINDS),
-    index=list(APP_KINDS).index(kind),
-    format_func=APP_KINDS.get,
-    key="model_task",
-    disabled=bool(dataset),
-    help="What the labels are: set on the Data page for the chosen dataset.",
-)
+if dataset:  # the Data page says what the labels are
+    kind = dataset_kind(load_dataset_meta(ctx.settings.home, Path(dataset)))
+    st.markdown(f"**Task:** {APP_KINDS[kind]} (as chosen on the Data page)")
+else:
+    kind = st.selectbox("Task", list(APP_KINDS), format_func=APP_KINDS.get, key="model_task")
 if dataset:
     meta = load_dataset_meta(ctx.settings.home, Path(dataset))
     with guarded():

@@ -23,13 +23,18 @@ FORMAT_NAMES = {
 }
 
 
-def _problems(problems: list[str], warnings: list[str]) -> None:
+def _problems(root: Path, problems: list[str], warnings: list[str]) -> None:
+    """Problems first, each naming its file relative to the dataset folder."""
+
+    def shown(text: str) -> str:
+        return escape_markdown(text.replace(f"{root}/", ""))
+
     for problem in problems[:20]:
-        st.error(escape_markdown(problem))
+        st.error(shown(problem))
     if len(problems) > 20:
         st.error(f"... and {len(problems) - 20} more problems")
     for warning in warnings[:10]:
-        st.warning(escape_markdown(warning))
+        st.warning(shown(warning))
 
 
 def _saved_choice(
@@ -65,7 +70,7 @@ def detection_panel(home: Path, root: Path, meta: dict[str, Any]) -> DetectionSu
         )  # fmt: skip
     elif summary.label_format:
         st.caption(f"Annotations: {FORMAT_NAMES[summary.label_format]}.")
-    _problems(summary.problems, summary.warnings)
+    _problems(root, summary.problems, summary.warnings)
     c = st.columns(5)
     c[0].metric("Images", summary.image_count)
     c[1].metric("Objects", summary.object_count)
@@ -125,7 +130,7 @@ def scalar_panel(home: Path, root: Path, meta: dict[str, Any]) -> ScalarSummary 
         )
     elif summary.labels_file_name:
         st.caption(f"Labels file: `{summary.labels_file_name}` in each split folder.")
-    _problems(summary.problems, summary.warnings)
+    _problems(root, summary.problems, summary.warnings)
     low, high = summary.value_range or (None, None)
     values = pd.Series([v for s in summary.splits for v in s.values])
     c = st.columns(5)

@@ -206,9 +206,28 @@ def test_detection_config_trains_with_geoft_fit(detection_root: Path, tmp_path: 
     assert {"val/mAP", "val/mAP_50", "val/mAP_75"} <= set(metrics), sorted(metrics)
 
 
-def test_scalar_config_trains_with_geoft_fit(scalar_root: Path, tmp_path: Path):
+def test_scalar_config_trains_with_geoft_fit_and_the_runs_page_shows_its_scores(
+    scalar_root: Path, tmp_path: Path, home: Path
+):
+    from streamlit.testing.v1 import AppTest
+
+    from geoft.app.progress import best_metrics
+    from geoft.app.run_store import COMPLETED, RunStore
+
     config = build_config(
         scalar_data(scalar_root), SCALAR_PRESETS["Prithvi tiny + regression head"], TrainChoice()
     )
     metrics = fit_two_steps(config, tmp_path)
     assert {"val/RMSE", "val/MAE", "val/R2_Score"} <= set(metrics), sorted(metrics)
+    run_dir = tmp_path / "runs" / "app"
+    store = RunStore(home / "runs" / "runs.sqlite")
+    store.add("s1", "biomass", run_dir, "cpu", status=COMPLETED)
+    store.update("s1", best_metrics=best_metrics(run_dir / "metrics.jsonl"))
+    runs = AppTest.from_file(
+        str(Path(__file__).parents[2] / "pages" / "4_Runs.py"), default_timeout=120
+    ).run()
+    assert not runs.exception, runs.exception
+    table = next(d.value for d in runs.dataframe if "name" in d.value.columns)
+    assert list(table.columns[2:6]) == ["val/RMSE best", "val/RMSE last", "val/MAE best", "val/MAE last"]
+    captions = "\n".join(c.value for c in runs.caption)
+    assert "no classes" in captions and "confusion matrix" not in captions
