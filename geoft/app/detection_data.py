@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from geoft.app.data_summary import image_band_names
 from geoft.app.dataset_layout import labelled_folders, pick, read_labelled, sort_problems, training_splits
-from geoft.datasets.annotations import VECTOR_SUFFIXES, detect_format
+from geoft.datasets.annotations import VECTOR_SUFFIXES, PixelObject, detect_format
 from geoft.errors import DataError
 
+GALLERY_SIZE = 8
 FORMATS = ("vector", "coco", "yolo")  # preferred in this order when several are present
 # attribute columns that usually hold an object's class
 CLASS_FIELDS = ("class", "class_name", "classname", "label", "category", "type")
@@ -41,6 +44,7 @@ class DetectionSplit:
     image_dir: Path
     labels: LabelSource | None
     objects_per_image: dict[str, int] = field(default_factory=dict)  # image file name -> objects
+    examples: list[tuple[Path, tuple[PixelObject, ...]]] = field(default_factory=list)  # for the gallery
 
 
 @dataclass
@@ -190,6 +194,7 @@ def _read_split(summary: DetectionSummary, split: DetectionSplit, dataset_class:
         summary.warnings.append(
             f"{split.name}: {dataset.dropped} object(s) cut by the chip border to under 1 pixel are left out"
         )
+    split.examples = [(r.image, r.objects) for r in dataset.samples[:GALLERY_SIZE]]
     for record in dataset.samples:
         split.objects_per_image[record.image.name] = len(record.objects)
         summary.class_counts.update(summary.class_names[o.label] for o in record.objects)
@@ -197,6 +202,31 @@ def _read_split(summary: DetectionSummary, split: DetectionSplit, dataset_class:
             summary.size = tuple(record.header.shape)
             summary.crs = _short_crs(record.header.crs)
             summary.band_names = image_band_names(record.image)
+
+
+def boxes_preview(
+    image: Path, objects: tuple[PixelObject, ...], rgb: list[int], colors: list[tuple[int, int, int]]
+) -> np.ndarray:
+    """The chip in RGB (percentile-stretched) with each object's box in its class colour, ``[H, W, 3]``."""
+    import rasterio
+    import torch
+    from torchvision.utils import draw_bounding_boxes
+
+    from geoft.app.imagery import percentile_stretch
+
+    with rasterio.open(image) as src:
+        rgb = [min(i, src.count - 1) for i in rgb]
+        picture = percentile_stretch(src.read(), rgb, nodata=src.nodata)[..., :3]
+    if not objects:
+        return picture
+    boxes = torch.tensor([o.box for o in objects], dtype=torch.float32)
+    drawn = draw_bounding_boxes(
+        torch.from_numpy(np.ascontiguousarray(picture)).permute(2, 0, 1),
+        boxes,
+        colors=[colors[o.label % len(colors)] for o in objects],
+        width=1,
+    )
+    return drawn.permute(1, 2, 0).numpy()
 
 
 def _short_crs(crs: str | None) -> str | None:

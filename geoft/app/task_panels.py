@@ -10,10 +10,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from geoft.app.data_summary import save_dataset_meta
-from geoft.app.detection_data import DetectionSummary, summarize_detection
+from geoft.app.data_summary import default_rgb, save_dataset_meta
+from geoft.app.detection_data import DetectionSummary, boxes_preview, summarize_detection
+from geoft.app.imagery import class_colors
 from geoft.app.scalar_data import ScalarSummary, summarize_scalar
 from geoft.app.ui import escape_markdown, guarded
+from geoft.app.widgets import class_legend
 from geoft.errors import ConfigError
 
 FORMAT_NAMES = {
@@ -93,6 +95,7 @@ def detection_panel(home: Path, root: Path, meta: dict[str, Any]) -> DetectionSu
     if not per_image.empty:
         st.caption("Images by number of objects")
         st.bar_chart(per_image.value_counts().sort_index().rename("images"))
+    _gallery(summary, default_rgb(list(meta.get("bands") or summary.band_names)))
     with st.form("detection_classes"):
         names_text = st.text_input(
             "Class names (comma-separated, in class order)",
@@ -109,6 +112,23 @@ def detection_panel(home: Path, root: Path, meta: dict[str, Any]) -> DetectionSu
                 save_dataset_meta(home, root, {**meta, "class_names": names})
                 st.rerun()
     return summary
+
+
+def _gallery(summary: DetectionSummary, rgb: list[int]) -> None:
+    examples = [(s.name, image, objects) for s in summary.splits for image, objects in s.examples][:8]
+    if not examples:
+        return
+    st.subheader("Gallery")
+    colors = class_colors(summary.class_names)
+    class_legend(summary.class_names, colors)
+    columns = st.columns(4)
+    for k, (split, image, objects) in enumerate(examples):
+        with columns[k % 4], guarded():
+            st.image(
+                boxes_preview(image, objects, rgb, colors),
+                caption=f"{split} · {image.name} · {len(objects)} objects",
+                width="stretch",
+            )
 
 
 def scalar_panel(home: Path, root: Path, meta: dict[str, Any]) -> ScalarSummary | None:

@@ -70,6 +70,20 @@ def test_detection_summary_finds_every_format_with_classes_and_counts(detection_
     assert detection_datamodule_paths(by_format["yolo"])["label_grep"] == "*.txt"
 
 
+def test_gallery_draws_each_box_in_its_class_colour(detection_root: Path):
+    from geoft.app.detection_data import boxes_preview
+
+    summary = summarize_detection(detection_root)
+    image, objects = next((i, o) for s in summary.splits for i, o in s.examples if o)
+    colors = [(255, 0, 0), (0, 255, 0)]
+    picture = boxes_preview(image, objects, [2, 1, 0], colors)
+    assert picture.shape == (32, 32, 3) and picture.dtype.name == "uint8"
+    for obj in objects:
+        x0, y0 = int(obj.box[0]), int(obj.box[1])
+        assert tuple(picture[y0, x0]) == colors[obj.label]  # the box's corner
+    assert [len(s.examples) for s in summary.splits] == [6, 4]  # up to 8 per split
+
+
 def test_detection_summary_names_the_bad_files(detection_root: Path, tmp_path: Path):
     import shutil
 

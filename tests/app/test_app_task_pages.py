@@ -51,6 +51,7 @@ def test_detection_demo_from_the_data_page_to_a_finished_run(home: Path):
     assert classes["class"].tolist() == ["class 0", "class 1"] and classes["objects"].sum() == int(
         metrics["Objects"]
     )
+    assert len(at.get("image")) == 8  # the gallery: chips with their boxes
     at.selectbox(key="data_label_format").set_value("coco").run()
     assert "EPSG:32632" in texts(at, "markdown")
     dataset = at.session_state["geoft_dataset"]
