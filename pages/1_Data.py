@@ -1,4 +1,5 @@
-"""Data: choose, upload or generate a dataset; summary, gallery, classes, a check of every file and statistics."""
+"""Data: choose, upload or generate a dataset; say what its labels are (masks, object annotations, one value
+per image); summary, gallery, classes, a check of every file and statistics."""
 
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import streamlit as st
 from geoft.app.data_summary import (
     canonical_band_names,
     class_values,
+    dataset_kind,
     dataset_statistics,
     default_rgb,
     load_dataset_meta,
@@ -16,11 +18,15 @@ from geoft.app.data_summary import (
     suggested_ignore_index,
     summarize,
 )
+from geoft.app.detection_data import ensure_detection_demo
 from geoft.app.file_check import check_every_file
+from geoft.app.form_choices import APP_KINDS
 from geoft.app.imagery import class_colors, colorize, hex_color, parse_hex, percentile_stretch
 from geoft.app.paths import confine, list_subdirs, relative_label
+from geoft.app.task_panels import detection_panel, scalar_panel
 from geoft.app.ui import escape_markdown, guarded, remember_dataset, setup_page, upload_limit_caption
 from geoft.app.uploads import dataset_root_of, extract_dataset_zip, safe_filename, save_files
+from geoft.task_kinds import TaskKind
 
 ctx = setup_page("Data")
 settings = ctx.settings
@@ -68,7 +74,7 @@ elif source == "Upload a zip":
 elif source == "Upload a folder":
     ups = st.file_uploader(
         "Dataset folder (GeoTIFFs; e.g. train/images, train/labels, val/...)",
-        type=["tif", "tiff", "txt", "json"],
+        type=["tif", "tiff", "txt", "json", "geojson", "gpkg", "csv", "tsv"],
         accept_multiple_files="directory",
         key="data_files",
     )
@@ -87,12 +93,26 @@ elif source == "Upload a folder":
 else:
     from geoft.app import demo
 
-    st.write(
-        "A small synthetic 6-band dataset (HLS bands, five land-cover classes), generated on this machine."
+    demo_kind = st.radio(
+        "Demo",
+        ["Segmentation", "Object detection"],
+        horizontal=True,
+        key="data_demo_kind",
+        captions=[
+            "6 HLS bands, five land-cover classes",
+            "3 bands, bright rectangles of two classes (GeoJSON, YOLO and COCO labels)",
+        ],
     )
+    st.write("A small synthetic dataset, generated on this machine.")
     if st.button("Generate the demo dataset", key="data_demo"):
         with guarded(), st.spinner("Generating..."):
-            use_dataset(demo.ensure_demo_dataset(settings))
+            if demo_kind == "Segmentation":
+                use_dataset(demo.ensure_demo_dataset(settings))
+            else:
+                folder = ensure_detection_demo(settings.data_roots[0] / "demo-detection")
+                meta = load_dataset_meta(settings.home, folder)
+                save_dataset_meta(settings.home, folder, {**meta, "task": TaskKind.OBJECT_DETECTION.value})
+                use_dataset(folder)
 
 dataset = st.session_state.get("geoft_dataset")
 if not dataset:
@@ -102,6 +122,25 @@ if not dataset:
 st.divider()
 st.subheader(f"Dataset: {relative_label(Path(dataset), roots)}")
 meta = load_dataset_meta(settings.home, Path(dataset))
+kind = dataset_kind(meta)
+picked_kind = st.radio(
+    "What are the labels?",
+    list(APP_KINDS),
+    index=list(APP_KINDS).index(kind),
+    format_func=APP_KINDS.get,
+    horizontal=True,
+    key=f"data_task:{dataset}",  # per dataset: a choice made for one never carries to the next
+)
+if picked_kind != kind:
+    with guarded():
+        meta = {**meta, "task": picked_kind.value}
+        save_dataset_meta(settings.home, Path(dataset), meta)
+if picked_kind != TaskKind.SEGMENTATION:
+    with guarded():
+        folder = confine(dataset, roots, must_exist=True)
+        panel = detection_panel if picked_kind == TaskKind.OBJECT_DETECTION else scalar_panel
+        panel(settings.home, folder, meta)
+    st.stop()
 summary = None
 with guarded():
     summary = summarize(

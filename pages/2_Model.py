@@ -1,4 +1,5 @@
-"""Model: backbone and weights, necks, decoder, head, the data options; every config checked before use."""
+"""Model: the task's presets, backbone and weights, necks, decoder or detector, head, the data options;
+every config checked before use."""
 
 from pathlib import Path
 
@@ -17,13 +18,18 @@ from geoft.app.data_summary import (
     canonical_band_names,
     class_values,
     datamodule_paths,
+    dataset_kind,
     default_rgb,
     load_dataset_meta,
     suggested_ignore_index,
     summarize,
 )
+from geoft.app.detection_data import detection_datamodule_paths, summarize_detection
 from geoft.app.forms import (
-    PRESETS,
+    APP_KINDS,
+    DETECTION_FRAMEWORKS,
+    LOSSES,
+    TASK_PRESETS,
     DataChoice,
     ModelChoice,
     TrainChoice,
@@ -33,9 +39,11 @@ from geoft.app.forms import (
     config_to_yaml,
 )
 from geoft.app.paths import confine
+from geoft.app.scalar_data import scalar_datamodule_paths, summarize_scalar
 from geoft.app.ui import guarded, setup_page, upload_limit_caption
 from geoft.app.uploads import copy_upload, safe_filename
 from geoft.app.widgets import show_check
+from geoft.task_kinds import TaskKind
 
 ctx = setup_page("Model")
 st.title("Model")
@@ -44,33 +52,56 @@ roots = list(ctx.settings.allowed_roots)
 
 backbones, necks, decoders = st.cache_data(show_spinner=False)(registry_names)()
 dataset = st.session_state.get("geoft_dataset")
-meta, summary = {}, None
+meta, summary, paths = {}, None, {}
+if dataset:  # the Data page says what the labels are
+    kind = dataset_kind(load_dataset_meta(ctx.settings.home, Path(dataset)))
+    st.markdown(f"**Task:** {APP_KINDS[kind]} (as chosen on the Data page)")
+else:
+    kind = st.selectbox("Task", list(APP_KINDS), format_func=APP_KINDS.get, key="model_task")
 if dataset:
     meta = load_dataset_meta(ctx.settings.home, Path(dataset))
     with guarded():
-        detected = summarize(
-            Path(dataset), image_suffix=meta.get("image_suffix"), label_suffix=meta.get("label_suffix")
-        )
-        s1, s2 = st.columns(2)
-        image_suffix = s1.text_input(
-            "Image suffix",
-            detected.pairing.image_suffix,
-            key="model_image_suffix",
-            help="as on the Data page",
-        )
-        label_suffix = s2.text_input("Label suffix", detected.pairing.label_suffix, key="model_label_suffix")
-        same = (image_suffix, label_suffix) == (detected.pairing.image_suffix, detected.pairing.label_suffix)
-        summary = (
-            detected
-            if same
-            else summarize(Path(dataset), image_suffix=image_suffix, label_suffix=label_suffix)
-        )
-        st.caption(summary.pairing.explain() + f" {summary.chip_count} pairs.")
+        if kind == TaskKind.OBJECT_DETECTION:
+            summary = summarize_detection(Path(dataset), meta.get("label_format"), meta.get("class_names"))
+            st.caption(
+                f"{summary.image_count} images, {summary.object_count} objects ({summary.label_format} annotations)."
+            )
+            paths = detection_datamodule_paths(summary)
+        elif kind == TaskKind.SCALAR_REGRESSION:
+            summary = summarize_scalar(Path(dataset), meta.get("labels_file"))
+            st.caption(f"{summary.image_count} images with a value in {summary.labels_file_name}.")
+            paths = scalar_datamodule_paths(summary)
+        else:
+            detected = summarize(
+                Path(dataset), image_suffix=meta.get("image_suffix"), label_suffix=meta.get("label_suffix")
+            )
+            s1, s2 = st.columns(2)
+            image_suffix = s1.text_input(
+                "Image suffix",
+                detected.pairing.image_suffix,
+                key="model_image_suffix",
+                help="as on the Data page",
+            )
+            label_suffix = s2.text_input(
+                "Label suffix", detected.pairing.label_suffix, key="model_label_suffix"
+            )
+            same = (image_suffix, label_suffix) == (
+                detected.pairing.image_suffix,
+                detected.pairing.label_suffix,
+            )
+            summary = (
+                detected
+                if same
+                else summarize(Path(dataset), image_suffix=image_suffix, label_suffix=label_suffix)
+            )
+            st.caption(summary.pairing.explain() + f" {summary.chip_count} pairs.")
+            paths = datamodule_paths(summary)
 else:
     st.info("No dataset chosen yet (Data page). You can still build and check a model.")
 
-preset_name = st.selectbox("Preset (known to work)", list(PRESETS), key="model_preset")
-preset = PRESETS[preset_name]
+presets = TASK_PRESETS[kind]
+preset_name = st.selectbox("Preset (known to work)", list(presets), key=f"model_preset_{kind.value}")
+preset = presets[preset_name]
 c1, c2 = st.columns(2)
 backbone_options = backbones + [
     "timm_resnet18",
@@ -84,22 +115,51 @@ backbone = c1.selectbox(
     backbone_options,
     index=backbone_options.index(preset.backbone) if preset.backbone in backbone_options else 0,
     format_func=label,
-    key="model_backbone",
+    key=f"model_backbone_{preset_name}",
 )
 backbone_other = c1.text_input("...or any timm model (timm_<name>)", key="model_timm")
 backbone = backbone_other or backbone
 c1.caption(describe(backbone))
 decoder_options = decoders + ["smp_Unet", "smp_UnetPlusPlus", "smp_FPN", "smp_DeepLabV3Plus"]
-decoder = c2.selectbox(
-    "Decoder",
-    decoder_options,
-    index=decoder_options.index(preset.decoder) if preset.decoder in decoder_options else 0,
+detecting = kind == TaskKind.OBJECT_DETECTION
+if detecting:
+    framework = c2.selectbox(
+        "Detector",
+        DETECTION_FRAMEWORKS,
+        index=DETECTION_FRAMEWORKS.index(preset.framework),
+        key="model_framework",
+        help="torchvision's detection framework around the backbone",
+    )
+    decoder = preset.decoder
+else:
+    framework = preset.framework
+    decoder = c2.selectbox(
+        "Decoder" if kind == TaskKind.SEGMENTATION else "Decoder (before the regression head)",
+        decoder_options,
+        index=decoder_options.index(preset.decoder) if preset.decoder in decoder_options else 0,
+        key=f"model_decoder_{kind.value}",
+    )
+preset_necks = {n["name"]: n for n in preset.necks or []}
+auto_necks = c2.checkbox(
+    "Necks: add what the backbone needs automatically",
+    value=preset.necks is None,
+    key=f"model_auto_necks_{preset_name}",
 )
-auto_necks = c2.checkbox("Necks: add what the backbone needs automatically", value=preset.necks is None)
-neck_chain = [] if auto_necks else c2.multiselect("Neck chain (in order)", necks, key="model_necks")
-head_dropout = c2.number_input(
-    "Head dropout", 0.0, 0.9, float(preset.head_dropout), 0.05, key="model_head_dropout"
+neck_chain = (
+    []
+    if auto_necks
+    else c2.multiselect(
+        "Neck chain (in order)",
+        sorted(set(necks) | set(preset_necks)),
+        default=list(preset_necks),
+        key=f"model_necks_{preset_name}",
+    )
 )
+head_dropout = 0.0
+if not detecting:
+    head_dropout = c2.number_input(
+        "Head dropout", 0.0, 0.9, float(preset.head_dropout), 0.05, key="model_head_dropout"
+    )
 
 st.subheader("Weights")
 published = has_published_weights(backbone)
@@ -169,24 +229,42 @@ rgb = [
     )
     for k, name in enumerate(("Red", "Green", "Blue"))
 ]
-histogram = summary.class_histogram if summary else {}
-suggested = meta.get("ignore_index", suggested_ignore_index(histogram))
-values = class_values(histogram, suggested)
-default_classes = meta.get("class_names") or [
-    f"class {i}" for i in range(max(2, (max(values) + 1) if values else 2))
-]
-classes_text = st.text_input("Classes (comma-separated)", ", ".join(default_classes), key="model_classes")
 i1, i2, i3, i4 = st.columns(4)
-use_ignore = i1.checkbox("Ignore a label value", value=suggested is not None, key="model_use_ignore")
-ignore_index = i2.number_input(
-    "Ignored label value",
-    value=int(suggested if suggested is not None else -1),
-    step=1,
-    key="model_ignore_index",
-    help="pixels with this label count in no loss and no metric (e.g. -1 or 255 for 'no data')",
-    disabled=not use_ignore,
-)
-nodata = summary.nodata if summary else None
+use_ignore, ignore_index, value_names = False, -1, None
+if kind == TaskKind.SEGMENTATION:
+    histogram = summary.class_histogram if summary else {}
+    suggested = meta.get("ignore_index", suggested_ignore_index(histogram))
+    values = class_values(histogram, suggested)
+    default_classes = meta.get("class_names") or [
+        f"class {i}" for i in range(max(2, (max(values) + 1) if values else 2))
+    ]
+    classes_text = st.text_input("Classes (comma-separated)", ", ".join(default_classes), key="model_classes")
+    use_ignore = i1.checkbox("Ignore a label value", value=suggested is not None, key="model_use_ignore")
+    ignore_index = i2.number_input(
+        "Ignored label value",
+        value=int(suggested if suggested is not None else -1),
+        step=1,
+        key="model_ignore_index",
+        help="pixels with this label count in no loss and no metric (e.g. -1 or 255 for 'no data')",
+        disabled=not use_ignore,
+    )
+elif detecting:
+    default_classes = summary.class_names if summary else ["object"]
+    classes_text = st.text_input(
+        "Object classes (comma-separated, no background)",
+        ", ".join(default_classes),
+        key="model_classes_detection",
+        help="in the annotations' class order; the background class is added inside the detector",
+    )
+else:
+    classes_text = ""
+    value_names = summary.value_names if summary and len(summary.value_names) > 1 else None
+    st.caption(
+        "Predicts "
+        + (", ".join(f"`{n}`" for n in value_names) if value_names else "one value per image")
+        + " from the labels file."
+    )
+nodata = getattr(summary, "nodata", None)
 replace_nodata = i3.checkbox(
     "Replace image nodata",
     value=nodata is not None,
@@ -200,16 +278,24 @@ no_data_replace = i4.number_input(
 st.subheader("Training")
 c3, c4, c5, c6 = st.columns(4)
 freeze_backbone = c3.checkbox("Freeze backbone", value=preset.freeze_backbone)
-freeze_decoder = c3.checkbox("Freeze decoder", value=False)
-lora = c3.checkbox(
-    "LoRA (train adapters only)",
-    value=False,
-    key="model_lora",
-    help="Low-rank adapters on the backbone's attention (peft): far fewer trainable parameters and less memory",
+freeze_decoder = c3.checkbox("Freeze necks" if detecting else "Freeze decoder", value=False)
+lora = (
+    False
+    if detecting  # the detection factory has no adapters
+    else c3.checkbox(
+        "LoRA (train adapters only)",
+        value=False,
+        key="model_lora",
+        help="Low-rank adapters on the backbone's attention (peft): far fewer trainable parameters and less memory",
+    )
 )
 lora_rank = c3.number_input("LoRA rank", 1, 256, 8, key="model_lora_rank", disabled=not lora)
 lora_alpha = c3.number_input("LoRA alpha", 1, 512, 16, key="model_lora_alpha", disabled=not lora)
-loss = c4.selectbox("Loss", ["ce", "dice", "focal", "jaccard", "lovasz"], key="model_loss")
+loss = (
+    c4.selectbox("Loss", LOSSES[kind], index=LOSSES[kind].index(preset.loss), key=f"model_loss_{kind.value}")
+    if LOSSES[kind]
+    else ""
+)
 optimizer = c5.selectbox("Optimizer", ["AdamW", "Adam", "SGD"], key="model_opt")
 lr = c6.number_input("Learning rate", value=preset.lr, format="%.5f", key="model_lr")
 
@@ -217,7 +303,7 @@ config = None
 with guarded():
     model = ModelChoice(
         backbone=backbone,
-        necks=None if auto_necks else [{"name": n} for n in neck_chain],
+        necks=None if auto_necks else [preset_necks.get(n, {"name": n}) for n in neck_chain],
         band_arg=band_argument(backbone),
         decoder=decoder,
         decoder_args=dict(preset.decoder_args) if decoder == preset.decoder else {},
@@ -231,11 +317,15 @@ with guarded():
         loss=loss,
         optimizer=optimizer,
         lr=float(lr),
+        kind=kind,
+        framework=framework,
+        framework_args=dict(preset.framework_args),
+        anchor_sizes=preset.anchor_sizes,
     )
     means, stds = band_statistics(meta.get("statistics"), dataset_bands, bands)
     data = DataChoice(
         root=str(dataset or ""),
-        paths=datamodule_paths(summary) if summary else {},
+        paths=paths,
         class_names=[c.strip() for c in classes_text.split(",") if c.strip()],
         bands=bands,
         dataset_bands=dataset_bands,
@@ -244,6 +334,7 @@ with guarded():
         ignore_index=int(ignore_index) if use_ignore else None,
         no_data_replace=float(no_data_replace) if replace_nodata else None,
         rgb_bands=rgb,
+        value_names=value_names,
     )
     config = build_config(data, model, TrainChoice())
 
@@ -259,7 +350,13 @@ if config is not None:
                 report = dry_run(config, fallback_shape=(len(bands), *size))
             st.success(
                 f"{report.total_params:,} parameters ({report.trainable_params:,} trainable). "
-                f"Input {list(report.input_shape)} → output {list(report.output_shape)} in {report.seconds:.2f} s"
+                f"Input {list(report.input_shape)} → "
+                + (
+                    f"{report.output_shape[0]} boxes in the first image (untrained)"
+                    if detecting
+                    else f"output {list(report.output_shape)}"
+                )
+                + f" in {report.seconds:.2f} s"
                 + ("" if report.used_real_batch else " (random input: no data loaded)")
             )
     if b2.button("Use this config for training", type="primary", key="model_use"):

@@ -1,4 +1,4 @@
-"""Runs: history, comparison, per-class scores, checkpoints, export and deletion."""
+"""Runs: history, comparison, per-class scores (IoU, or AP for detection), checkpoints, export and deletion."""
 
 import pandas as pd
 import streamlit as st
@@ -7,6 +7,7 @@ from geoft.app.evaluation import load_confusion, per_class_scores
 from geoft.app.jobs import checkpoint_sizes
 from geoft.app.owners import owner_label
 from geoft.app.progress import best_and_last, find_metrics_file, format_duration, read_metrics
+from geoft.app.task_metrics import per_class_ap, run_task_kind, table_metrics
 from geoft.app.ui import guarded, setup_page
 from geoft.app.widgets import (
     comparison_frame,
@@ -16,6 +17,7 @@ from geoft.app.widgets import (
     run_panel,
     status_label,
 )
+from geoft.task_kinds import TaskKind
 
 ctx = setup_page("Runs")
 
@@ -28,18 +30,13 @@ if not runs:
     st.stop()
 
 
-def _metric_order(name: str) -> tuple[int, str]:
-    low = name.lower()
-    return (0 if "iou" in low else 1 if "acc" in low else 2 if "loss" in low else 3, low)
-
-
 def _last_metrics(run) -> dict[str, float]:
     rows = best_and_last(read_metrics(find_metrics_file(run.run_dir)))
     return {r["metric"]: r["last"] for r in rows}
 
 
 show_owners = ctx.actor.user is not None or any(r.owner for r in runs)  # single-user mode: as before
-metric_columns = sorted({k for r in runs for k in r.best_metrics if is_summary_metric(k)}, key=_metric_order)
+metric_columns = table_metrics(k for r in runs for k in r.best_metrics if is_summary_metric(k))
 rows = []
 for r in runs:
     last = _last_metrics(r)
@@ -70,7 +67,7 @@ picked = st.multiselect(
 )
 if picked:
     frames = {i: curves_frame(read_metrics(find_metrics_file(by_id[i].run_dir))) for i in picked}
-    metrics = sorted({c for f in frames.values() for c in f.columns if is_summary_metric(c)})
+    metrics = table_metrics(c for f in frames.values() for c in f.columns if is_summary_metric(c))
     if metrics:
         metric = st.selectbox(
             "Metric", metrics, index=next((k for k, m in enumerate(metrics) if "val" in m), 0)
@@ -100,20 +97,31 @@ with tab_cfg:
                 st.switch_page("pages/3_Train.py")
 with tab_scores:
     with guarded():
-        confusion = load_confusion(run.run_dir)
-        if not confusion:
-            st.caption("This run saved no confusion matrix (it is written after each validation epoch).")
-        for split, entry in confusion.items():
-            st.markdown(f"**{split}** (epoch {entry.get('epoch')})")
-            names = entry.get("class_names") or []
-            scores = pd.DataFrame(per_class_scores(entry["matrix"], names))
-            st.dataframe(scores, hide_index=True)
-            cm = pd.DataFrame(
-                entry["matrix"],
-                index=[f"true {n}" for n in scores["class"]],
-                columns=[f"pred {n}" for n in scores["class"]],
-            )
-            st.dataframe(cm)
+        kind = run_task_kind(run.config_path)
+        if kind == TaskKind.OBJECT_DETECTION:
+            rows = per_class_ap(_last_metrics(run))
+            if rows:
+                st.caption("Average precision (IoU 0.50:0.95) per class, last validation.")
+                st.dataframe(pd.DataFrame(rows).round(4), hide_index=True)
+            else:
+                st.caption("No per-class AP yet (logged after each validation epoch, for classes present).")
+        elif kind == TaskKind.SCALAR_REGRESSION:
+            st.caption("One value per image: no classes. The scores are RMSE, MAE and R² (above).")
+        else:
+            confusion = load_confusion(run.run_dir)
+            if not confusion:
+                st.caption("This run saved no confusion matrix (it is written after each validation epoch).")
+            for split, entry in confusion.items():
+                st.markdown(f"**{split}** (epoch {entry.get('epoch')})")
+                names = entry.get("class_names") or []
+                scores = pd.DataFrame(per_class_scores(entry["matrix"], names))
+                st.dataframe(scores, hide_index=True)
+                cm = pd.DataFrame(
+                    entry["matrix"],
+                    index=[f"true {n}" for n in scores["class"]],
+                    columns=[f"pred {n}" for n in scores["class"]],
+                )
+                st.dataframe(cm)
 with tab_files:
     ckpts = checkpoint_sizes(run.run_dir)
     if not ckpts:

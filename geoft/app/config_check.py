@@ -99,8 +99,10 @@ def unreadable_files(config: dict[str, Any]) -> list[str]:
     import rasterio
     from rasterio.errors import RasterioIOError
 
+    from geoft.datasets.annotations import VECTOR_SUFFIXES
     from geoft.datasets.pairing import find_files
 
+    annotation_suffixes = (*VECTOR_SUFFIXES, ".json", ".txt")  # object annotations are no rasters
     args = (config.get("data") or {}).get("init_args") or {}
     seen: set[Path] = set()
     problems = []
@@ -114,7 +116,7 @@ def unreadable_files(config: dict[str, Any]) -> list[str]:
                 continue
             files, _ = find_files(root, str(args.get(grep_key) or "*"))
             for path in files:
-                if path in seen or path.is_dir():
+                if path in seen or path.is_dir() or path.suffix.lower() in annotation_suffixes:
                     continue
                 seen.add(path)
                 try:

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from geoft.app.dataset_layout import Pairing, SplitFiles, find_splits
-from geoft.errors import DataError
+from geoft.errors import ConfigError, DataError
+from geoft.task_kinds import TaskKind
 
 
 @dataclass
@@ -79,6 +80,19 @@ def _readable_pairs(splits: list[SplitFiles], problems: list[str]) -> None:
         split.pairs = kept
 
 
+def band_names_of(src: Any) -> list[str]:
+    """The band descriptions of an open raster (``band i`` where a band has none)."""
+    return [d or f"band {i + 1}" for i, d in enumerate(src.descriptions)]
+
+
+def image_band_names(path: Path) -> list[str]:
+    """The band names of an image file (see :func:`band_names_of`)."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return band_names_of(src)
+
+
 def summarize(
     root: Path,
     max_label_reads: int = 64,
@@ -110,7 +124,7 @@ def summarize(
                 summary.dtype = src.dtypes[0]
                 summary.crs = src.crs.to_string() if src.crs else None
                 summary.band_count = src.count
-                summary.band_names = [d or f"band {i + 1}" for i, d in enumerate(src.descriptions)]
+                summary.band_names = band_names_of(src)
                 summary.nodata = src.nodata
     if len(shapes) > 1:
         summary.problems.append(
@@ -219,12 +233,23 @@ def load_dataset_meta(home: Path, root: Path) -> dict[str, Any]:
             data = json.loads(sidecar.read_text())
         except (OSError, json.JSONDecodeError):
             return {}
-        keys = ("class_names", "class_colors", "bands")
+        keys = ("class_names", "class_colors", "bands", "task")
         meta = {k: data[k] for k in keys if k in data}
         if "means" in data and "stds" in data:
             meta["statistics"] = {"means": data["means"], "stds": data["stds"]}
         return meta
     return {}
+
+
+def dataset_kind(meta: dict[str, Any]) -> TaskKind:
+    """What the labels of a dataset are, as the Data page saved it (segmentation masks by default)."""
+    from geoft.app.form_choices import APP_KINDS
+
+    try:
+        kind = TaskKind.parse(meta.get("task") or TaskKind.SEGMENTATION)
+    except ConfigError:
+        return TaskKind.SEGMENTATION
+    return kind if kind in APP_KINDS else TaskKind.SEGMENTATION
 
 
 def save_dataset_meta(home: Path, root: Path, meta: dict[str, Any]) -> None:

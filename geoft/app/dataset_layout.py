@@ -9,8 +9,10 @@ wildcard of ``*<suffix>.tif`` matches.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from geoft.datasets.pairing import (
     GEOTIFF_EXTENSIONS,
@@ -21,7 +23,10 @@ from geoft.datasets.pairing import (
     pair_by_key,
     strip_extension,
 )
+from geoft.datasets.problems import DataProblem
 from geoft.errors import DataError
+
+T = TypeVar("T")
 
 IMAGE_DIRS = ("images", "image", "imgs", "img", "inputs")
 LABEL_DIRS = ("labels", "label", "masks", "mask", "annotations", "targets")
@@ -81,6 +86,85 @@ def _find_dir(parent: Path, names: tuple[str, ...]) -> Path | None:
         if child.is_dir() and child.name.lower() in names:
             return child
     return None
+
+
+def split_folders(root: Path) -> list[tuple[str, Path]]:
+    """``(split, folder)`` of the split folders of a dataset (``train/``, ``validation/``...)."""
+    return [
+        (SPLIT_NAMES[c.name.lower()], c)
+        for c in sorted(Path(root).iterdir())
+        if c.is_dir() and c.name.lower() in SPLIT_NAMES
+    ]
+
+
+def image_folder(folder: Path) -> Path | None:
+    """The image folder of a split (``images/``...), the folder itself when it holds the rasters."""
+    found = _find_dir(folder, IMAGE_DIRS)
+    if found is None and _rasters(folder, recursive=False):
+        return folder
+    return found
+
+
+def labelled_folders(
+    root: Path, find_labels: Callable[[Path, Path], T]
+) -> tuple[list[tuple[str, Path, T]], list[str]]:
+    """``(split, image folder, find_labels(split folder, image folder))`` of each split folder (the root
+    as split ``all`` without them), and the folders without images. For labels that are no rasters."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder", hint="choose a dataset folder")
+    found, problems = [], []
+    for name, folder in split_folders(root) or [("all", root)]:
+        images = image_folder(folder)
+        if images is None:
+            problems.append(f"{folder.name}/ has no image folder (expected one of {', '.join(IMAGE_DIRS)})")
+            continue
+        found.append((name, images, find_labels(folder, images)))
+    if not found:
+        raise DataError(
+            f"{root} has no image folder", hint=f"put the chips in one of {', '.join(IMAGE_DIRS)}"
+        )
+    return found, problems
+
+
+def training_splits(by_name: dict[str, T], root: Path) -> dict[str, T]:
+    """``train``/``val``/``test`` -> split (a single ``all`` folder serves training and validation)."""
+    if "train" not in by_name and "all" not in by_name:
+        raise DataError(f"{root} has no training split with labels", hint="add a train/ folder")
+    out = {}
+    for split in ("train", "val", "test"):
+        chosen = by_name.get(split) or (by_name.get("all") if split in ("train", "val") else None)
+        if chosen is not None:
+            out[split] = chosen
+    return out
+
+
+def pick(found: list[str], wanted: str | None) -> str | None:
+    """``wanted`` when it was found, else the first found (None: nothing found)."""
+    return wanted if wanted in found else next(iter(found), None)
+
+
+def read_labelled(
+    splits: Iterable[T],
+    labels: Callable[[T], object],
+    read: Callable[[T], None],
+    what: str,
+    problems: list[str],
+) -> None:
+    """``read`` each split that has labels; a problem for each that has none (``what``: their kind)."""
+    for split in splits:
+        if labels(split) is None:
+            problems.append(f"{split.name}: no {what} beside {split.image_dir.name}/")  # type: ignore[attr-defined]
+        else:
+            read(split)
+
+
+def sort_problems(
+    problems: Iterable[DataProblem], split: str, errors: list[str], warnings: list[str]
+) -> None:
+    """Append each problem, prefixed by its split, to ``errors`` or ``warnings`` by its severity."""
+    for problem in problems:
+        (errors if problem.severity == "error" else warnings).append(f"{split}: {problem.message}")
 
 
 def _trailing_token(path: Path) -> str:
@@ -209,23 +293,18 @@ def find_splits(
     problems: list[str] = []
     splits: list[SplitFiles] = []
     pairing: Pairing | None = None
-    for child in sorted(root.iterdir()):
-        split = SPLIT_NAMES.get(child.name.lower())
-        if split and child.is_dir():
-            image_dir = _find_dir(child, IMAGE_DIRS)
-            label_dir = _find_dir(child, LABEL_DIRS)
-            if image_dir is None and _rasters(child, recursive=False):
-                image_dir = label_dir = child  # images and labels side by side, told apart by suffix
-            if image_dir is None:
-                problems.append(
-                    f"{child.name}/ has no image folder (expected one of {', '.join(IMAGE_DIRS)})"
-                )
-                continue
-            if pairing is None:
-                pairing = _with_overrides(detect_pairing(image_dir, label_dir), image_suffix, label_suffix)
-            splits.append(
-                SplitFiles(split, image_dir, label_dir, _pair(split, image_dir, label_dir, pairing, problems))
-            )
+    for split, child in split_folders(root):
+        image_dir = image_folder(child)
+        # images and labels side by side, told apart by suffix
+        label_dir = child if image_dir == child else _find_dir(child, LABEL_DIRS)
+        if image_dir is None:
+            problems.append(f"{child.name}/ has no image folder (expected one of {', '.join(IMAGE_DIRS)})")
+            continue
+        if pairing is None:
+            pairing = _with_overrides(detect_pairing(image_dir, label_dir), image_suffix, label_suffix)
+        splits.append(
+            SplitFiles(split, image_dir, label_dir, _pair(split, image_dir, label_dir, pairing, problems))
+        )
     if splits:
         return splits, problems, pairing or Pairing()
     image_dir = _find_dir(root, IMAGE_DIRS)

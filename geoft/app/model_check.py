@@ -73,4 +73,6 @@ def dry_run(config: dict[str, Any], fallback_shape: tuple[int, int, int] = (6, 6
         out = task(x)
     seconds = time.perf_counter() - start
     output = getattr(out, "output", out)
+    if isinstance(output, list) and output and isinstance(output[0], dict):
+        output = output[0]["boxes"]  # a detector: the boxes [N, 4] found in the first image
     return ModelReport(total, trainable, tuple(x.shape), tuple(output.shape), seconds, batch is not None)

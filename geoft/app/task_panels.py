@@ -1,0 +1,172 @@
+"""The Data page's panels for object annotations and for one value per image (Streamlit; the reading is
+:mod:`geoft.app.detection_data` and :mod:`geoft.app.scalar_data`, tested without Streamlit)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from geoft.app.data_summary import default_rgb, save_dataset_meta
+from geoft.app.detection_data import DetectionSummary, boxes_preview, summarize_detection
+from geoft.app.imagery import class_colors
+from geoft.app.scalar_data import ScalarSummary, summarize_scalar
+from geoft.app.ui import escape_markdown, guarded
+from geoft.app.widgets import class_legend
+from geoft.errors import ConfigError
+
+FORMAT_NAMES = {
+    "vector": "GeoJSON / GeoPackage per chip",
+    "coco": "one COCO JSON",
+    "yolo": "YOLO .txt per chip",
+}
+
+
+def _problems(root: Path, problems: list[str], warnings: list[str]) -> None:
+    """Problems first, each naming its file relative to the dataset folder."""
+
+    def shown(text: str) -> str:
+        return escape_markdown(text.replace(f"{root}/", ""))
+
+    for problem in problems[:20]:
+        st.error(shown(problem))
+    if len(problems) > 20:
+        st.error(f"... and {len(problems) - 20} more problems")
+    for warning in warnings[:10]:
+        st.warning(shown(warning))
+
+
+def _saved_choice(
+    label: str,
+    options: list[str],
+    current: str | None,
+    meta_key: str,
+    home: Path,
+    root: Path,
+    meta: dict[str, Any],
+    format_func: Callable[[str], str] = str,
+) -> None:
+    """A choice among ``options`` kept in the dataset's saved settings (the page redraws with it)."""
+    index = options.index(current) if current in options else 0
+    picked = st.selectbox(label, options, index=index, format_func=format_func, key=f"data_{meta_key}")
+    if picked != current:
+        with guarded():
+            save_dataset_meta(home, root, {**meta, meta_key: picked})
+            st.rerun()
+
+
+def detection_panel(home: Path, root: Path, meta: dict[str, Any]) -> DetectionSummary | None:
+    """Annotation format, counts, classes, objects per image and problems of a detection dataset."""
+    summary = None
+    with guarded():
+        summary = summarize_detection(root, meta.get("label_format"), meta.get("class_names"))
+    if summary is None:
+        return None
+    if len(summary.formats_found) > 1:
+        _saved_choice(
+            "Annotations to train on", summary.formats_found, summary.label_format, "label_format", home, root, meta,
+            format_func=lambda f: FORMAT_NAMES.get(f, f),
+        )  # fmt: skip
+    elif summary.label_format:
+        st.caption(f"Annotations: {FORMAT_NAMES[summary.label_format]}.")
+    _problems(root, summary.problems, summary.warnings)
+    c = st.columns(5)
+    c[0].metric("Images", summary.image_count)
+    c[1].metric("Objects", summary.object_count)
+    c[2].metric("Empty images", summary.empty_images)
+    c[3].metric("Most objects in one image", summary.max_objects)
+    c[4].metric("Size", f"{summary.size[0]}×{summary.size[1]}" if summary.size else "-")
+    st.markdown(
+        f"**CRS:** `{summary.crs or 'none'}` · **Splits:** "
+        + ", ".join(f"{name} {count}" for name, count in summary.split_sizes.items())
+        + (f" · **Class field:** `{summary.class_field}`" if summary.class_field else "")
+    )
+    st.subheader("Classes")
+    st.dataframe(
+        pd.DataFrame(
+            {"class": summary.class_names, "objects": [summary.class_counts[n] for n in summary.class_names]}
+        ),
+        hide_index=True,
+    )
+    per_image = pd.Series([n for s in summary.splits for n in s.objects_per_image.values()])
+    if not per_image.empty:
+        st.caption("Images by number of objects")
+        st.bar_chart(per_image.value_counts().sort_index().rename("images"))
+    _gallery(summary, default_rgb(list(meta.get("bands") or summary.band_names)))
+    with st.form("detection_classes"):
+        names_text = st.text_input(
+            "Class names (comma-separated, in class order)",
+            ", ".join(summary.class_names),
+            key="data_detection_classes",
+        )
+        if st.form_submit_button("Save classes"):
+            names = [n.strip() for n in names_text.split(",") if n.strip()]
+            with guarded():
+                if len(names) != len(summary.class_names):
+                    raise ConfigError(
+                        f"the annotations have {len(summary.class_names)} classes; name each of them"
+                    )
+                save_dataset_meta(home, root, {**meta, "class_names": names})
+                st.rerun()
+    return summary
+
+
+def _gallery(summary: DetectionSummary, rgb: list[int]) -> None:
+    examples = [(s.name, image, objects) for s in summary.splits for image, objects in s.examples][:8]
+    if not examples:
+        return
+    st.subheader("Gallery")
+    colors = class_colors(summary.class_names)
+    class_legend(summary.class_names, colors)
+    columns = st.columns(4)
+    for k, (split, image, objects) in enumerate(examples):
+        with columns[k % 4], guarded():
+            st.image(
+                boxes_preview(image, objects, rgb, colors),
+                caption=f"{split} · {image.name} · {len(objects)} objects",
+                width="stretch",
+            )
+
+
+def scalar_panel(home: Path, root: Path, meta: dict[str, Any]) -> ScalarSummary | None:
+    """Labels file, image count, value range and problems of a scalar-regression dataset."""
+    summary = None
+    with guarded():
+        summary = summarize_scalar(root, meta.get("labels_file"))
+    if summary is None:
+        return None
+    if len(summary.labels_files_found) > 1:
+        _saved_choice(
+            "Labels file",
+            summary.labels_files_found,
+            summary.labels_file_name,
+            "labels_file",
+            home,
+            root,
+            meta,
+        )
+    elif summary.labels_file_name:
+        st.caption(f"Labels file: `{summary.labels_file_name}` in each split folder.")
+    _problems(root, summary.problems, summary.warnings)
+    low, high = summary.value_range or (None, None)
+    values = pd.Series([v for s in summary.splits for v in s.values])
+    c = st.columns(5)
+    c[0].metric("Images with a value", summary.image_count)
+    c[1].metric("Minimum", "-" if low is None else f"{low:.4g}")
+    c[2].metric("Maximum", "-" if high is None else f"{high:.4g}")
+    c[3].metric("Mean", "-" if values.empty else f"{values.mean():.4g}")
+    c[4].metric("Size", f"{summary.size[0]}×{summary.size[1]}" if summary.size else "-")
+    st.markdown(
+        "**Values:** "
+        + (", ".join(f"`{n}`" for n in summary.value_names) or "one per image")
+        + " · **Splits:** "
+        + ", ".join(f"{name} {count}" for name, count in summary.split_sizes.items())
+    )
+    if len(values) > 1:
+        st.caption("Distribution of the values")
+        counts = pd.cut(values, bins=min(20, len(values))).value_counts().sort_index()
+        st.bar_chart(pd.Series(counts.values, index=[f"{i.mid:.3g}" for i in counts.index], name="images"))
+    return summary
