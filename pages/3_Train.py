@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from geoft.app.cost_estimate import estimate, with_training_choices
 from geoft.app.forms import available_accelerators, best_precision, config_from_yaml, config_to_yaml
 from geoft.app.run_store import ACTIVE_STATUSES
 from geoft.app.ui import guarded, setup_page, upload_limit_caption
@@ -52,7 +53,8 @@ if config is not None:
         help="bf16 where the hardware has it (recent NVIDIA GPUs); full precision on CPU.",
     )
     name = st.text_input("Run name", value=st.session_state.get("geoft_run_name", "my-run"))
-    if st.button("Start training", type="primary"):
+    start, measure = st.columns([1, 2])
+    if start.button("Start training", type="primary"):
         with guarded():
             trainer.update(accelerator=accel, max_epochs=int(epochs), precision=precision)
             config.setdefault("data", {}).setdefault("init_args", {})["batch_size"] = int(batch)
@@ -65,6 +67,15 @@ if config is not None:
                 st.session_state["geoft_current_run"] = run.id
                 st.session_state["train_run_select"] = run.id  # follow the new run, not the previous one
                 st.toast(f"Run {run.id} is {run.status}")
+    if measure.button("Estimate memory and time (one real step on your data)", key="train_estimate"):
+        with guarded():
+            chosen = with_training_choices(config, accel, int(epochs), int(batch), precision)
+            if show_check(chosen, ctx.settings.allowed_roots):
+                with st.spinner("Running one training step on a batch of your data..."):
+                    cost = estimate(chosen)
+                st.info(
+                    f"{cost.summary()}. {int(epochs)} epochs: about {cost.epoch_s * int(epochs) / 60:.1f} min."
+                )
 
 st.divider()
 active = ctx.store.list(status=ACTIVE_STATUSES)

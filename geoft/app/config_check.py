@@ -71,6 +71,7 @@ def key_problems(config: dict[str, Any]) -> list[str]:
     """Unknown keys at the top level, in ``trainer`` and in the ``init_args`` of ``model`` and ``data``."""
     from lightning.pytorch import Trainer
 
+    from geoft.config.compat import resolve_name
     from geoft.registry import import_object
 
     problems = _unknown(config, TOP_LEVEL_KEYS, "")
@@ -83,8 +84,8 @@ def key_problems(config: dict[str, Any]) -> list[str]:
             problems.append(f"{section}.class_path: missing; start from a preset")
             continue
         problems += _unknown(node, ("class_path", "init_args", "dict_kwargs"), f"{section}.")
-        try:
-            cls = import_object(str(node["class_path"]))
+        try:  # short and TerraTorch names resolve as in `geoft fit`
+            cls = import_object(resolve_name(str(node["class_path"]), notice=lambda _message: None))
         except Exception as err:  # an unimportable name is a config problem, not a crash
             problems.append(f"{section}.class_path: cannot import {node['class_path']!r} ({err})")
             continue

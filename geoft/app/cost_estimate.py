@@ -10,6 +10,7 @@ peak, on the CPU the child's peak resident memory (model, optimizer state, activ
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import resource
 import subprocess
@@ -50,6 +51,18 @@ class CostEstimate:
             f"steps of {self.val_step_s:.2f} s at batch size {self.batch_size}; "
             f"memory {self.peak_memory_mb:.0f} MB ({self.memory_kind})"
         )
+
+
+def with_training_choices(
+    config: dict[str, Any], accelerator: str, max_epochs: int, batch_size: int, precision: str
+) -> dict[str, Any]:
+    """A copy of ``config`` with the Train page's device, epochs, batch size and precision."""
+    chosen = copy.deepcopy(config)
+    chosen.setdefault("trainer", {}).update(
+        accelerator=accelerator, max_epochs=max_epochs, precision=precision
+    )
+    chosen.setdefault("data", {}).setdefault("init_args", {})["batch_size"] = batch_size
+    return chosen
 
 
 def _datamodule(config: dict[str, Any]) -> Any:
@@ -210,7 +223,7 @@ def _main() -> int:
     return 0
 
 
-__all__ = ["CostEstimate", "estimate", "measure"]
+__all__ = ["CostEstimate", "estimate", "measure", "with_training_choices"]
 
 
 if __name__ == "__main__":

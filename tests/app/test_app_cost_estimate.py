@@ -50,3 +50,21 @@ def test_a_config_that_cannot_run_is_a_message(tmp_path: Path, tiny_demo_workspa
     config = config_for(workspace, batch_size=1, precision="transformer-engine")
     with pytest.raises(ConfigError, match="32-true, bf16-mixed or 16-mixed"):
         estimate(config)
+
+
+def test_train_page_estimates_the_chosen_setup(
+    tmp_path: Path, tiny_demo_workspace: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    workspace = tiny_demo_workspace(tmp_path / "ws", {})
+    monkeypatch.setenv("GEOFT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("GEOFT_DATA_ROOTS", str(workspace))
+    monkeypatch.delenv("GEOFT_APP_PASSWORD", raising=False)
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "pages/3_Train.py"), default_timeout=120)
+    at.session_state["geoft_config"] = config_for(workspace, batch_size=2)
+    at.run()
+    next(b for b in at.button if b.key == "train_estimate").click().run()
+    shown = "\n".join(str(i.value) for i in [*at.info, *at.error, *at.warning])
+    assert "per epoch on cpu" in shown and "at batch size" in shown and "epochs: about" in shown, shown
+    assert not at.exception
