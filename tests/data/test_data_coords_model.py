@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from geoft.datamodules import GenericNonGeoSegmentationDataModule
 from geoft.tasks import SemanticSegmentationTask
 from tests.data.conftest import write_tif
+from tests.data.test_data_dates import segmentation
 
 
 def batch_for(root: Path, dates: tuple[str, str]) -> dict:
@@ -22,14 +22,10 @@ def batch_for(root: Path, dates: tuple[str, str]) -> dict:
     for date in dates:
         write_tif(root / "img" / f"a_{date}.tif", rng.random((2, 32, 32), dtype=np.float32))
     write_tif(root / "lbl" / "a_mask.tif", np.zeros((32, 32), np.uint8))
-    dm = GenericNonGeoSegmentationDataModule(
-        train_data_root=root / "img",
-        train_label_data_root=root / "lbl",
-        img_grep="*.tif",
-        label_grep="*_mask.tif",
+    dm = segmentation(
+        root,
         time_grep="{sample}_{date:%Y%m%d}.tif",
         use_metadata=True,
-        num_classes=2,
         batch_size=1,
         means=[0.5, 0.5],
         stds=[0.3, 0.3],
