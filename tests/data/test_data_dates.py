@@ -176,3 +176,21 @@ def test_date_texts() -> None:
     assert parse_date_text("May 2020") is None
     key, date = TimeGrep.compile("T*_{sample}_{date:%Y%j}.tif").key_and_date(Path("T33_x_1_2020122.tif"))
     assert (key, date) == ("x_1", datetime(2020, 5, 1))
+
+
+@pytest.mark.real_data
+def test_real_chips_locations_and_a_missing_date(real_data: Path) -> None:
+    from geoft.datasets.dates import location_coords
+    from geoft.datasets.raster import read_header
+
+    hls = real_data / "hls_l30_chip_terratorch" / "hls_l30_texas_224.tif"  # EPSG:32614, south Texas
+    info = read_header(hls)
+    lat, lon = location_coords(info.crs, info.transform, info.shape, str(hls))
+    assert 28.50 < lat < 28.56 and -99.61 < lon < -99.54
+    s1 = real_data / "sen1floods11_sample" / "Spain_7370579_S1Hand.tif"
+    info = read_header(s1)
+    lat, lon = location_coords(info.crs, info.transform, info.shape, str(s1))
+    assert 36 < lat < 44 and -10 < lon < 4  # Spain
+    dm = GenericNonGeoSegmentationDataModule(predict_data_root=hls, num_classes=2, use_metadata=True)
+    with pytest.raises(DataError, match=r"hls_l30_texas_224\.tif has no date tag"):
+        dm.setup("predict")  # the chip has no date: said when the dataset is built
