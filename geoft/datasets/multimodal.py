@@ -26,7 +26,7 @@ from geoft.datasets.problems import DataProblem, FileDataError, checked_samples,
 from geoft.datasets.raster import RasterInfo, read_header, read_raster
 from geoft.datasets.reader import ImageReader, SampleHeader
 from geoft.datasets.segmentation import check_class_values
-from geoft.datasets.temporal import Dates, SampleDates
+from geoft.datasets.temporal import Dates, SampleDates, common_dates
 from geoft.errors import ConfigError, DataError
 
 Resampling = Literal["nearest", "bilinear"]
@@ -319,22 +319,7 @@ class GenericMultimodalDataset(torch.utils.data.Dataset):
         """The dates of a sample: those of its dated modalities, which must agree (with
         ``use_metadata`` and no dated modality, the first modality's date tag)."""
         found = {m: self.dates[m].resolve(key, p, headers[m]) for m, p in images.items()}
-        dated = {m: d for m, d in found.items() if d is not None}
-        for m, dates in dated.items():
-            for other, theirs in dated.items():
-                lacking = sorted(set(dates) - set(theirs))
-                if lacking:
-                    files = self.readers[m].series.get(images[m])
-                    where = ", ".join(map(str, files.files)) if files is not None else str(images[m])
-                    raise FileDataError(
-                        "missing_date",
-                        f"Sample {key!r}: modality {other!r} ({images[other]}) has no date "
-                        f"{lacking[0]:%Y-%m-%d}, which {m!r} has ({where}).",
-                        str(images[other]),
-                        hint="the dated modalities of a sample need the same dates (name files by the "
-                        "period, e.g. {date:%Y%m}, when sensors are seen on different days).",
-                    )
-        dates = next(iter(dated.values()), None)
+        dates = common_dates(key, {m: (d, self.dates[m].files(images[m])) for m, d in found.items() if d})
         if self.use_metadata and dates is None:
             dates = (tag_date(next(iter(images.values()))),)
         return dates

@@ -98,6 +98,11 @@ class SampleDates:
             out[key] = s.files[0]
         return out, problems
 
+    def files(self, path: Path) -> tuple[Path, ...]:
+        """The files of the sample whose (first) file is ``path``."""
+        series = self.reader.series.get(path)
+        return series.files if series is not None else (path,)
+
     def resolve(self, key: str, path: Path, header: SampleHeader) -> Dates | None:
         """The dates of one indexed sample (raises :class:`FileDataError` when they are missing or do
         not fit the file); kept, with the chip's location, for :meth:`coords`."""
@@ -153,3 +158,20 @@ class SampleDates:
             "temporal_coords": torch.from_numpy(temporal_coords(self.dates[key])),
             "location_coords": self.locations[key],
         }
+
+
+def common_dates(key: str, dated: dict[str, tuple[Dates, tuple[Path, ...]]]) -> Dates | None:
+    """The dates of a sample's dated sources (``{modality: (dates, files)}``), which must be the same."""
+    for source, (dates, files) in dated.items():
+        for other, (theirs, their_files) in dated.items():
+            lacking = sorted(set(dates) - set(theirs))
+            if lacking:
+                raise FileDataError(
+                    "missing_date",
+                    f"Sample {key!r}: modality {other!r} ({', '.join(map(str, their_files))}) has no date "
+                    f"{lacking[0]:%Y-%m-%d}, which {source!r} has ({', '.join(map(str, files))}).",
+                    str(their_files[0]),
+                    hint="the dated modalities of a sample need the same dates (name files by the "
+                    "period, e.g. {date:%Y%m}, when sensors are seen on different days).",
+                )
+    return next((dates for dates, _ in dated.values()), None)
