@@ -16,12 +16,12 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-import rasterio
 from rasterio.crs import CRS
 from rasterio.warp import transform as warp_transform
 
 from geoft.datasets.labels_file import read_labels_file
 from geoft.datasets.problems import DataProblem, FileDataError
+from geoft.datasets.raster import read_tags
 from geoft.errors import ConfigError
 
 # tags that hold the acquisition time, most specific first (GDAL names the TIFF tag TIFFTAG_DATETIME)
@@ -138,8 +138,7 @@ def _date_regex(fmt: str, pattern: str) -> str:
 
 def tag_date(path: Path) -> datetime:
     """The acquisition date written in a raster's tags (``DATE_TAGS``)."""
-    with rasterio.open(path) as src:
-        tags = {k.upper(): v for k, v in src.tags().items()}
+    tags = read_tags(path)
     for name in DATE_TAGS:
         if name in tags:
             date = parse_date_text(tags[name])

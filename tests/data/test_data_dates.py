@@ -115,6 +115,9 @@ def test_dates_from_tags_when_the_pattern_has_none(tmp_path: Path) -> None:
         # GDAL keeps an empty tag; a file without any date tag says which tags it looked for
     with pytest.raises(DataError, match=r"b_t01032020\.tif"):
         first_sample(segmentation(root, time_grep="{sample}_t*.tif", use_metadata=True))
+    (root / "img" / "b_t01032020.tif").write_text("not a raster")  # said as such, not a raw traceback
+    with pytest.raises(DataError, match=r"b_t01032020\.tif is not a readable raster"):
+        first_sample(segmentation(root, time_grep="{sample}_t*.tif", use_metadata=True))
 
 
 def test_single_date_files_take_their_date_from_tags(tmp_path: Path) -> None:
