@@ -57,6 +57,33 @@ def load_values(value: list[float] | tuple[float, ...] | str | Path | None, name
         raise ConfigError(f"{name} file {path} does not hold a list of numbers.") from err
 
 
+def split_loader(
+    datamodule: Any, dataset: Dataset, batch_size: int, split: str, augmentation: Any | None
+) -> DataLoader:
+    """The loader of a split: shuffled for training, per-sample ``augmentation`` (albumentations)
+    before ``datamodule.collate_fn``, and the datamodule's workers, ``drop_last`` and ``pin_memory``."""
+    drop_last = split == "train" and datamodule.drop_last
+    if drop_last and len(dataset) < batch_size:  # type: ignore[arg-type]
+        warnings.warn(
+            f"The train split has {len(dataset)} samples, fewer than batch_size {batch_size}; "  # type: ignore[arg-type]
+            "keeping the incomplete batch instead of dropping every sample.",
+            stacklevel=3,
+        )
+        drop_last = False
+    return DataLoader(
+        dataset=dataset,
+        batch_size=batch_size,
+        shuffle=split == "train",
+        num_workers=datamodule.num_workers,
+        collate_fn=datamodule.collate_fn
+        if augmentation is None
+        else AugmentingCollate(augmentation, datamodule.collate_fn),
+        drop_last=drop_last,
+        pin_memory=datamodule.pin_memory,
+        persistent_workers=datamodule.num_workers > 0,
+    )
+
+
 class GenericDataModuleBase(NonGeoDataModule):
     """Datasets per split, means/stds (given, cached or computed), mixed-size checks, batch transforms.
 
@@ -292,26 +319,7 @@ class GenericDataModuleBase(NonGeoDataModule):
         dataset = self._valid_attribute(f"{split}_dataset", "dataset")
         batch_size = self._valid_attribute(f"{split}_batch_size", "batch_size")
         self.check_sizes(dataset, batch_size, split)
-        drop_last = split == "train" and self.drop_last
-        if drop_last and len(dataset) < batch_size:
-            warnings.warn(
-                f"The train split has {len(dataset)} samples, fewer than batch_size {batch_size}; "
-                "keeping the incomplete batch instead of dropping every sample.",
-                stacklevel=2,
-            )
-            drop_last = False
-        return DataLoader(
-            dataset=dataset,
-            batch_size=batch_size,
-            shuffle=split == "train",
-            num_workers=self.num_workers,
-            collate_fn=self.collate_fn
-            if self._sample_augmentations[split] is None
-            else AugmentingCollate(self._sample_augmentations[split], self.collate_fn),
-            drop_last=drop_last,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
-        )
+        return split_loader(self, dataset, batch_size, split, self._sample_augmentations[split])
 
     def _current_split(self) -> str:
         trainer = self.trainer

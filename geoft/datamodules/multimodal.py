@@ -16,8 +16,8 @@ import torch
 from torch.utils.data import DataLoader
 from torchgeo.datamodules import NonGeoDataModule
 
+from geoft.datamodules.base import split_loader
 from geoft.datamodules.transforms import (
-    AugmentingCollate,
     SampleAugmentation,
     build_augmentations,
     build_sample_augmentation,
@@ -58,19 +58,23 @@ class SharedAugmentation:
 
 @dataclass(eq=False, repr=False, kw_only=True)
 class GenericMultiModalDataModule(NonGeoDataModule):
-    """Pixel-wise tasks on several modalities paired by name stem with one label raster.
+    """Several modalities paired by name stem, with one label raster (pixel-wise tasks) or one labels
+    file (image-level tasks).
 
     Args:
         modalities: the modality names, e.g. ``[S2L2A, S1GRD]``; their order is the order of ``concat_bands``.
         batch_size: samples per batch.
         num_workers: data loading worker processes.
-        task: ``segmentation`` or ``regression`` (pixel-wise).
-        num_classes: segmentation classes.
+        task: ``segmentation`` or ``regression`` (pixel-wise), ``classification`` or
+            ``scalar_regression`` (image-level, from a labels file).
+        num_classes: segmentation or classification classes.
+        num_outputs: scalar regression: values per sample.
         train_data_root: ``{modality: folder}`` of the training split (likewise val/test/predict).
         val_data_root: see ``train_data_root``.
         test_data_root: see ``train_data_root``.
         predict_data_root: see ``train_data_root``; no labels needed.
-        train_label_data_root: label folder of the training split (likewise val/test).
+        train_label_data_root: label folder of the training split (likewise val/test); for the
+            image-level tasks a labels file of ``sample,label`` rows.
         val_label_data_root: see ``train_label_data_root``.
         test_label_data_root: see ``train_label_data_root``.
         image_grep: ``{modality: glob}``; files pair by the part the wildcards match.
@@ -88,6 +92,13 @@ class GenericMultiModalDataModule(NonGeoDataModule):
         no_label_replace: value for label nodata/NaN (default: ``ignore_index``).
         ignore_index: label value ignored by losses and metrics.
         expand_temporal_dimension: files stack time steps; images become ``[C, T, H, W]``.
+        time_grep: ``{modality: pattern}``, one file per date, e.g. ``"{sample}_S2_{date:%Y%m%d}.tif"``
+            (or a regex with groups ``sample`` and ``date``); the files found with ``image_grep`` group
+            by sample into ``[C, T, H, W]``, ordered by date. The dated modalities of a sample must
+            have the same dates. Without a date field the dates come from the files' tags.
+        dates_file: ``{modality: file}`` of ``sample,date[,date...]`` rows: the dates of time stacks.
+        use_metadata: batches carry ``temporal_coords`` ``[B, T, 2]`` (year, day of year) and
+            ``location_coords`` ``[B, 2]`` (latitude, longitude of the chip centre).
         resampling: ``{modality: nearest|bilinear}`` onto the label grid (default bilinear).
         concat_bands: one image tensor of all modalities' bands (single-modal backbones).
         allow_missing_modalities: keep samples lacking some modalities (filled with zeros after
@@ -110,6 +121,7 @@ class GenericMultiModalDataModule(NonGeoDataModule):
     num_workers: int = 0
     task: MultiModalTask = "segmentation"
     num_classes: int | None = None
+    num_outputs: int = 1
     train_data_root: dict[str, str] | None = None
     val_data_root: dict[str, str] | None = None
     test_data_root: dict[str, str] | None = None
@@ -132,6 +144,9 @@ class GenericMultiModalDataModule(NonGeoDataModule):
     no_label_replace: float | None = None
     ignore_index: int | None = None
     expand_temporal_dimension: bool = False
+    time_grep: dict[str, str] | None = None
+    dates_file: dict[str, str] | None = None
+    use_metadata: bool = False
     resampling: dict[str, Resampling] | None = None
     concat_bands: bool = False
     allow_missing_modalities: bool = False
@@ -156,8 +171,8 @@ class GenericMultiModalDataModule(NonGeoDataModule):
                 raise ConfigError(
                     f"{name} has modalities {sorted(given)}, but modalities are {self.modalities}."
                 )
-        if self.task == "segmentation" and self.num_classes is None:
-            raise ConfigError("task 'segmentation' needs num_classes.")
+        if self.task in ("segmentation", "classification") and self.num_classes is None:
+            raise ConfigError(f"task {self.task!r} needs num_classes.")
         if self.sample_num_modalities is not None and self.concat_bands:
             raise ConfigError("sample_num_modalities drops modalities, which concat_bands cannot do.")
         if all(getattr(self, f"{s}_data_root") is None for s in SPLITS):
@@ -202,6 +217,11 @@ class GenericMultiModalDataModule(NonGeoDataModule):
             num_classes=self.num_classes,
             ignore_index=self.ignore_index,
             no_label_replace=self.no_label_replace,
+            class_names=self.class_names,
+            num_outputs=self.num_outputs,
+            time_grep=self.time_grep,
+            dates_file=self.dates_file,
+            use_metadata=self.use_metadata,
             strict=strict,
             name=split,
         )
@@ -210,7 +230,10 @@ class GenericMultiModalDataModule(NonGeoDataModule):
         wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("predict",)}
         for split in wanted[stage]:
             if getattr(self, f"{split}_data_root") is not None:
-                setattr(self, f"{split}_dataset", self.build_dataset(split))
+                dataset = self.build_dataset(split)
+                setattr(self, f"{split}_dataset", dataset)
+                if self.class_names is None and dataset.labels is not None:
+                    self.class_names = dataset.labels.class_names  # named in the labels file
         if stage == "fit":
             self.statistics()
 
@@ -239,6 +262,7 @@ class GenericMultiModalDataModule(NonGeoDataModule):
                 constant_scale=(self.constant_scale or {}).get(m, 1.0),
                 no_data_replace=self.no_data_replace,
                 expand_temporal_dimension=self.expand_temporal_dimension,
+                time_grep=(self.time_grep or {}).get(m),
                 with_labels=False,
                 name=f"train {m}",
             )
@@ -261,18 +285,7 @@ class GenericMultiModalDataModule(NonGeoDataModule):
     def _dataloader_factory(self, split: str) -> DataLoader:
         dataset = self._valid_attribute(f"{split}_dataset", "dataset")
         batch_size = self._valid_attribute(f"{split}_batch_size", "batch_size")
-        return DataLoader(
-            dataset=dataset,
-            batch_size=batch_size,
-            shuffle=split == "train",
-            num_workers=self.num_workers,
-            collate_fn=self.collate_fn
-            if self._augmentations[split] is None
-            else AugmentingCollate(self._augmentations[split], self.collate_fn),
-            drop_last=split == "train" and self.drop_last and len(dataset) >= batch_size,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
-        )
+        return split_loader(self, dataset, batch_size, split, self._augmentations[split])
 
     def normalize(self, batch: dict[str, Any], training: bool = False) -> dict[str, Any]:
         """Normalise each modality; zero the missing ones; sample modalities (training); concatenate."""

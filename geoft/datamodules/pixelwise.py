@@ -2,7 +2,7 @@
 
 Arguments follow the reference (TerraTorch) generic pixel-wise datamodule, plus geoft's additions:
 name-stem pairing, optional means/stds (computed and cached), ``class_names``, ``ignore_index``,
-``temporal_order``, ``band_file_pattern``, ``chip_size`` and ``pad_to_multiple``. They are declared
+``temporal_order``, ``time_grep``/``dates_file``/``use_metadata`` (dates), ``band_file_pattern``, ``chip_size`` and ``pad_to_multiple``. They are declared
 once, in :mod:`geoft.datamodules.arguments`.
 """
 
@@ -15,6 +15,7 @@ from geoft.datamodules.base import GenericDataModuleBase
 from geoft.datasets.classes import check_class_names
 from geoft.datasets.regression import GenericNonGeoPixelwiseRegressionDataset
 from geoft.datasets.segmentation import GenericNonGeoSegmentationDataset
+from geoft.datasets.temporal import TemporalArguments
 from geoft.errors import ConfigError
 from geoft.task_kinds import TaskKind
 
@@ -31,9 +32,14 @@ class _PixelwiseDataModule(GenericDataModuleBase):
 
 
 @dataclass(eq=False, repr=False, kw_only=True)
-class GenericNonGeoSegmentationDataModule(
-    LabelRasterArguments, RasterArguments, SplitArguments, LoaderArguments, _PixelwiseDataModule
+class _PixelwiseArguments(
+    TemporalArguments, LabelRasterArguments, RasterArguments, SplitArguments, LoaderArguments
 ):
+    """The argument groups of the pixel-wise datamodules."""
+
+
+@dataclass(eq=False, repr=False, kw_only=True)
+class GenericNonGeoSegmentationDataModule(_PixelwiseArguments, _PixelwiseDataModule):
     """Semantic segmentation from folders of image rasters and label rasters paired by name.
 
     Args:
@@ -59,9 +65,7 @@ class GenericNonGeoSegmentationDataModule(
 
 
 @dataclass(eq=False, repr=False, kw_only=True)
-class GenericNonGeoPixelwiseRegressionDataModule(
-    LabelRasterArguments, RasterArguments, SplitArguments, LoaderArguments, _PixelwiseDataModule
-):
+class GenericNonGeoPixelwiseRegressionDataModule(_PixelwiseArguments, _PixelwiseDataModule):
     """Pixel-wise regression (one float target per pixel) from image and target rasters paired by name.
 
     Arguments as :class:`GenericNonGeoSegmentationDataModule`, without ``num_classes``,

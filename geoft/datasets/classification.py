@@ -13,8 +13,8 @@ from torchgeo.datasets import NonGeoDataset
 from geoft.datasets.arguments import ReadingArguments, SourceArguments
 from geoft.datasets.classes import check_class_names
 from geoft.datasets.geometry import as_size, fit_to_size, target_shape
-from geoft.datasets.labels_file import labels_are_indices, read_labels_file
-from geoft.datasets.pairing import filter_by_split, find_files, keyed, strip_extension
+from geoft.datasets.labels_file import class_index, label_aliases, labels_are_indices, read_labels_file
+from geoft.datasets.pairing import filter_by_split, find_files, keyed
 from geoft.datasets.pixelwise import warn_not_georeferenced
 from geoft.datasets.problems import DataProblem, checked_samples, problem_from_error
 from geoft.datasets.reader import SampleHeader, default_rgb_indices
@@ -112,28 +112,11 @@ class GenericNonGeoClassificationDataset(ReadingArguments, SourceArguments, NonG
         return records
 
     def _class_index(self, label: str, source: str) -> int | None:
-        if self.class_names is None:
-            index = int(label)
-            if not 0 <= index < self.num_classes:
-                self.problems.append(
-                    DataProblem(
-                        "label_out_of_range",
-                        f"{source}: class index {index} is outside 0..{self.num_classes - 1}.",
-                        source,
-                    )
-                )
-                return None
-            return index
-        if label not in self.class_names:
-            self.problems.append(
-                DataProblem(
-                    "unknown_class",
-                    f"{source}: unknown class {label!r}; known classes: {', '.join(self.class_names)}.",
-                    source,
-                )
-            )
+        found = class_index(label, self.class_names, self.num_classes, source)
+        if isinstance(found, DataProblem):
+            self.problems.append(found)
             return None
-        return self.class_names.index(label)
+        return found
 
     def _resolve_names(self, found: list[str], source: str) -> None:
         if self.class_names is not None:
@@ -161,11 +144,7 @@ class GenericNonGeoClassificationDataset(ReadingArguments, SourceArguments, NonG
                 for k, labs in table.items()
             }
         images = self._filter_split(self._images(self.data_root, self.image_grep, True))
-        aliases = {}
-        for key, path in images.items():
-            rel = path.relative_to(self.data_root).as_posix() if self.data_root.is_dir() else path.name
-            for alias in (key, strip_extension(path.name), strip_extension(rel)):
-                aliases.setdefault(alias, key)
+        aliases = label_aliases(images, self.data_root)
         out: dict[str, tuple[Path, tuple[int, ...] | None]] = {}
         for name, labels in table.items():
             key = aliases.get(name)

@@ -18,26 +18,35 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from geoft.datasets.dates import location_coords, tag_date, temporal_coords
+from geoft.datasets.image_labels import ImageLabels
 from geoft.datasets.pairing import filter_by_split, find_files, keyed
 from geoft.datasets.pixelwise import same_crs
 from geoft.datasets.problems import DataProblem, FileDataError, checked_samples, problem_from_error
 from geoft.datasets.raster import RasterInfo, read_header, read_raster
 from geoft.datasets.reader import ImageReader, SampleHeader
 from geoft.datasets.segmentation import check_class_values
+from geoft.datasets.temporal import Dates, SampleDates, common_dates
 from geoft.errors import ConfigError, DataError
 
 Resampling = Literal["nearest", "bilinear"]
-MultiModalTask = Literal["segmentation", "regression"]
+MultiModalTask = Literal["segmentation", "regression", "classification", "scalar_regression"]
+SCALAR_TASKS = ("classification", "scalar_regression")
 
 
 @dataclass(frozen=True)
 class MultiModalRecord:
-    """One sample: its key, one file per present modality, the label file and the label's grid."""
+    """One sample: its key, one file per present modality, the label file (pixel-wise tasks) or
+    image-level target (scalar tasks), the label's grid (the first modality's for scalar tasks) and
+    the dates."""
 
     key: str
     images: dict[str, Path]
     label: Path | None
     grid: RasterInfo
+    target: tuple[float, ...] | None = None
+    dates: Dates | None = None
+    location: tuple[float, float] | None = None
 
 
 def _extent(shape: tuple[int, int], transform: tuple[float, ...] | None) -> tuple[float, float, float, float]:
@@ -90,12 +99,13 @@ def resample(image: np.ndarray, shape: tuple[int, int], method: Resampling) -> n
 
 @dataclass(eq=False, repr=False, kw_only=True)
 class GenericMultimodalDataset(torch.utils.data.Dataset):
-    """Samples ``{"image": {modality: [C, H, W] (or [C, T, H, W])}, "mask": [H, W]}``.
+    """Samples ``{"image": {modality: [C, H, W] (or [C, T, H, W])}, "mask": [H, W]}`` (or ``"label"``).
 
     Args:
         data_root: folder per modality.
         modalities: the modalities, in order (the order of ``concat_bands``).
-        label_data_root: folder of the labels (None: no labels, prediction).
+        label_data_root: folder of the labels (None: no labels, prediction); for the scalar tasks a
+            labels file of ``sample,label`` rows (the sample's key or one of its file names).
         image_grep: glob pattern per modality (default ``"*"``).
         label_grep: glob pattern of the labels.
         split: text file of sample names to keep.
@@ -107,8 +117,15 @@ class GenericMultimodalDataset(torch.utils.data.Dataset):
         resampling: per modality, how a file at another resolution goes onto the label grid
             (default ``"bilinear"``; use ``"nearest"`` for categorical modalities such as land cover).
         allow_missing_modalities: keep samples that lack some modalities (zeros, and ``present`` False).
-        task: ``"segmentation"`` (int64 mask) or ``"regression"`` (float32 mask).
-        num_classes: segmentation only, checked against the label values.
+        task: ``"segmentation"`` (int64 mask), ``"regression"`` (float32 mask), ``"classification"``
+            (int64 ``label``) or ``"scalar_regression"`` (float32 ``label``).
+        num_classes: segmentation and classification, checked against the label values.
+        class_names: classification: the classes in index order (labels may then be names).
+        num_outputs: scalar regression: values per sample.
+        time_grep: per modality, one file per date (see :class:`~geoft.datasets.temporal.TemporalArguments`);
+            the dated modalities of a sample must have the same dates.
+        dates_file: per modality, the dates of its time stacks.
+        use_metadata: add ``temporal_coords`` and ``location_coords`` (of the label grid's centre).
         ignore_index: label value ignored by losses; fills label nodata unless ``no_label_replace``.
         no_label_replace: value put where the label is nodata/NaN.
         strict: raise one :class:`DataError` listing every problem, or keep them in ``problems``.
@@ -133,6 +150,11 @@ class GenericMultimodalDataset(torch.utils.data.Dataset):
     num_classes: int | None = None
     ignore_index: int | None = None
     no_label_replace: float | None = None
+    class_names: list[str] | None = None
+    num_outputs: int = 1
+    time_grep: dict[str, str] | None = None
+    dates_file: dict[str, str] | None = None
+    use_metadata: bool = False
     strict: bool = True
     name: str = "dataset"
 
@@ -146,6 +168,8 @@ class GenericMultimodalDataset(torch.utils.data.Dataset):
             "output_bands",
             "constant_scale",
             "resampling",
+            "time_grep",
+            "dates_file",
         ):
             unknown = sorted(set(getattr(self, arg) or {}) - set(self.modalities))
             if unknown:
@@ -153,8 +177,11 @@ class GenericMultimodalDataset(torch.utils.data.Dataset):
         missing = [m for m in self.modalities if m not in self.data_root]
         if missing:
             raise ConfigError(f"data_root has no folder for modalities {missing}.")
-        if self.task not in ("segmentation", "regression"):
-            raise ConfigError(f"task must be 'segmentation' or 'regression', not {self.task!r}.")
+        if self.task not in ("segmentation", "regression", *SCALAR_TASKS):
+            raise ConfigError(
+                f"task must be 'segmentation', 'regression', 'classification' or 'scalar_regression', "
+                f"not {self.task!r}."
+            )
         for m, method in (self.resampling or {}).items():
             if method not in ("nearest", "bilinear"):
                 raise ConfigError(f"resampling of {m!r} must be 'nearest' or 'bilinear', not {method!r}.")
@@ -168,6 +195,21 @@ class GenericMultimodalDataset(torch.utils.data.Dataset):
             )
             for m in self.modalities
         }
+        self.dates = {
+            m: SampleDates(
+                (self.time_grep or {}).get(m),
+                (self.dates_file or {}).get(m),
+                False,  # a sample's dates are its dated modalities' (checked alike), see _dates
+                self.readers[m],
+                f"{m!r} images",
+            )
+            for m in self.modalities
+        }
+        self.labels = None
+        if self.task in SCALAR_TASKS and self.label_data_root is not None:
+            self.labels = ImageLabels(
+                Path(self.label_data_root), self.task, self.num_classes, self.class_names, self.num_outputs
+            )
         self.problems: list[DataProblem] = []
         self.channels: dict[str, int] = {}
         self.num_times: dict[str, int] = {}
@@ -177,10 +219,13 @@ class GenericMultimodalDataset(torch.utils.data.Dataset):
     def grep(self, modality: str) -> str:
         return (self.image_grep or {}).get(modality, "*")
 
-    def _keyed(self, root: Path, pattern: str, what: str) -> dict[str, Path]:
+    def _keyed(self, root: Path, pattern: str, what: str, modality: str | None = None) -> dict[str, Path]:
         files, problems = find_files(root, pattern, what)
         self.problems += problems
-        found, problems = keyed(files, root, pattern, what)
+        if modality is not None and self.dates[modality].time_grep is not None:
+            found, problems = self.dates[modality].group(files)
+        else:
+            found, problems = keyed(files, root, pattern, what)
         self.problems += problems
         if self.split is not None and found:
             found, problems = filter_by_split(found, self.split, True, self.allow_substring_file_names)
@@ -189,11 +234,13 @@ class GenericMultimodalDataset(torch.utils.data.Dataset):
 
     def _index(self) -> list[MultiModalRecord]:
         by_modality = {
-            m: self._keyed(Path(self.data_root[m]), self.grep(m), f"{m!r} image") for m in self.modalities
+            m: self._keyed(Path(self.data_root[m]), self.grep(m), f"{m!r} image", m) for m in self.modalities
         }
         labels = None
-        if self.label_data_root is not None:
+        if self.label_data_root is not None and self.labels is None:
             labels = self._keyed(Path(self.label_data_root), self.label_grep, "label")
+        elif self.labels is not None:
+            by_modality = self.labels.select(by_modality, self.data_root, self.problems)
         keys = sorted(set(labels) if labels is not None else set().union(*by_modality.values()))
         records = []
         for key in keys:
@@ -255,12 +302,27 @@ class GenericMultimodalDataset(torch.utils.data.Dataset):
                 raise FileDataError(
                     "label_bands", f"Label {label} has {grid.count} bands; needs 1.", str(label)
                 )
-        else:  # prediction: the grid of the first modality present
+        else:  # prediction and scalar tasks: the grid of the first modality present
             first = self.modalities[[m in images for m in self.modalities].index(True)]
             grid = read_header(images[first])
         for m, path in images.items():
             check_on_grid(headers[m], path, grid, m)
-        return MultiModalRecord(key, images, label, grid)
+        target = self.labels.targets.get(key) if self.labels is not None else None
+        dates = self._dates(key, images, headers)
+        location = None
+        if self.use_metadata:
+            lat, lon = location_coords(grid.crs, grid.transform, grid.shape, grid.path)
+            location = (float(lat), float(lon))
+        return MultiModalRecord(key, images, label, grid, target, dates, location)
+
+    def _dates(self, key: str, images: dict[str, Path], headers: dict[str, SampleHeader]) -> Dates | None:
+        """The dates of a sample: those of its dated modalities, which must agree (with
+        ``use_metadata`` and no dated modality, the first modality's date tag)."""
+        found = {m: self.dates[m].resolve(key, p, headers[m]) for m, p in images.items()}
+        dates = common_dates(key, {m: (d, self.dates[m].files(images[m])) for m, d in found.items() if d})
+        if self.use_metadata and dates is None:
+            dates = (tag_date(next(iter(images.values()))),)
+        return dates
 
     # -- reading ---------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -318,6 +380,12 @@ class GenericMultimodalDataset(torch.utils.data.Dataset):
         sample: dict[str, Any] = {"image": images, "present": present}
         if record.label is not None:
             sample["mask"] = torch.from_numpy(self.read_target(record))
+        if record.target is not None and self.labels is not None:
+            sample["label"] = self.labels.tensor(record.target)
+        if self.use_metadata:
+            assert record.dates is not None and record.location is not None
+            sample["temporal_coords"] = torch.from_numpy(temporal_coords(record.dates))
+            sample["location_coords"] = torch.tensor(record.location, dtype=torch.float32)
         sample["filename"] = str(record.label or next(iter(record.images.values())))
         sample["crs"] = record.grid.crs
         sample["transform"] = record.grid.transform

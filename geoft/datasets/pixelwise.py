@@ -18,6 +18,7 @@ from geoft.datasets.pairing import filter_by_split, find_files, keyed, pair_by_k
 from geoft.datasets.problems import DataProblem, FileDataError, checked_samples, problem_from_error
 from geoft.datasets.raster import NotGeoreferencedWarning, RasterInfo, read_header, read_raster
 from geoft.datasets.reader import SampleHeader, default_rgb_indices
+from geoft.datasets.temporal import SampleDates, TemporalArguments
 from geoft.errors import ConfigError, DataError
 
 
@@ -51,12 +52,13 @@ def warn_not_georeferenced(records: list[Any], name: str) -> list[DataProblem]:
 
 
 @dataclass(eq=False, repr=False)
-class GenericPixelwiseDataset(ReadingArguments, SourceArguments, NonGeoDataset):
+class GenericPixelwiseDataset(TemporalArguments, ReadingArguments, SourceArguments, NonGeoDataset):
     """Images and per-pixel targets from folders of rasters (any rasterio format, any dtype).
 
     Built from a :class:`~geoft.datasets.arguments.SplitSource` (``self.source``: which files) and an
     :class:`~geoft.datasets.reader.ImageReader` (``self.reader``: how to read them), both made from the
-    flat arguments of :mod:`geoft.datasets.arguments`.
+    flat arguments of :mod:`geoft.datasets.arguments`, and the dates (``self.sample_dates``) of
+    :class:`~geoft.datasets.temporal.TemporalArguments`.
 
     Args:
         data_root: folder of images (or one image file, for prediction).
@@ -80,6 +82,9 @@ class GenericPixelwiseDataset(ReadingArguments, SourceArguments, NonGeoDataset):
         self.reader = self.image_reader()
         self.source = self.split_source(self.data_root)
         self.data_root = self.source.data_root
+        self.sample_dates = SampleDates(
+            self.time_grep, self.dates_file, self.use_metadata, self.reader, f"Dataset {self.name!r}"
+        )
         self.label_data_root = (
             Path(self.label_data_root) if self.label_data_root is not None else self.data_root
         )
@@ -117,7 +122,10 @@ class GenericPixelwiseDataset(ReadingArguments, SourceArguments, NonGeoDataset):
             source.data_root, source.image_grep, "image", dirs=dirs, recursive=not self.with_labels
         )
         self.problems += problems
-        images, problems = keyed(files, source.data_root, source.image_grep, "image")
+        if self.sample_dates.time_grep is not None:
+            images, problems = self.sample_dates.group(files)
+        else:
+            images, problems = keyed(files, source.data_root, source.image_grep, "image")
         self.problems += problems
         if source.split is not None and images:
             images, problems = filter_by_split(
@@ -149,6 +157,7 @@ class GenericPixelwiseDataset(ReadingArguments, SourceArguments, NonGeoDataset):
                 header = self.reader.header(image)
                 if label is not None:
                     self._check_label_header(read_header(label), header, image)
+                self.sample_dates.resolve(key, image, header)
             except DataError as err:
                 self.problems.append(problem_from_error(err, path=str(image)))
                 continue
@@ -241,6 +250,7 @@ class GenericPixelwiseDataset(ReadingArguments, SourceArguments, NonGeoDataset):
         sample: dict[str, Any] = {"image": torch.from_numpy(arrays[0])}
         if record.label is not None:
             sample[self.target_name] = torch.from_numpy(arrays[1])
+        sample.update(self.sample_dates.coords(record.key))
         sample["filename"] = str(record.image)
         sample["crs"] = header.crs
         sample["transform"] = transform

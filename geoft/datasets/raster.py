@@ -130,6 +130,13 @@ def read_header(path: str | Path) -> RasterInfo:
         return _info(src, path)
 
 
+def read_tags(path: str | Path) -> dict[str, str]:
+    """The dataset-level metadata tags of a raster (``TIFFTAG_DATETIME``...), names upper-cased."""
+    path = Path(path)
+    with _open(path) as src:
+        return {k.upper(): v for k, v in src.tags().items()}
+
+
 _kept = threading.local()
 
 

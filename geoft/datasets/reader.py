@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from geoft.datasets.dates import TimeSeries
 from geoft.datasets.problems import FileDataError
 from geoft.datasets.raster import RasterInfo, read_header, read_raster
 from geoft.datasets.reader_options import Band, ReaderOptions
@@ -49,6 +50,9 @@ class ImageReader(ReaderOptions):
     """Turns raster files into sample images, as its :class:`ReaderOptions` say."""
 
     def __post_init__(self) -> None:
+        if not hasattr(self, "series"):
+            # first file -> the sample's files, one per date (time_grep): read and stacked as [C, T, H, W]
+            self.series: dict[Path, TimeSeries] = {}
         bands = self.dataset_bands
         if bands is not None:
             bands = [b for b in bands]
@@ -182,16 +186,35 @@ class ImageReader(ReaderOptions):
             infos = [read_header(p) for p in self.band_files(path)]
             finest = max(infos, key=lambda i: i.width * i.height)
             return SampleHeader(finest.shape, finest.crs, finest.transform, None)
+        if path in self.series:
+            return self._series_header(self.series[path])
         info = read_header(path)
         self._check_count(info)
         times = self._time_steps(info) if self.expand_temporal_dimension else None
         return SampleHeader(info.shape, info.crs, info.transform, times)
+
+    def _series_header(self, series: TimeSeries) -> SampleHeader:
+        infos = [read_header(p) for p in series.files]
+        for info in infos:
+            self._check_count(info)
+            if info.shape != infos[0].shape or info.crs != infos[0].crs:
+                raise FileDataError(
+                    "date_grid",
+                    f"Sample {series.key!r}: {info.path} is {info.height}x{info.width} pixels, but "
+                    f"{infos[0].path} (another date) is {infos[0].height}x{infos[0].width}, or their CRS differ.",
+                    info.path,
+                    hint="the dates of one sample must be on one grid.",
+                )
+        first = infos[0]
+        return SampleHeader(first.shape, first.crs, first.transform, len(infos))
 
     # -- pixels ------------------------------------------------------------------------------------
     def read_masked(self, path: Path) -> tuple[np.ndarray, np.ndarray, SampleHeader]:
         """Scaled float32 image, its nodata mask (True = nodata/NaN) and grid; nothing replaced."""
         if self.band_file_pattern is not None:
             data, mask, header = self._read_band_files(path)
+        elif path in self.series:
+            data, mask, header = self._read_series(self.series[path])
         else:
             data, mask, header = self._read_stack(path)
         image = data.astype(np.float32, copy=False)
@@ -257,6 +280,15 @@ class ImageReader(ReaderOptions):
             data = data.reshape(-1, times, h, w)
             mask = mask.reshape(-1, times, h, w)
         return data, mask, SampleHeader((h, w), info.crs, info.transform, times)
+
+    def _read_series(self, series: TimeSeries) -> tuple[np.ndarray, np.ndarray, SampleHeader]:
+        reads = [self._read_stack(p) for p in series.files]
+        shapes = {r[2].shape for r in reads}
+        if len(shapes) > 1:
+            self._series_header(series)  # raises, naming the files
+        data, mask = np.stack([r[0] for r in reads], axis=1), np.stack([r[1] for r in reads], axis=1)
+        first = reads[0][2]
+        return data, mask, SampleHeader(first.shape, first.crs, first.transform, len(reads))
 
     def _read_band_files(self, folder: Path) -> tuple[np.ndarray, np.ndarray, SampleHeader]:
         reads = [read_raster(f, [1]) for f in self.band_files(folder)]

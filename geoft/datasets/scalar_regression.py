@@ -6,15 +6,13 @@ such as ``filename,biomass``), the same layout as a classification labels file w
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from geoft.datasets.classification import ClassificationRecord, GenericNonGeoClassificationDataset
-from geoft.datasets.labels_file import read_labels_file
-from geoft.datasets.pairing import strip_extension
+from geoft.datasets.labels_file import label_aliases, parse_values, read_labels_file
 from geoft.datasets.pixelwise import warn_not_georeferenced
 from geoft.datasets.problems import DataProblem, problem_from_error
 from geoft.errors import ConfigError, DataError
@@ -47,31 +45,13 @@ class GenericNonGeoScalarRegressionDataset(GenericNonGeoClassificationDataset):
         super().__post_init__()
 
     def _parse(self, name: str, cells: list[str]) -> tuple[float, ...] | None:
+        assert self.labels_file is not None
         source = f"Labels file {self.labels_file} ({name})"
-        if len(cells) != self.num_outputs:
-            self.problems.append(
-                DataProblem(
-                    "label_count",
-                    f"{source}: {len(cells)} values, but num_outputs is {self.num_outputs}.",
-                    str(self.labels_file),
-                )
-            )
+        found = parse_values(cells, self.num_outputs, source, self.labels_file)
+        if isinstance(found, DataProblem):
+            self.problems.append(found)
             return None
-        try:
-            values = tuple(float(c) for c in cells)
-        except ValueError:
-            self.problems.append(
-                DataProblem(
-                    "label_not_a_number", f"{source}: {cells} are not all numbers.", str(self.labels_file)
-                )
-            )
-            return None
-        if any(math.isinf(v) for v in values):
-            self.problems.append(
-                DataProblem("label_not_finite", f"{source}: {cells} is infinite.", str(self.labels_file))
-            )
-            return None
-        return values
+        return found
 
     def _index(self) -> list[ClassificationRecord]:
         images = self._filter_split(self._images(self.data_root, self.image_grep, True))
@@ -79,11 +59,7 @@ class GenericNonGeoScalarRegressionDataset(GenericNonGeoClassificationDataset):
             assert self.labels_file is not None
             table, problems = read_labels_file(self.labels_file)
             self.problems += problems
-            aliases: dict[str, str] = {}
-            for key, path in images.items():
-                rel = path.relative_to(self.data_root).as_posix() if self.data_root.is_dir() else path.name
-                for alias in (key, strip_extension(path.name), strip_extension(rel)):
-                    aliases.setdefault(alias, key)
+            aliases = label_aliases(images, self.data_root)
             for name, cells in table.items():
                 key = aliases.get(name)
                 values = self._parse(name, cells) if key is not None else None

@@ -231,8 +231,10 @@ def statistics_key(dataset: Dataset, max_samples: int | None = None) -> str:
         "reduce_zero_label": getattr(dataset, "reduce_zero_label", None),
     }
     h.update(json.dumps(options, sort_keys=True, default=str).encode())
+    series = getattr(reader, "series", {})
     for record in dataset.samples:
-        for path in (record.image, getattr(record, "label", None)):
+        dates = series[record.image].files[1:] if record.image in series else ()
+        for path in (record.image, *dates, getattr(record, "label", None)):
             if path is None:
                 continue
             st = path.stat()
