@@ -181,3 +181,11 @@ def test_exports_to_onnx_matching_onnxruntime(tmp_path):
         path = export_onnx(model, tmp_path / "swin.onnx", example)
     assert export_info(path, "onnx")["dynamic_hw"] is False
     assert verify_onnx(model, path, [example, torch.randn(2, 3, 64, 64)]) < 1e-3
+
+
+def test_coordinates_are_refused_by_name() -> None:
+    model = small_swin()
+    with pytest.raises(
+        ConfigError, match="(?s)Prithvi Swin has no time or location encoding.*use_metadata: false"
+    ):
+        model(torch.randn(1, model.in_chans, 64, 64), temporal_coords=torch.zeros(1, 1, 2))

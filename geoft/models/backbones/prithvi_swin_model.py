@@ -164,8 +164,19 @@ class PrithviSwin(nn.Module):
             for i in range(stages)
         )
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Pyramid levels for ``x`` ``[B, C, H, W]`` (or ``[B, C, 1, H, W]``)."""
+    def forward(
+        self,
+        x: torch.Tensor,
+        temporal_coords: torch.Tensor | None = None,
+        location_coords: torch.Tensor | None = None,
+    ) -> list[torch.Tensor]:
+        """Pyramid levels for ``x`` ``[B, C, H, W]`` (or ``[B, C, 1, H, W]``); it has no time or location
+        encoding, so coordinates are refused by name."""
+        from geoft.models.backbones.timm import reject_extra_inputs
+
+        reject_extra_inputs(
+            "Prithvi Swin", {"temporal_coords": temporal_coords, "location_coords": location_coords}
+        )
         if x.ndim == 5 and x.shape[2] == 1:
             x = x[:, :, 0]
         if x.ndim != 4 or x.shape[1] != self.in_chans:

@@ -149,8 +149,9 @@ def reject_extra_inputs(name: str, kwargs: dict[str, Any]) -> None:
     used = [k for k, v in kwargs.items() if v is not None]
     if used:
         raise ConfigError(
-            f"{name} is an image CNN and does not use {', '.join(used)}.",
-            hint="Only Prithvi *_tl backbones use temporal_coords / location_coords.",
+            f"{name} has no time or location encoding and does not use {', '.join(used)}.",
+            hint="Only Prithvi *_tl backbones use temporal_coords / location_coords; set the datamodule's "
+            "use_metadata: false for this backbone.",
         )
 
 
