@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from shapely.geometry import box
 
 from geoft.app.detection_layers import (
@@ -21,6 +19,7 @@ from geoft.app.detection_layers import (
 from geoft.app.maps import Raster, external_urls, leaflet_urls
 from geoft.datasets.detection_demo import CRS, generate_detection_chips
 from geoft.vector_writer import geometries_frame
+from tests.app.app_detection_run import train_detection_run, use_home
 
 REPO = Path(__file__).resolve().parents[2]
 JS, CSS = leaflet_urls()
@@ -119,42 +118,8 @@ def test_empty_detection_file_reads_as_an_empty_layer(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def detection_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An app home with one detection run trained for two steps on generated chips (as the app records it)."""
-    import lightning.pytorch as pl
-
-    from geoft.app.run_store import COMPLETED, RunStore
-    from geoft.app.settings import load_settings
-    from geoft.registry import import_object
-
     home = tmp_path_factory.mktemp("dethome")
-    settings = load_settings({"GEOFT_HOME": str(home)})
-    settings.ensure_dirs()
-    data = settings.data_roots[0] / "det"
-    generate_detection_chips(data / "train", n=4, size=32, max_objects=2, object_size=(6, 12), seed=1)
-    generate_detection_chips(data / "val", n=2, size=32, max_objects=2, object_size=(6, 12), seed=2)
-    config = yaml.safe_load((REPO / "configs" / "detection_faster_rcnn.yaml").read_text())
-    init = config["data"]["init_args"]
-    for split in ("train", "val", "test"):
-        folder = "val" if split == "test" else split
-        init[f"{split}_data_root"] = str(data / folder / "images")
-        init[f"{split}_label_data_root"] = str(data / folder / "labels")
-    init["batch_size"] = 2
-    config["model"]["class_path"] = "geoft.tasks.ObjectDetectionTask"
-    config["model"]["init_args"]["model_args"]["framework_box_score_thresh"] = (
-        0.0  # an untrained model's boxes
-    )
-    dm = import_object("geoft.datamodules.GenericObjectDetectionDataModule")(**init)
-    task = import_object(config["model"]["class_path"])(**config["model"]["init_args"])
-    trainer = pl.Trainer(
-        max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
-    )  # fmt: skip
-    trainer.fit(task, dm)
-    run_dir = settings.runs_root / "det1"
-    trainer.save_checkpoint(run_dir / "checkpoints" / "best.ckpt")
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
-    (run_dir / "app.json").write_text(json.dumps({"dataset_root": str(data)}))
-    RunStore(settings.store_path).add("det1", "det", run_dir, "cpu", status=COMPLETED)
+    train_detection_run(home)
     return home
 
 
@@ -162,9 +127,7 @@ def test_predict_page_draws_detections_with_a_score_slider(
     detection_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
-    monkeypatch.setenv("GEOFT_HOME", str(detection_home))
-    for name in ("GEOFT_DATA_ROOTS", "GEOFT_RUNS_ROOT", "GEOFT_APP_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
+    use_home(monkeypatch, detection_home)
     at = AppTest.from_file(str(REPO / "pages" / "5_Predict.py"), default_timeout=120).run()
     assert not at.exception, at.exception
     chips = [str(o) for o in at.selectbox(key="pred_chip").options]
