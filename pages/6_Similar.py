@@ -31,34 +31,56 @@ st.caption(
 )
 roots = list(ctx.settings.allowed_roots)
 
-runs = [r for r in ctx.store.list() if find_checkpoints(r.run_dir)]
-if not runs:
-    st.info("No trained run with a checkpoint yet. Train one (or run the demo on the home page).")
-    st.stop()
-run = st.selectbox("Run", runs, format_func=lambda r: f"{r.name} · {status_label(r)} · {r.id}", key="sim_run")
 
-config, folders = {}, []
-with guarded():
-    config = run_config(run)
-    folders = chip_folders(config, roots)
-typed = st.text_input(
-    "Folder of chips",
-    value=str(folders[0]) if folders else "",
-    key="sim_folder",
-    help="Every GeoTIFF under it is one chip (the run's img_grep). The run's own split folders: "
-    + (", ".join(relative_label(f, roots) for f in folders) or "none here"),
+def computed_embeddings() -> tuple[Path | None, dict]:
+    """Embeddings of a folder of chips by a trained run's backbone (computed once, then read back)."""
+    runs = [r for r in ctx.store.list() if find_checkpoints(r.run_dir)]
+    if not runs:
+        st.info("No trained run with a checkpoint yet. Train one (or run the demo on the home page).")
+        return None, {}
+    run = st.selectbox(
+        "Run", runs, format_func=lambda r: f"{r.name} · {status_label(r)} · {r.id}", key="sim_run"
+    )
+    config, folders = {}, []
+    with guarded():
+        config = run_config(run)
+        folders = chip_folders(config, roots)
+    typed = st.text_input(
+        "Folder of chips",
+        value=str(folders[0]) if folders else "",
+        key="sim_folder",
+        help="Every GeoTIFF under it is one chip (the run's img_grep). The run's own split folders: "
+        + (", ".join(relative_label(f, roots) for f in folders) or "none here"),
+    )
+    folder = None
+    with guarded():
+        folder = confine(typed, roots, must_exist=True) if typed.strip() else None
+    if folder is None:
+        return None, config
+    target = embeddings_path(run, folder)
+    found = saved_embeddings(target)
+    if st.button("Compute embeddings", type="primary", key="sim_go", disabled=found is not None):
+        with guarded(), st.spinner(f"Embedding the chips of {folder.name}..."):
+            found = embed_run_chips(run, folder, target)
+    return found, config
+
+
+def opened_embeddings() -> Path | None:
+    """An embeddings file ``geoft embed`` wrote (GeoParquet or .npz), inside the app's folders."""
+    typed = st.text_input("Embeddings file (.parquet or .npz)", key="sim_file")
+    with guarded():
+        if typed.strip():
+            return confine(typed, roots, must_exist=True)
+    return None
+
+
+source = st.radio(
+    "Embeddings",
+    ["Compute with a trained run", "Open a file from geoft embed"],
+    horizontal=True,
+    key="sim_source",
 )
-folder = None
-with guarded():
-    folder = confine(typed, roots, must_exist=True) if typed.strip() else None
-if folder is None:
-    st.stop()
-
-target = embeddings_path(run, folder)
-found = saved_embeddings(target)
-if st.button("Compute embeddings", type="primary", key="sim_go", disabled=found is not None):
-    with guarded(), st.spinner(f"Embedding the chips of {folder.name}..."):
-        found = embed_run_chips(run, folder, target)
+found, config = computed_embeddings() if source.startswith("Compute") else (opened_embeddings(), {})
 if found is None:
     st.stop()
 
@@ -81,7 +103,7 @@ if chips.footprints is not None:
     js, css = leaflet_urls()
     with guarded():
         m = similarity_map(chips, selected, neighbours, js, css, tiles=ctx.settings.map_tiles)
-        returned = show_map(m, key=f"sim_map_{run.id}", returned_objects=["last_object_clicked"])
+        returned = show_map(m, key=f"sim_map_{found.stem}", returned_objects=["last_object_clicked"])
         hit, st.session_state["sim_last_click"] = click_selection(
             chips, returned, st.session_state.get("sim_last_click")
         )

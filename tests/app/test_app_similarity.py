@@ -145,3 +145,17 @@ def test_similar_page_embeds_and_lists_neighbours(
         Path(chips.names[h.index]).name for h in nearest_neighbours(chips.vectors, 2, k=3)
     ]
     assert written[0].stat().st_mtime_ns == embedded  # read back, not embedded again
+
+
+def test_similar_page_opens_a_geoft_embed_file(home: Path) -> None:
+    AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
+    table, _ = _table(home / "data" / "mine")
+    path = write_embeddings(table, home / "data" / "mine" / "embeddings.parquet")
+    at = AppTest.from_file(str(REPO / "pages" / "6_Similar.py"), default_timeout=60).run()
+    at.radio(key="sim_source").set_value("Open a file from geoft embed").run()
+    at.text_input(key="sim_file").input(str(path)).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert list(at.dataframe[0].value["chip"]) == ["chip_002.tif", "chip_001.tif", "chip_003.tif"]
+    at.text_input(key="sim_file").input("/etc/passwd").run()
+    assert "outside" in " ".join(e.value for e in at.error).lower()
