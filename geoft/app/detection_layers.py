@@ -107,7 +107,7 @@ def detection_layer(
     truth: bool = False,
 ) -> Any:
     """A folium GeoJSON layer of ``frame``'s objects in WGS84: outlines in the class colour (detections
-    filled, ground truth dashed and hollow), a popup with class and score."""
+    filled, ground truth dashed and hollow), a popup and a tooltip with class and score."""
     import folium
 
     if frame.crs is None:
@@ -123,14 +123,18 @@ def detection_layer(
             return {"color": color, "weight": 2, "dashArray": "4 3", "fillOpacity": 0.0}
         return {"color": color, "weight": 2, "fillColor": color, "fillOpacity": 0.25}
 
-    aliases = ["class", "ground truth" if truth else "score"]
+    # ground truth has no score: its popup says what it is instead
+    fields, aliases = (
+        (["class_name"], ["ground truth"]) if truth else (["class_name", "score"], ["class", "score"])
+    )
     clickable = len(data) > 0  # folium checks popup fields against the first feature
+    # the same text on hover: inside streamlit-folium a click re-renders the map, closing the popup
     return folium.GeoJson(
         data.__geo_interface__,
         name=name,
         style_function=style,
-        popup=folium.GeoJsonPopup(fields=["class_name", "score"], aliases=aliases) if clickable else None,
-        tooltip=folium.GeoJsonTooltip(fields=["class_name"], aliases=["class"]) if clickable else None,
+        popup=folium.GeoJsonPopup(fields=fields, aliases=aliases) if clickable else None,
+        tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases) if clickable else None,
     )
 
 

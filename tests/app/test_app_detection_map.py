@@ -52,8 +52,9 @@ def test_colours_follow_the_class_and_popups_show_class_and_score() -> None:
     assert all(s["fillOpacity"] > 0 for s in styles)
     props = [f["properties"] for f in _features(layer)]
     assert [(p["class_name"], p["score"]) for p in props] == [("ship", 0.9), ("boat", 0.4), ("boat", 0.7)]
-    popups = [c for c in layer._children.values() if type(c).__name__ == "GeoJsonPopup"]
-    assert len(popups) == 1 and popups[0].fields == ["class_name", "score"]
+    for kind in ("GeoJsonPopup", "GeoJsonTooltip"):
+        shown = [c for c in layer._children.values() if type(c).__name__ == kind]
+        assert len(shown) == 1 and shown[0].fields == ["class_name", "score"]
     truth = detection_layer(_utm_frame(), [RED, BLUE], "ground truth", truth=True)
     assert truth.style_function(_features(truth)[0])["fillOpacity"] == 0.0
 
