@@ -80,6 +80,15 @@ def test_score_threshold_filters_and_the_map_stays_offline() -> None:
     assert re.findall(r"https?://", html.replace("http-equiv", "")) == []
     assert "geoft-legend" in html and "L.imageOverlay" in html
     assert html.count('"score": 0.9') == 1 and '"score": 0.4' not in html  # the 0.4 box is filtered out
+    assert "ground truth" not in html
+    with_truth = (
+        build_detection_map(
+            image, [0, 1, 2], JS, CSS, frame, ["ship", "boat"], [RED, BLUE], truth=frame.iloc[:1]
+        )
+        .get_root()
+        .render()
+    )
+    assert with_truth.count("L.geoJson") == 2 and '"ground truth"' in with_truth
     low = build_detection_map(
         image, [0, 1, 2], JS, CSS, frame, ["ship", "boat"], [RED, BLUE], score_threshold=0.3
     )

@@ -149,7 +149,7 @@ def test_similar_page_embeds_and_lists_neighbours(
 
 def test_similar_page_opens_a_geoft_embed_file(home: Path) -> None:
     AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
-    table, _ = _table(home / "data" / "mine")
+    table, truth = _table(home / "data" / "mine")
     path = write_embeddings(table, home / "data" / "mine" / "embeddings.parquet")
     at = AppTest.from_file(str(REPO / "pages" / "6_Similar.py"), default_timeout=60).run()
     at.radio(key="sim_source").set_value("Open a file from geoft embed").run()
@@ -159,3 +159,6 @@ def test_similar_page_opens_a_geoft_embed_file(home: Path) -> None:
     assert list(at.dataframe[0].value["chip"]) == ["chip_002.tif", "chip_001.tif", "chip_003.tif"]
     at.text_input(key="sim_file").input("/etc/passwd").run()
     assert "outside" in " ".join(e.value for e in at.error).lower()
+    at.text_input(key="sim_file").input(str(truth[0].image)).run()  # a chip, not an embeddings file
+    assert not at.exception, at.exception
+    assert "cannot read embeddings" in " ".join(e.value for e in at.error)
