@@ -99,10 +99,12 @@ selected = st.selectbox("Chip", range(len(names)), format_func=lambda i: names[i
 k = st.slider("Neighbours", 1, min(20, len(names) - 1), min(5, len(names) - 1), key="sim_k")
 neighbours = similar_chips(chips, selected, k)
 
+data_args = (config.get("data") or {}).get("init_args") or {}
+rgb = default_rgb(list(data_args.get("dataset_bands") or []))
 if chips.footprints is not None:
     js, css = leaflet_urls()
     with guarded():
-        m = similarity_map(chips, selected, neighbours, js, css, tiles=ctx.settings.map_tiles)
+        m = similarity_map(chips, selected, neighbours, js, css, tiles=ctx.settings.map_tiles, rgb_bands=rgb)
         returned = show_map(m, key=f"sim_map_{found.stem}", returned_objects=["last_object_clicked"])
         hit, st.session_state["sim_last_click"] = click_selection(
             chips, returned, st.session_state.get("sim_last_click")
@@ -113,8 +115,6 @@ if chips.footprints is not None:
 else:
     st.info("These chips are not georeferenced in one CRS: choose a chip from the list.")
 
-data_args = (config.get("data") or {}).get("init_args") or {}
-rgb = default_rgb(list(data_args.get("dataset_bands") or []))
 st.subheader(f"Nearest to {names[selected]}")
 st.dataframe(
     [

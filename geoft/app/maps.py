@@ -282,16 +282,23 @@ def image_base_map(
     max_size: int = 1024,
 ) -> Any:
     """An offline map fitted to ``image``, with the image as its RGB base layer (nodata transparent)."""
+    rgba, bounds = rgb_pixels(image, rgb_bands, max_size=max_size)
+    m = offline_map(bounds, js_url, css_url, tiles=tiles)
+    add_overlay(m, rgba, bounds, name="image (RGB)", opacity=1.0)
+    return m
+
+
+def rgb_pixels(
+    image: Raster, rgb_bands: Sequence[int], max_size: int = 1024
+) -> tuple[np.ndarray, list[list[float]]]:
+    """``image`` warped to Web Mercator as stretched RGBA pixels (nodata transparent) and its lat/lon bounds."""
     from geoft.app.imagery import percentile_stretch
 
     warped, valid, bounds = warp_to_web_mercator(
         image.array, image.crs, image.transform, max_size=max_size, nodata=image.nodata
     )
     rgb = percentile_stretch(warped, rgb_bands)
-    rgba = np.dstack([rgb, np.where(valid, 255, 0).astype(np.uint8)])
-    m = offline_map(bounds, js_url, css_url, tiles=tiles)
-    add_overlay(m, rgba, bounds, name="image (RGB)", opacity=1.0)
-    return m
+    return np.dstack([rgb, np.where(valid, 255, 0).astype(np.uint8)]), bounds
 
 
 def build_scene_map(

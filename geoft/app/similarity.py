@@ -23,6 +23,7 @@ from geoft.embeddings_search import Neighbour, nearest_neighbours
 from geoft.errors import DataError
 
 WGS84 = "EPSG:4326"
+MAX_CHIP_IMAGES = 100  # more chips: outlines only (each image is warped and embedded in the page)
 SELECTED, NEIGHBOUR, OTHER = (220, 20, 60), (255, 140, 0), (120, 120, 120)
 
 
@@ -167,9 +168,11 @@ def similarity_map(
     js_url: str,
     css_url: str,
     tiles: str | None = None,
+    rgb_bands: Sequence[int] | None = None,
 ) -> Any:
     """An offline map of the chip footprints: the selected chip and its neighbours highlighted (with
-    their rank and similarity in the tooltip), every other chip grey; click one to select it."""
+    their rank and similarity in the tooltip), every other chip grey; click one to select it. With
+    ``rgb_bands`` (and at most :data:`MAX_CHIP_IMAGES` chips) the chips' images lie under the outlines."""
     import folium
 
     if chips.footprints is None:
@@ -184,17 +187,24 @@ def similarity_map(
     frame["name"] = [Path(n).name for n in frame["name"]]
     colors = {"selected": hex_color(SELECTED), "neighbour": hex_color(NEIGHBOUR), "other": hex_color(OTHER)}
 
+    images = rgb_bands is not None and len(frame) <= MAX_CHIP_IMAGES
+    fill = {"selected": 0.45, "neighbour": 0.45, "other": 0.1}
+    if images:  # let the images show through
+        fill = {"selected": 0.15, "neighbour": 0.15, "other": 0.0}
+
     def style(feature: dict[str, Any]) -> dict[str, Any]:
         role = feature["properties"]["role"]
         return {
             "color": colors[role],
             "weight": 3 if role != "other" else 1,
             "fillColor": colors[role],
-            "fillOpacity": 0.45 if role != "other" else 0.1,
+            "fillOpacity": fill[role],
         }
 
     west, south, east, north = frame.total_bounds
     m = offline_map([[south, west], [north, east]], js_url, css_url, tiles=tiles)
+    if images:
+        _add_chip_images(m, chips.names, rgb_bands or [])
     folium.GeoJson(
         frame.__geo_interface__,
         name="chips",
@@ -205,6 +215,26 @@ def similarity_map(
         ["selected chip", "nearest neighbours", "other chips"], [SELECTED, NEIGHBOUR, OTHER], title="Chips"
     )
     return finish_map(m, js_url, css_url, legend=legend)
+
+
+def _add_chip_images(m: Any, paths: Sequence[str], rgb_bands: Sequence[int], size: int = 64) -> None:
+    """Each chip's image, small, as one "chip images" layer (chips that cannot be read are left out)."""
+    import folium
+
+    from geoft.app.maps import add_overlay, read_for_display, rgb_pixels
+
+    group = folium.FeatureGroup(name="chip images")
+    for path in paths:
+        try:
+            raster = read_for_display(path, max_size=size)
+        except DataError:
+            continue
+        if raster.crs is None:
+            continue
+        bands = [min(b, raster.array.shape[0] - 1) for b in rgb_bands]
+        rgba, bounds = rgb_pixels(raster, bands, max_size=size)
+        add_overlay(group, rgba, bounds, name=Path(path).name)
+    group.add_to(m)
 
 
 def chip_thumbnail(path: str | Path, rgb_bands: Sequence[int], size: int = 128) -> np.ndarray:

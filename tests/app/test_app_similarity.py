@@ -80,6 +80,11 @@ def test_neighbours_and_the_map_highlight_them(tmp_path: Path) -> None:
     roles = re.findall(r'"role": "(\w+)"', html)
     assert roles == ["selected", "other", "neighbour", "other"]
     assert "#dc143c" in html and "#ff8c00" in html and "geoft-legend" in html
+    assert "L.imageOverlay" not in html
+    with_images = similarity_map(chips, 0, hits[:1], JS, CSS, rgb_bands=[0, 1, 2])
+    assert external_urls(with_images) == []
+    html = with_images.get_root().render()
+    assert html.count("L.imageOverlay") == 4 and "chip images" in html  # one layer in the layer switch
 
 
 def test_chips_without_a_crs_have_no_footprints(tmp_path: Path) -> None:
