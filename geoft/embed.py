@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,38 @@ def _scene_batches(
             }
 
 
+def embed_batches(
+    embedder: Embedder, normalise: Any, batches: Iterable[dict[str, Any]], device: str = "cpu"
+) -> EmbeddingTable:
+    """Embed each batch (``image``, ``filename``, ``transform``, ``crs``) after ``normalise.normalize``."""
+    table = EmbeddingTable()
+    for batch in batches:
+        image = normalise.normalize(batch["image"].float()).to(device)
+        vectors = embedder(image)
+        table.add(vectors, batch["filename"], batch["transform"], batch["crs"], tuple(image.shape[-2:]))
+    return table
+
+
+def embed_folder(
+    task: torch.nn.Module,
+    folder: str | Path,
+    data: Mapping[str, Any],
+    means: Any,
+    stds: Any,
+    pooling: str = "mean",
+    layer: int = -1,
+    batch_size: int = 8,
+    device: str = "cpu",
+) -> EmbeddingTable:
+    """One embedding per chip under ``folder`` from ``task``'s backbone, chips read as ``data``
+    (a datamodule's ``init_args``: ``img_grep``, bands, scaling) and normalised by ``means``/``stds``."""
+    from geoft.datamodules.transforms import BatchTransform
+
+    embedder = Embedder(encoder_of(task), pooling, layer).to(device).eval()
+    batches = _folder_batches(Path(folder), data, batch_size)
+    return embed_batches(embedder, BatchTransform(means, stds), batches, device)
+
+
 def embed_command(args: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="geoft embed", description="Embed every chip of a folder or tile of a scene."
@@ -140,14 +172,10 @@ def embed_command(args: list[str]) -> int:
         batches = _scene_batches(source, data, bands, tile, opts.stride or tile, opts.batch_size)
     else:
         raise ConfigError(f"--input {source} is neither a folder of chips nor a GeoTIFF scene")
-    table = EmbeddingTable()
-    for batch in batches:
-        image = normalise.normalize(batch["image"].float()).to(opts.device)
-        vectors = embedder(image)
-        table.add(vectors, batch["filename"], batch["transform"], batch["crs"], tuple(image.shape[-2:]))
+    table = embed_batches(embedder, normalise, batches, opts.device)
     path = write_embeddings(table, opts.output, opts.format)
     print(f"wrote {len(table)} embeddings of {table.vectors[0].shape[0]} dims to {path}")
     return 0
 
 
-__all__ = ["embed_command", "tile_starts"]
+__all__ = ["embed_batches", "embed_command", "embed_folder", "tile_starts"]

@@ -47,11 +47,15 @@ def pool_features(features: Tensor, pooling: str, has_cls: bool) -> Tensor:
 
 
 def encoder_of(model: nn.Module) -> nn.Module:
-    """The backbone of a geoft task or model (``task.model.encoder``), or ``model`` itself if it is one."""
+    """The backbone of a geoft task or model (``task.model.encoder``; for detection the detector's
+    backbone encoder), or ``model`` itself if it is one."""
     inner = getattr(model, "model", model)
     encoder = getattr(inner, "encoder", None)
     if isinstance(encoder, nn.Module):
         return encoder
+    detector = getattr(getattr(inner, "torchvision_model", None), "backbone", None)  # ObjectDetectionModel
+    if isinstance(getattr(detector, "encoder", None), nn.Module):
+        return detector.encoder
     if isinstance(getattr(model, "out_channels", None), (list, tuple)):
         return model
     raise ConfigError(

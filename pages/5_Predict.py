@@ -1,4 +1,6 @@
-"""Predict / Map: run a trained model on an image or an uploaded scene; offline map and downloads."""
+"""Predict / Map: run a trained model on an image or an uploaded scene; offline map and downloads.
+
+Segmentation runs show class maps; detection runs show boxes or outlines with a score slider."""
 
 from pathlib import Path
 
@@ -6,11 +8,12 @@ import numpy as np
 import streamlit as st
 
 from geoft.app.data_summary import config_chips, default_rgb, load_dataset_meta
+from geoft.app.detection_layers import above_score, build_detection_map, read_detections, truth_objects
 from geoft.app.imagery import class_colors, colorize, parse_hex, percentile_stretch
 from geoft.app.jobs import find_checkpoints, run_dataset_root
 from geoft.app.maps import build_scene_map, read_for_display
 from geoft.app.paths import confine, relative_label
-from geoft.app.predict import predict_to_geotiff, run_config
+from geoft.app.predict import is_detection_run, predict_detections, predict_to_geotiff, run_config
 from geoft.app.ui import guarded, leaflet_urls, setup_page, upload_limit_caption
 from geoft.app.uploads import copy_upload, safe_filename
 from geoft.app.widgets import class_legend, show_map, status_label
@@ -93,68 +96,96 @@ else:
 if image_path is None:
     st.stop()
 
-out_path = run.run_dir / "predictions" / f"{Path(image_path).stem}_{checkpoint.stem}_prediction.tif"
+
+def show_class_map(image, rgb, out_path: Path) -> None:
+    """Segmentation: the class map and the ground truth over the image, and side by side."""
+    prediction = read_for_display(out_path)
+    truth = read_for_display(truth_path) if truth_path else None
+    opacity = st.slider("Prediction opacity", 0.0, 1.0, 0.6, 0.05, key="pred_opacity")
+    class_legend(class_names, colors)
+    if image.crs is not None:
+        js, css = leaflet_urls()
+        m = build_scene_map(
+            image, rgb, js, css, prediction=prediction, truth=truth, class_names=class_names,
+            colors=colors, opacity=opacity, tiles=ctx.settings.map_tiles,
+        )  # fmt: skip
+        show_map(m, key=f"pred_map_{run.id}_{Path(image_path).stem}")
+    else:
+        st.warning("This image has no CRS: no map, only the side-by-side view.")
+    views = [(percentile_stretch(image.array, rgb, nodata=image.nodata), "image")]
+    if truth is not None:
+        views.append((colorize(truth.array[0].astype(np.int64), colors)[..., :3], "ground truth"))
+    views.append((colorize(prediction.array[0].astype(np.int64), colors)[..., :3], "prediction"))
+    for column, (pixels, caption) in zip(st.columns(len(views)), views):
+        column.image(pixels, caption=caption, width="stretch")
+
+
+def show_detections(image, rgb, out_path: Path) -> None:
+    """Detection: boxes or outlines by class over the image, filtered by a score slider (no re-run)."""
+    detections = read_detections(out_path)
+    truth = (
+        truth_objects(truth_path, image_path, class_names, data_args.get("class_field"))
+        if truth_path
+        else None
+    )
+    run_threshold = ((config.get("model") or {}).get("init_args") or {}).get("score_threshold")
+    threshold = st.slider(
+        "Score threshold", 0.0, 1.0, float(0.5 if run_threshold is None else run_threshold), 0.05,
+        key="pred_score", help="Detections scoring below it are hidden; the model is not run again.",
+    )  # fmt: skip
+    shown = above_score(detections, threshold)
+    st.caption(f"{len(shown)} of {len(detections)} detections score at least {threshold:.2f}")
+    class_legend(class_names, colors)
+    if image.crs is not None and detections.crs is not None:
+        js, css = leaflet_urls()
+        m = build_detection_map(
+            image, rgb, js, css, detections, class_names, colors, score_threshold=threshold, truth=truth,
+            tiles=ctx.settings.map_tiles,
+        )  # fmt: skip
+        show_map(m, key=f"pred_map_{run.id}_{Path(image_path).stem}")
+    else:
+        st.warning("This image has no CRS: no map, only the table of detections.")
+    st.dataframe(shown.drop(columns="geometry"), hide_index=True)
+
+
+detection = is_detection_run(config)
+kind = (
+    ("_detections.geojson", "GeoJSON", "application/geo+json")
+    if detection
+    else ("_prediction.tif", "GeoTIFF", "image/tiff")
+)
+out_path = run.run_dir / "predictions" / f"{Path(image_path).stem}_{checkpoint.stem}{kind[0]}"
 if st.button("Predict", type="primary", key="pred_go") or out_path.is_file():
     if not out_path.is_file():
         with guarded():
             bar = st.progress(0.0, text=f"Tiled inference on {Path(image_path).name}...")
-            predict_to_geotiff(
-                run,
-                Path(image_path),
-                out_path,
-                progress=lambda done, total: bar.progress(done / max(total, 1), text=f"block {done}/{total}"),
-                class_colors=colors,
-                checkpoint=checkpoint,
-            )
+
+            def report(done: int, total: int) -> None:
+                bar.progress(done / max(total, 1), text=f"tile {done}/{total}")
+
+            if detection:
+                predict_detections(run, Path(image_path), out_path, progress=report, checkpoint=checkpoint)
+            else:
+                predict_to_geotiff(
+                    run,
+                    Path(image_path),
+                    out_path,
+                    progress=report,
+                    class_colors=colors,
+                    checkpoint=checkpoint,
+                )
             bar.empty()
     if out_path.is_file():
         rgb = list(meta.get("rgb_indices") or default_rgb(list(data_args.get("dataset_bands") or [])))
         with guarded():
             image = read_for_display(image_path)
-            prediction = read_for_display(out_path)
-            truth = read_for_display(truth_path) if truth_path else None
             rgb = [min(b, image.array.shape[0] - 1) for b in rgb]
-            opacity = st.slider("Prediction opacity", 0.0, 1.0, 0.6, 0.05, key="pred_opacity")
-            class_legend(class_names, colors)
-            if image.crs is not None:
-                js, css = leaflet_urls()
-                m = build_scene_map(
-                    image,
-                    rgb,
-                    js,
-                    css,
-                    prediction=prediction,
-                    truth=truth,
-                    class_names=class_names,
-                    colors=colors,
-                    opacity=opacity,
-                    tiles=ctx.settings.map_tiles,
-                )
-                show_map(m, key=f"pred_map_{run.id}_{Path(image_path).stem}")
-            else:
-                st.warning("This image has no CRS: no map, only the side-by-side view.")
-            cols = st.columns(3 if truth else 2)
-            cols[0].image(
-                percentile_stretch(image.array, rgb, nodata=image.nodata), caption="image", width="stretch"
-            )
-            k = 1
-            if truth is not None:
-                cols[1].image(
-                    colorize(truth.array[0].astype(np.int64), colors)[..., :3],
-                    caption="ground truth",
-                    width="stretch",
-                )
-                k = 2
-            cols[k].image(
-                colorize(prediction.array[0].astype(np.int64), colors)[..., :3],
-                caption="prediction",
-                width="stretch",
-            )
+            (show_detections if detection else show_class_map)(image, rgb, out_path)
             st.download_button(
-                "Download prediction (GeoTIFF)",
+                f"Download {'detections' if detection else 'prediction'} ({kind[1]})",
                 out_path.read_bytes(),
                 file_name=out_path.name,
-                mime="image/tiff",
+                mime=kind[2],
                 key="pred_dl",
             )
             st.caption(f"Saved as {relative_label(out_path, roots)}")

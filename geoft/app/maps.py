@@ -273,6 +273,34 @@ def read_for_display(path: str | Path, max_size: int = 2048) -> Raster:
         raise DataError(f"cannot read raster {path}: {err}", hint="is it a GeoTIFF?") from err
 
 
+def image_base_map(
+    image: Raster,
+    rgb_bands: Sequence[int],
+    js_url: str,
+    css_url: str,
+    tiles: str | None = None,
+    max_size: int = 1024,
+) -> Any:
+    """An offline map fitted to ``image``, with the image as its RGB base layer (nodata transparent)."""
+    rgba, bounds = rgb_pixels(image, rgb_bands, max_size=max_size)
+    m = offline_map(bounds, js_url, css_url, tiles=tiles)
+    add_overlay(m, rgba, bounds, name="image (RGB)", opacity=1.0)
+    return m
+
+
+def rgb_pixels(
+    image: Raster, rgb_bands: Sequence[int], max_size: int = 1024
+) -> tuple[np.ndarray, list[list[float]]]:
+    """``image`` warped to Web Mercator as stretched RGBA pixels (nodata transparent) and its lat/lon bounds."""
+    from geoft.app.imagery import percentile_stretch
+
+    warped, valid, bounds = warp_to_web_mercator(
+        image.array, image.crs, image.transform, max_size=max_size, nodata=image.nodata
+    )
+    rgb = percentile_stretch(warped, rgb_bands)
+    return np.dstack([rgb, np.where(valid, 255, 0).astype(np.uint8)]), bounds
+
+
 def build_scene_map(
     image: Raster,
     rgb_bands: Sequence[int],
@@ -287,15 +315,9 @@ def build_scene_map(
     max_size: int = 1024,
 ) -> Any:
     """An offline map: the image as RGB base layer, truth and prediction as class-coloured layers."""
-    from geoft.app.imagery import colorize, percentile_stretch
+    from geoft.app.imagery import colorize
 
-    warped, valid, bounds = warp_to_web_mercator(
-        image.array, image.crs, image.transform, max_size=max_size, nodata=image.nodata
-    )
-    rgb = percentile_stretch(warped, rgb_bands)
-    rgba = np.dstack([rgb, np.where(valid, 255, 0).astype(np.uint8)])
-    m = offline_map(bounds, js_url, css_url, tiles=tiles)
-    add_overlay(m, rgba, bounds, name="image (RGB)", opacity=1.0)
+    m = image_base_map(image, rgb_bands, js_url, css_url, tiles=tiles, max_size=max_size)
     for layer_name, layer in (("ground truth", truth), ("prediction", prediction)):
         if layer is None:
             continue

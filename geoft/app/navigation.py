@@ -26,6 +26,7 @@ PAGES: tuple[AppPage, ...] = (
     AppPage("pages/3_Train.py", "Train", "Train"),
     AppPage("pages/4_Runs.py", "Runs", "Runs"),
     AppPage("pages/5_Predict.py", "Predict / Map", "Predict"),
+    AppPage("pages/6_Similar.py", "Similar chips", "Similar"),
 )
 
 

@@ -11,6 +11,8 @@ from geoft.app.trained import best_checkpoint, load_task
 from geoft.app.trained import run_config as run_config  # the Predict page reads it from here
 from geoft.errors import ConfigError
 
+DETECTION_TASKS = ("ObjectDetectionTask",)  # geoft's and the reference's class name
+
 
 def _band_indexes(data_args: dict[str, Any]) -> list[int] | None:
     """1-based band indexes to read when the config trains on a subset of the file's bands."""
@@ -36,6 +38,22 @@ def _tile_size(data_args: dict[str, Any], image_path: Path) -> int:
     return max(16, side - side % 16)
 
 
+def _reading(run: RunRecord, checkpoint: Path | None) -> dict[str, Any]:
+    """How the scene functions read pixels as the model was trained on them: ``means``, ``stds``,
+    ``bands``, ``constant_scale``, ``no_data_replace`` (the same arguments in both)."""
+    from geoft.runs.restore import data_arguments, load_checkpoint, normalisation
+
+    config = run_config(run)
+    norm = normalisation(config, lambda: load_checkpoint(checkpoint or best_checkpoint(run)))
+    return {
+        "means": norm.means,
+        "stds": norm.stds,
+        "bands": _band_indexes(data_arguments(config)),
+        "constant_scale": norm.constant_scale,
+        "no_data_replace": norm.no_data_replace,
+    }
+
+
 def predict_to_geotiff(
     run: RunRecord,
     image_path: Path,
@@ -49,24 +67,55 @@ def predict_to_geotiff(
     ``progress(done, total)`` is called as blocks finish; ``checkpoint`` defaults to the best one.
     """
     from geoft.io.scene import predict_scene_with_task
-    from geoft.runs.restore import data_arguments, load_checkpoint, normalisation
+    from geoft.runs.restore import data_arguments
 
-    config = run_config(run)
-    data_args = data_arguments(config)
-    norm = normalisation(config, lambda: load_checkpoint(checkpoint or best_checkpoint(run)))
+    reading = _reading(run, checkpoint)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     result = predict_scene_with_task(
         load_task(run, checkpoint),
         image_path,
         out_path,
-        means=norm.means,
-        stds=norm.stds,
-        bands=_band_indexes(data_args),
-        constant_scale=norm.constant_scale,
-        no_data_replace=norm.no_data_replace,
-        params={"crop": _tile_size(data_args, Path(image_path)), "batch_size": 8},
+        **reading,
+        params={"crop": _tile_size(data_arguments(run_config(run)), Path(image_path)), "batch_size": 8},
         class_colors=[list(c) for c in class_colors] if class_colors else None,
         device="cpu",
         progress=progress,
     )
     return Path(result.prediction)
+
+
+def is_detection_run(config: dict[str, Any]) -> bool:
+    """True when the run's task is object detection (the page then shows boxes, not a class map)."""
+    model = config.get("model") or {}
+    return str(model.get("class_path", "")).rsplit(".", 1)[-1] in DETECTION_TASKS
+
+
+def predict_detections(
+    run: RunRecord,
+    image_path: Path,
+    out_path: Path,
+    progress: Callable[[int, int], None] | None = None,
+    checkpoint: Path | None = None,
+) -> Path:
+    """Detect objects on a GeoTIFF of any size with ``run`` (tile by tile) into ``out_path`` (.geojson).
+
+    Every detection the model returns is kept (score threshold 0), whatever the run's
+    ``score_threshold``: the page filters by score afterwards, without predicting again.
+    """
+    from geoft.io.detection_scene import predict_scene_detections
+    from geoft.runs.restore import data_arguments
+
+    task = load_task(run, checkpoint)
+    task.hparams["score_threshold"] = 0.0
+    tile = _tile_size(data_arguments(run_config(run)), Path(image_path))
+    result = predict_scene_detections(
+        task,
+        image_path,
+        out_path,
+        **_reading(run, checkpoint),
+        tile_size=tile,
+        overlap=tile // 4,
+        device="cpu",
+        progress=progress,
+    )
+    return result.paths[0]

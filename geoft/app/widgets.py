@@ -240,8 +240,11 @@ def class_legend(names: Sequence[str], colors: Sequence[Sequence[int]]) -> None:
     st.markdown(items, unsafe_allow_html=True)
 
 
-def show_map(m: Any, key: str, height: int = 520) -> None:
-    """Render a folium map with streamlit-folium; interactions do not rerun the page."""
+def show_map(
+    m: Any, key: str, height: int = 520, returned_objects: Sequence[str] = ()
+) -> dict[str, Any] | None:
+    """Render a folium map with streamlit-folium; only the interactions named in ``returned_objects``
+    (streamlit-folium's names, e.g. ``last_object_clicked``) rerun the page and come back."""
     from streamlit_folium import st_folium
 
     if not st.get_option("server.enableStaticServing"):
@@ -250,5 +253,7 @@ def show_map(m: Any, key: str, height: int = 520) -> None:
             "Start the app from the geoft folder (`make run`, which reads .streamlit/config.toml) or add "
             "`--server.enableStaticServing true`."
         )
-        return
-    st_folium(m, key=key, height=height, use_container_width=True, returned_objects=[])
+        return None
+    return st_folium(
+        m, key=key, height=height, use_container_width=True, returned_objects=list(returned_objects)
+    )
