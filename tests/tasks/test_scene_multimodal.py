@@ -262,3 +262,24 @@ def test_predict_scene_command_with_one_file_per_modality(tmp_path: Path) -> Non
         expected = torch.softmax(tiled_inference(lambda t: task(t).output, x, PARAMS)[0], dim=0).numpy()
     np.testing.assert_allclose(probabilities(tmp_path / "p.tif"), expected, atol=1e-4)
     assert main([*args[:-6], "--input", f"S3={tmp_path / 's1.tif'}", *args[-6:]]) == 2  # unknown modality
+
+
+def test_task_predict_step_tiles_a_modality_dict() -> None:
+    from geoft.tasks import SemanticSegmentationTask
+
+    encoders = {"S2": {**TINY, "in_chans": 3}, "S1": {**TINY, "in_chans": 2}}
+    torch.manual_seed(0)
+    task = SemanticSegmentationTask(
+        model_factory="EncoderDecoderFactory",
+        model_args={
+            "backbone": "late_fusion",
+            "backbone_encoders": encoders,
+            "decoder": "FCNDecoder",
+            "num_classes": 2,
+        },
+        tiled_inference_parameters=PARAMS,
+    ).eval()
+    x = {"S2": torch.randn(2, 3, 50, 40), "S1": torch.randn(2, 2, 50, 40)}
+    with torch.no_grad():
+        expected = tiled_inference(lambda t: task(t).output, x, PARAMS).argmax(1)
+    assert torch.equal(task.predict_step({"image": x}, 0)["prediction"], expected)
