@@ -110,14 +110,21 @@ def multimodal_datamodule(tiles: Path, modalities: list[str], concat_bands: bool
     )
 
 
-def train_and_test(tiles: Path, name: str, seed: int, epochs: int) -> dict[str, float]:
-    """Train model ``name`` (a key of :data:`MODELS`) on ``tiles/train``; metrics on ``tiles/test``."""
+def trained(tiles: Path, name: str, seed: int, epochs: int) -> tuple[Any, Any, dict[str, float]]:
+    """Model ``name`` (a key of :data:`MODELS`) trained on ``tiles/train``: task, datamodule and the
+    metrics on ``tiles/test``."""
     import lightning
 
     lightning.seed_everything(seed, verbose=False)
     spec = MODELS[name]
     datamodule = multimodal_datamodule(tiles, spec["modalities"], spec["concat_bands"])
-    return fit_and_test(water_task(spec["model_args"], epochs), datamodule, epochs, "32-true")
+    task = water_task(spec["model_args"], epochs)
+    return task, datamodule, fit_and_test(task, datamodule, epochs, "32-true")
+
+
+def train_and_test(tiles: Path, name: str, seed: int, epochs: int) -> dict[str, float]:
+    """The test metrics of :func:`trained`."""
+    return trained(tiles, name, seed, epochs)[2]
 
 
 def main(argv: list[str] | None = None) -> int:

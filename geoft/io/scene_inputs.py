@@ -105,7 +105,9 @@ def _on_grid(
     src: Any, path: Path, grid: Any, grid_path: Path, resampling: Resampling, stack: ExitStack
 ) -> Any:
     """``src`` itself when it lies on the grid, else a warped view of it onto the grid."""
-    if src.crs == grid.crs and src.transform == grid.transform and src.shape == grid.shape:
+    pixel = max(abs(grid.transform.a), abs(grid.transform.e))
+    same = src.transform.almost_equals(grid.transform, precision=pixel * 1e-6)  # float noise is one grid
+    if src.crs == grid.crs and same and src.shape == grid.shape:
         return src
     if src.crs is None or grid.crs is None:
         which = path if src.crs is None else grid_path
