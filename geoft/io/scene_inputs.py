@@ -129,7 +129,8 @@ def _on_grid(
             f"{tuple(round(v, 6) for v in g)} (left, bottom, right, top in {grid.crs})",
             hint="give files of the same area (check the pairing of modalities and dates)",
         )
-    return stack.enter_context(
+    alpha = src.nodata is None and MaskFlags.alpha not in src.mask_flag_enums[0]
+    vrt = stack.enter_context(
         WarpedVRT(
             src,
             crs=grid.crs,
@@ -137,9 +138,25 @@ def _on_grid(
             width=grid.width,
             height=grid.height,
             resampling=GdalResampling[resampling],
-            add_alpha=src.nodata is None and MaskFlags.alpha not in src.mask_flag_enums[0],
+            add_alpha=alpha,
         )
     )
+    return AlphaMasked(vrt, vrt.count) if alpha else vrt
+
+
+class AlphaMasked:
+    """A warped view whose validity is the alpha band GDAL added (its ``dataset_mask`` ignores it), so
+    the parts of the grid the file does not cover are nodata."""
+
+    def __init__(self, vrt: Any, alpha: int) -> None:
+        self.vrt, self.alpha = vrt, alpha
+        self.height, self.width = vrt.height, vrt.width
+
+    def read(self, indexes: list[int], window: Any, out_dtype: str) -> np.ndarray:
+        return self.vrt.read(indexes, window=window, out_dtype=out_dtype)
+
+    def dataset_mask(self, window: Any) -> np.ndarray:
+        return self.vrt.read(self.alpha, window=window)
 
 
 @dataclass

@@ -283,3 +283,27 @@ def test_task_predict_step_tiles_a_modality_dict() -> None:
     with torch.no_grad():
         expected = tiled_inference(lambda t: task(t).output, x, PARAMS).argmax(1)
     assert torch.equal(task.predict_step({"image": x}, 0)["prediction"], expected)
+
+
+def test_a_modality_covering_part_of_the_grid_is_nodata_elsewhere(tmp_path: Path) -> None:
+    """S1 covers the left 30 columns only: beyond, it is filled (0 before normalising) and the output
+    is still predicted from S2; where neither has data the output is nodata."""
+    s2, s1 = s2_s1(tmp_path, 40, 50)
+    s2[:, :4, 40:] = 0  # S2 nodata in the top right corner, which S1 does not cover either
+    with rasterio.open(tmp_path / "s2.tif", "r+") as dst:
+        dst.nodata = 0
+        dst.write(s2)
+    write_tif(tmp_path / "s1.tif", s1[:, :, :30])
+    net = late_fusion()
+    predict_scene_to_geotiff(
+        net, inputs(tmp_path), tmp_path / "pred.tif", params=PARAMS, probabilities_path=tmp_path / "p.tif"
+    )
+    s1_filled = np.concatenate([s1[:, :, :30], np.zeros((2, 40, 20), np.float32)], axis=2)
+    x = {"S2": normalised(s2, "S2")[None], "S1": normalised(s1_filled, "S1")[None]}
+    with torch.no_grad():
+        expected = torch.softmax(tiled_inference(net, x, PARAMS)[0], dim=0).numpy()
+    got = probabilities(tmp_path / "p.tif")
+    corner = np.zeros((40, 50), dtype=bool)
+    corner[:4, 40:] = True
+    assert np.isnan(got[:, corner]).all()
+    np.testing.assert_allclose(got[:, ~corner], expected[:, ~corner], atol=1e-5)
