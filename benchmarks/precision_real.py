@@ -20,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,25 +93,13 @@ def quiet_trainer(epochs: int, precision: str) -> Any:
     )
 
 
-def train_and_test(tiles: Path, precision: str, seed: int, epochs: int) -> dict[str, float]:
-    """Train the default preset on ``tiles/train`` with ``precision``; metrics on ``tiles/test``."""
-    import lightning
-    import torch
-
+def water_task(model_args: dict[str, Any], epochs: int) -> Any:
+    """The water segmentation task of these benchmarks around ``model_args`` (6 steps per epoch)."""
     from geoft.tasks import SemanticSegmentationTask
 
-    lightning.seed_everything(seed, verbose=False)
-    datamodule = sen1floods11_datamodule(tiles, tiles / "stats")
-    task = SemanticSegmentationTask(
+    return SemanticSegmentationTask(
         model_factory="EncoderDecoderFactory",
-        model_args={
-            "backbone": "prithvi_eo_tiny",
-            "backbone_pretrained": False,
-            "backbone_bands": USED_BANDS,
-            "decoder": "UperNetDecoder",
-            "decoder_channels": 64,
-            "num_classes": 2,
-        },
+        model_args={**model_args, "decoder": "UperNetDecoder", "decoder_channels": 64, "num_classes": 2},
         loss="ce",
         ignore_index=-1,
         class_names=["not_water", "water"],
@@ -119,6 +108,12 @@ def train_and_test(tiles: Path, precision: str, seed: int, epochs: int) -> dict[
         scheduler="WarmupCosine",
         scheduler_hparams={"warmup_iters": min(12, 6 * epochs - 1), "interval": "step"},  # 6 steps/epoch
     )
+
+
+def fit_and_test(task: Any, datamodule: Any, epochs: int, precision: str) -> dict[str, float]:
+    """Fit on the training tiles, then test water IoU and mIoU on the held-out quadrant."""
+    import torch
+
     trainer = quiet_trainer(epochs, precision)
     start = time.perf_counter()
     trainer.fit(task, datamodule)
@@ -126,6 +121,51 @@ def train_and_test(tiles: Path, precision: str, seed: int, epochs: int) -> dict[
     with torch.no_grad():
         result = trainer.test(task, datamodule, verbose=False)[0]
     return {"water_iou": result["test/IoU_water"], "miou": result["test/mIoU"], "fit_s": fit_s}
+
+
+def summarise(results: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean and standard deviation over seeds of water IoU, mIoU and fit time."""
+    return {
+        key: {
+            "mean": statistics.fmean(r[key] for r in results),
+            "stdev": statistics.stdev(r[key] for r in results) if len(results) > 1 else 0.0,
+        }
+        for key in ("water_iou", "miou", "fit_s")
+    }
+
+
+def compare_over_seeds(
+    variants: list[str], seeds: list[int], run: Callable[[str, int], dict[str, float]]
+) -> tuple[dict[str, list[dict[str, float]]], dict[str, dict[str, dict[str, float]]]]:
+    """``run(variant, seed)`` for every seed and variant, printed as it goes; the runs and their summary."""
+    runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
+    width = max(len(v) for v in variants)
+    for seed in seeds:
+        for variant in variants:
+            result = run(variant, seed)
+            runs[variant].append(result)
+            print(
+                f"seed {seed} {variant:{width}s} water IoU {result['water_iou']:.3f} "
+                f"mIoU {result['miou']:.3f} fit {result['fit_s']:.1f}s",
+                flush=True,
+            )
+    summary = {variant: summarise(results) for variant, results in runs.items()}
+    for variant, s in summary.items():
+        print(
+            f"{variant:{width}s} water IoU {s['water_iou']['mean']:.3f} ± {s['water_iou']['stdev']:.3f}  "
+            f"mIoU {s['miou']['mean']:.3f} ± {s['miou']['stdev']:.3f}  fit {s['fit_s']['mean']:.1f}s"
+        )
+    return runs, summary
+
+
+def train_and_test(tiles: Path, precision: str, seed: int, epochs: int) -> dict[str, float]:
+    """Train the default preset on ``tiles/train`` with ``precision``; metrics on ``tiles/test``."""
+    import lightning
+
+    lightning.seed_everything(seed, verbose=False)
+    model_args = {"backbone": "prithvi_eo_tiny", "backbone_pretrained": False, "backbone_bands": USED_BANDS}
+    task = water_task(model_args, epochs)
+    return fit_and_test(task, sen1floods11_datamodule(tiles, tiles / "stats"), epochs, precision)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,34 +181,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no real data at {source}; set GEOFT_REAL_DATA", file=sys.stderr)
         return 2
     seeds = [int(s) for s in args.seeds.split(",")]
-    runs: dict[str, list[dict[str, float]]] = {"32-true": [], "bf16-mixed": []}
     with tempfile.TemporaryDirectory() as tmp:
         tiles = Path(tmp)
         cut_into_quadrant_tiles(
             source / "Spain_7370579_S2Hand.tif", source / "Spain_7370579_LabelHand.tif", tiles, TILE
         )
-        for seed in seeds:
-            for precision in runs:
-                result = train_and_test(tiles, precision, seed, args.epochs)
-                runs[precision].append(result)
-                print(
-                    f"seed {seed} {precision:10s} water IoU {result['water_iou']:.3f} "
-                    f"mIoU {result['miou']:.3f} fit {result['fit_s']:.1f}s",
-                    flush=True,
-                )
-    summary: dict[str, Any] = {}
-    for precision, results in runs.items():
-        summary[precision] = {
-            key: {
-                "mean": statistics.fmean(r[key] for r in results),
-                "stdev": statistics.stdev(r[key] for r in results) if len(results) > 1 else 0.0,
-            }
-            for key in ("water_iou", "miou", "fit_s")
-        }
-        s = summary[precision]
-        print(
-            f"{precision:10s} water IoU {s['water_iou']['mean']:.3f} ± {s['water_iou']['stdev']:.3f}  "
-            f"mIoU {s['miou']['mean']:.3f} ± {s['miou']['stdev']:.3f}  fit {s['fit_s']['mean']:.1f}s"
+        runs, summary = compare_over_seeds(
+            ["32-true", "bf16-mixed"],
+            seeds,
+            lambda precision, seed: train_and_test(tiles, precision, seed, args.epochs),
         )
     if args.json:
         print(json.dumps({"seeds": seeds, "epochs": args.epochs, "summary": summary, "runs": runs}))

@@ -9,6 +9,7 @@
     geoft demo-data OUT_DIR [--size 64] [--n_train 64] [--n_val 16] [--n_test 16] [--seed 0] [--overwrite]
     geoft export -c config.yaml --ckpt_path X [--format onnx|torchscript|pt2] -o model.onnx [--input_shape ...]
     geoft predict-scene -c config.yaml --ckpt_path X --input scene.tif --output pred.tif [--probabilities p.tif]
+    geoft predict-scene -c config.yaml --ckpt_path X --input S2=s2.tif --input S1=s1.tif --output pred.tif [--grid S1]
     geoft sweep -c config.yaml --space space.yaml --trials N [--study_name S] [--storage URL]
 
 Training commands run Lightning's CLI (see :mod:`geoft.lightning_cli`). Configs in TerraTorch's
@@ -288,7 +289,16 @@ def _predict_scene(args: list[str]) -> int:
         "Predict one GeoTIFF of any size, block by block, into a GeoTIFF (detection: a .geojson/.gpkg).",
     )
     parser.add_argument("--ckpt_path", required=True)
-    parser.add_argument("--input", required=True, help="GeoTIFF scene")
+    parser.add_argument(
+        "--input",
+        required=True,
+        action="append",
+        help="GeoTIFF scene; repeat for one file per date (in time order); for a config with modalities, "
+        "MODALITY=FILE per modality (repeated per date)",
+    )
+    parser.add_argument(
+        "--grid", default=None, help="modality whose file is the output grid (default: the first modality)"
+    )
     parser.add_argument("--output", required=True, help="GeoTIFF to write")
     parser.add_argument("--probabilities", default=None, help="also write class probabilities here")
     parser.add_argument(
@@ -319,19 +329,41 @@ def _predict_scene(args: list[str]) -> int:
     for out in (opts.output, opts.probabilities):
         if out:
             ensure_writable_dir(os.path.dirname(os.path.abspath(out)))
+    from geoft.errors import ConfigError
     from geoft.io.scene import predict_scene_with_task
-    from geoft.runs.restore import load_checkpoint, normalisation, task_from_checkpoint
+    from geoft.runs.restore import data_arguments, load_checkpoint, normalisation, task_from_checkpoint
 
     config = _config_from(opts.config) if opts.config else None
     ckpt = load_checkpoint(opts.ckpt_path)
     task = task_from_checkpoint(ckpt, config, opts.ckpt_path, _notice)
-    norm = normalisation(config, ckpt, _notice)
     bands = [int(b) for b in opts.bands.split(",")] if opts.bands else None
+    data = data_arguments(config)
+    if data.get("modalities"):
+        from geoft.io.scene_config import modality_inputs
+
+        if bands is not None or getattr(task, "task_kind", None) == "object_detection":
+            raise ConfigError(
+                "with modalities, --bands and detection are not supported: the config says the bands"
+            )
+        multi = modality_inputs(data, opts.input, ckpt, _notice)
+        result = predict_scene_with_task(
+            task, multi.inputs, opts.output, as_dict=multi.as_dict, grid=opts.grid,
+            no_data_replace=multi.no_data_replace, probabilities_path=opts.probabilities,
+            block_size=opts.block_size, max_width=opts.max_width, device=opts.device, precision=opts.precision,
+        )  # fmt: skip
+        print(f"wrote {result.prediction} ({result.width}x{result.height} px, {result.tiles} tiles)")
+        return 0
+    if opts.grid is not None:
+        raise ConfigError("--grid names a modality; the config has none (data.init_args.modalities)")
+    norm = normalisation(config, ckpt, _notice)
+    scene = opts.input[0] if len(opts.input) == 1 else opts.input  # several files: one per date
     if getattr(task, "task_kind", None) == "object_detection":
+        if len(opts.input) > 1:
+            raise ConfigError("detection predicts one scene: give one --input")
         from geoft.io.detection_scene import predict_scene_detections
 
         found = predict_scene_detections(
-            task, opts.input, opts.output, means=norm.means, stds=norm.stds, bands=bands,
+            task, scene, opts.output, means=norm.means, stds=norm.stds, bands=bands,
             constant_scale=norm.constant_scale, no_data_replace=norm.no_data_replace,
             tile_size=opts.tile_size, overlap=opts.overlap, device=opts.device, precision=opts.precision,
         )  # fmt: skip
@@ -341,7 +373,7 @@ def _predict_scene(args: list[str]) -> int:
         return 0
     result = predict_scene_with_task(
         task,
-        opts.input,
+        scene,
         opts.output,
         means=norm.means,
         stds=norm.stds,

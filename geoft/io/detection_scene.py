@@ -22,7 +22,8 @@ from shapely.geometry.base import BaseGeometry
 from torchvision.ops import batched_nms
 
 from geoft.errors import ConfigError, DataError
-from geoft.io.scene import _normaliser, inference_autocast_dtype
+from geoft.io.scene import inference_autocast_dtype
+from geoft.io.scene_inputs import normaliser
 from geoft.tasks.tiled_inference import tile_starts
 from geoft.vector_writer import VECTOR_FORMATS, geometries_frame, mask_polygon, write_vectors
 
@@ -97,7 +98,7 @@ def predict_scene_detections(
         indexes = list(bands) if bands else list(range(1, src.count + 1))
         if not set(indexes) <= set(range(1, src.count + 1)):
             raise ConfigError(f"bands {list(indexes)} are not all in 1..{src.count} of {src_path}")
-        normalise = _normaliser(
+        normalise = normaliser(
             (list(means), list(stds)) if means is not None and stds is not None else None, len(indexes)
         )
         rows, cols = (

@@ -7,12 +7,18 @@ time: source rows are read once into a rolling buffer (mirrored beyond the scene
 rows that no later tile touches are blended and written in strips. Memory depends on the tile size
 and the scene's width, never its height; scenes wider than ``max_width`` are cut into column panels
 (only the tiles straddling a panel border run twice), so memory is bounded for any scene size.
+
+The input is one GeoTIFF, one per date, or a modality dict of them (:mod:`geoft.io.scene_inputs`):
+every modality and date is read in the same row strips onto the output grid, and tiles are cut alike
+from all of them, so the result equals :func:`~geoft.tasks.tiled_inference.tiled_inference` on the
+whole modality dict (or ``[B, C, T, H, W]`` series).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,13 +30,16 @@ from rasterio.windows import Window
 
 from geoft.errors import ConfigError, DataError
 from geoft.io.geotiff import check_complete
-from geoft.io.scene_buffers import OutputShape, PendingRows, RowSource
+from geoft.io.scene_buffers import OutputShape, PendingRows
+from geoft.io.scene_inputs import Normalise, SceneRows, SceneSource, as_scene_inputs, open_scene, preparer
 from geoft.io.scene_outputs import BackgroundWriter, discard, storage_cause, write_block
 from geoft.storage import ensure_writable_dir
 from geoft.task_kinds import PIXEL_KINDS, TaskKind
 from geoft.tasks.tiled_inference import (
+    Image,
     TiledInferenceParameters,
     accumulator_dtype,
+    map_image,
     run_tiles,
     source_indices,
     tile_starts,
@@ -39,7 +48,6 @@ from geoft.tasks.tiled_inference import (
 )
 
 Task = TaskKind | str  # a pixel-wise kind: segmentation or regression
-Normalise = Callable[[torch.Tensor], torch.Tensor] | tuple[Sequence[float], Sequence[float]] | None
 
 
 @dataclass
@@ -53,31 +61,13 @@ class SceneResult:
     tiles: int
 
 
-def _normaliser(normalise: Normalise, channels: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    if normalise is None:
-        return lambda x: x
-    if callable(normalise):
-        return normalise
-    means, stds = normalise
-    if len(means) != channels or len(stds) != channels:
-        raise ConfigError(
-            f"normalise has {len(means)} means and {len(stds)} stds for {channels} input bands",
-            hint="give one mean and one std per band read from the scene",
-        )
-    if any(s <= 0 for s in stds):
-        raise ConfigError(f"normalise: every std must be > 0, got {list(stds)}")
-    mean_t = torch.tensor(means, dtype=torch.float32).view(-1, 1, 1)
-    std_t = torch.tensor(stds, dtype=torch.float32).view(-1, 1, 1)
-    return lambda x: (x - mean_t.to(x.device)) / std_t.to(x.device)
-
-
 def _covering(starts: list[int], lo: int, hi: int, crop: int) -> list[int]:
     return [s for s in starts if s < hi and s + crop > lo]
 
 
 def predict_scene_to_geotiff(
     model_forward: Callable[..., Any],
-    src_path: str | Path,
+    src_path: SceneSource,
     dst_path: str | Path,
     *,
     task: Task = TaskKind.SEGMENTATION,
@@ -86,6 +76,8 @@ def predict_scene_to_geotiff(
     constant_scale: float = 1.0,
     no_data_replace: float | None = 0.0,
     normalise: Normalise = None,
+    as_dict: bool | None = None,
+    grid: str | None = None,
     probabilities_path: str | Path | None = None,
     class_names: Sequence[str] | None = None,
     class_colors: Sequence[str | Sequence[int]] | None = None,
@@ -95,17 +87,24 @@ def predict_scene_to_geotiff(
     device: str | torch.device = "cpu",
     progress: Callable[[int, int], None] | None = None,
 ) -> SceneResult:
-    """Run tiled inference over a GeoTIFF and write the prediction as a GeoTIFF.
+    """Run tiled inference over a GeoTIFF (or one per date, or per modality) and write a GeoTIFF.
 
     Args:
-        model_forward: maps normalised tiles ``[n, C, h, w]`` to logits ``[n, K, h, w]``
-            (segmentation) or values ``[n, h, w]`` / ``[n, 1, h, w]`` (regression).
-        src_path: input GeoTIFF; ``bands`` picks 1-based band indexes (default: all).
+        model_forward: maps normalised tiles ``[n, C, h, w]`` (``[n, C, T, h, w]`` for dates, or a
+            modality dict of them) to logits ``[n, K, h, w]`` (segmentation) or values ``[n, h, w]`` /
+            ``[n, 1, h, w]`` (regression).
+        src_path: input GeoTIFF; a list of GeoTIFFs, one per date (stacked as ``[C, T, h, w]``); or
+            ``{modality: SceneInput}``, each with its own bands, scaling, normalisation and dates.
         dst_path: output: a ``uint8`` class map with colour table (segmentation) or a ``float32``
-            raster (regression), with the input's CRS, transform and nodata mask.
+            raster (regression), on the output grid with its CRS and transform, nodata where no input
+            has data.
+        bands: 1-based band indexes to read (one file or dates; default all).
         constant_scale: multiply raw values by this before normalising (as the datamodules do).
         no_data_replace: value put in input nodata pixels before the model sees them.
         normalise: ``(means, stds)`` per band, or a function on ``[C, h, w]`` tensors.
+        as_dict: the model takes ``{modality: tiles}`` (default for a modality dict); False: the
+            modalities' bands concatenated in their order (a ``concat_bands`` model).
+        grid: the modality whose (first) file is the output grid; default the first modality.
         probabilities_path: also write softmax probabilities (``float32``, one band per class).
         block_size: rows read and written at a time.
         max_width: widest column panel predicted at once; memory grows with it, not with the scene.
@@ -113,7 +112,9 @@ def predict_scene_to_geotiff(
         progress: called with ``(tile_rows_done, tile_rows_total)``.
     """
     p = TiledInferenceParameters.from_any(params)
-    src_path, dst_path = Path(src_path), Path(dst_path)
+    inputs = as_scene_inputs(src_path, bands, constant_scale, normalise)
+    as_dict = isinstance(src_path, Mapping) if as_dict is None else as_dict
+    dst_path = Path(dst_path)
     try:
         task = TaskKind.parse(task, PIXEL_KINDS, "scene prediction")
     except ConfigError:
@@ -124,18 +125,29 @@ def predict_scene_to_geotiff(
         raise ConfigError(f"block_size must be >= 16, got {block_size}")
     if max_width < 16:
         raise ConfigError(f"max_width must be >= 16, got {max_width}")
-    if not src_path.is_file():
-        raise DataError(f"scene {src_path} does not exist")
+    for spec in inputs.values():
+        for path in spec.paths:
+            if not Path(path).is_file():
+                raise DataError(f"scene {path} does not exist")
     # before any tile runs: a folder that cannot be written fails now, naming the path
     ensure_writable_dir(dst_path.parent)
     if probabilities_path is not None:
         ensure_writable_dir(Path(probabilities_path).parent)
     device = torch.device(device)
     # GDAL's block cache defaults to 5% of RAM and would grow with the scene; bound it.
-    with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb):
+    with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb), ExitStack() as stack:
+        scene = open_scene(inputs, grid, stack)
+        prepares = {
+            m: preparer(spec, len(scene.indexes[m]), no_data_replace, f"{m} ({spec.paths[0]})")
+            for m, spec in inputs.items()
+        }
+
+        def rows(col_lo: int, col_hi: int) -> SceneRows:
+            return SceneRows(scene, prepares, col_lo, col_hi, max(block_size, 256), as_dict)
+
         return _predict_scene(
-            model_forward, src_path, dst_path, task, p, bands, constant_scale, no_data_replace, normalise,
-            probabilities_path, class_names, class_colors, block_size, max_width, device, progress,
+            model_forward, scene.grid, rows, dst_path, task, p, probabilities_path, class_names,
+            class_colors, block_size, max_width, device, progress,
         )  # fmt: skip
 
 
@@ -147,14 +159,11 @@ def _panels(width: int, max_width: int) -> list[tuple[int, int]]:
 
 def _predict_scene(
     model_forward: Callable[..., Any],
-    src_path: Path,
+    src: Any,
+    rows: Callable[[int, int], SceneRows],
     dst_path: Path,
     task: Task,
     p: TiledInferenceParameters,
-    bands: Sequence[int] | None,
-    constant_scale: float,
-    no_data_replace: float | None,
-    normalise: Normalise,
     probabilities_path: str | Path | None,
     class_names: Sequence[str] | None,
     class_colors: Sequence[str | Sequence[int]] | None,
@@ -163,75 +172,60 @@ def _predict_scene(
     device: torch.device,
     progress: Callable[[int, int], None] | None,
 ) -> SceneResult:
+    """Predict the scene whose output grid is ``src``'s, its inputs read by ``rows(col_lo, col_hi)``."""
+    writers: dict[str, Any] = {}
+    tmp_paths: list[tuple[Path, Path]] = []
+
+    def write_now(blended: torch.Tensor, nodata: np.ndarray, window: Window) -> None:
+        write_block(
+            blended, nodata, window, task, writers, tmp_paths, src, dst_path,
+            probabilities_path, class_names, class_colors,
+        )  # fmt: skip
+
+    writer = BackgroundWriter(write_now)
+
+    panels = _panels(src.width, max_width)
+    rows_per_panel = len(tile_starts(src.height, p.crop[0], p.stride[0], p.halo[0]))  # type: ignore[index]
+    tiles_run = 0
+    output_shape = OutputShape()
     try:
-        src = rasterio.open(src_path)
-    except rasterio.RasterioIOError as err:
-        raise DataError(f"cannot read scene {src_path}: {err}") from err
-    with src:
-        indexes = list(bands) if bands is not None else list(range(1, src.count + 1))
-        bad = [b for b in indexes if not 1 <= b <= src.count]
-        if bad:
-            raise ConfigError(f"bands {bad} are not in {src_path} (it has bands 1..{src.count})")
-        norm = _normaliser(normalise, len(indexes))
+        for index, (c0, c1) in enumerate(panels):
 
-        def prepare(raw: np.ndarray, valid: np.ndarray) -> torch.Tensor:
-            image = torch.from_numpy(raw) * constant_scale
-            if no_data_replace is not None:
-                image[:, ~torch.from_numpy(valid)] = no_data_replace
-            return norm(image)
+            def panel_progress(done: int, index: int = index) -> None:
+                if progress is not None:
+                    progress(index * rows_per_panel + done, len(panels) * rows_per_panel)
 
-        writers: dict[str, Any] = {}
-        tmp_paths: list[tuple[Path, Path]] = []
-
-        def write_now(blended: torch.Tensor, nodata: np.ndarray, window: Window) -> None:
-            write_block(
-                blended, nodata, window, task, writers, tmp_paths, src, dst_path,
-                probabilities_path, class_names, class_colors,
+            tiles_run += _predict_panel(
+                model_forward, src.height, src.width, rows, p, c0, c1, block_size, device,
+                writer.submit, panel_progress, output_shape,
             )  # fmt: skip
-
-        writer = BackgroundWriter(write_now)
-
-        panels = _panels(src.width, max_width)
-        rows_per_panel = len(tile_starts(src.height, p.crop[0], p.stride[0], p.halo[0]))  # type: ignore[index]
-        tiles_run = 0
-        output_shape = OutputShape()
+        writer.drain()
+        while writers:  # closing flushes the last blocks: it can fail on a full disk too
+            writers.pop(next(iter(writers))).close()
+        for tmp, final in tmp_paths:
+            check_complete(tmp, final)
+        for tmp, final in tmp_paths:
+            os.replace(tmp, final)
+    except BaseException as err:
+        writer.close()
         try:
-            for index, (c0, c1) in enumerate(panels):
-
-                def panel_progress(done: int, index: int = index) -> None:
-                    if progress is not None:
-                        progress(index * rows_per_panel + done, len(panels) * rows_per_panel)
-
-                tiles_run += _predict_panel(
-                    model_forward, src, indexes, prepare, p, c0, c1, block_size, device, writer.submit,
-                    panel_progress, output_shape,
-                )  # fmt: skip
-            writer.drain()
-            while writers:  # closing flushes the last blocks: it can fail on a full disk too
-                writers.pop(next(iter(writers))).close()
-            for tmp, final in tmp_paths:
-                check_complete(tmp, final)
-            for tmp, final in tmp_paths:
-                os.replace(tmp, final)
-        except BaseException as err:
-            writer.close()
-            try:
-                found = storage_cause(err, tmp_paths, dst_path)  # before the partial files go
-            finally:
-                discard(writers, tmp_paths)
-            if found is None:
-                raise
-            raise found from err
-        height, width = src.height, src.width
+            found = storage_cause(err, tmp_paths, dst_path)  # before the partial files go
+        finally:
+            discard(writers, tmp_paths)
+        if found is None:
+            raise
+        raise found from err
     prob = Path(probabilities_path) if probabilities_path is not None else None
-    return SceneResult(prediction=dst_path, probabilities=prob, height=height, width=width, tiles=tiles_run)
+    return SceneResult(
+        prediction=dst_path, probabilities=prob, height=src.height, width=src.width, tiles=tiles_run
+    )
 
 
 def _predict_panel(
     model_forward: Callable[..., Any],
-    src: rasterio.io.DatasetReader,
-    indexes: list[int],
-    prepare: Callable[[np.ndarray, np.ndarray], torch.Tensor],
+    height: int,
+    width: int,
+    rows_of: Callable[[int, int], SceneRows],
     p: TiledInferenceParameters,
     c0: int,
     c1: int,
@@ -249,14 +243,13 @@ def _predict_panel(
     written as nodata anyway, and each valid pixel's covering tiles all run, so the blend is unchanged.
     """
     (crop_h, crop_w), (stride_h, stride_w), (halo_h, halo_w) = p.crop, p.stride, p.halo  # type: ignore[misc]
-    height, width = src.height, src.width
     starts_y = tile_starts(height, crop_h, stride_h, halo_h)
     sx = _covering(tile_starts(width, crop_w, stride_w, halo_w), c0, c1, crop_w)
     x0, x1 = sx[0], sx[-1] + crop_w
     cols = source_indices(x0, x1, width, p.padding)
     col_lo = int(cols.min())
     cols_t = torch.from_numpy(cols - col_lo)
-    source = RowSource(src, indexes, col_lo, int(cols.max()) + 1, prepare, read_rows=max(block_size, 256))
+    source = rows_of(col_lo, int(cols.max()) + 1)
     wy = weight_sum_1d(starts_y, starts_y[0], starts_y[-1] + crop_h - starts_y[0], window_1d(crop_h, p.blend))
     wx = torch.from_numpy(weight_sum_1d(sx, x0, x1 - x0, window_1d(crop_w, p.blend))[c0 - x0 : c1 - x0])
     pending = PendingRows(block_size, write, c0)
@@ -267,7 +260,11 @@ def _predict_panel(
         rows = source_indices(sy, sy + crop_h, height, p.padding)
         lo = int(rows.min())
         image, valid = source.rows(lo, int(rows.max()) + 1)
-        strip = image.index_select(1, torch.from_numpy(rows - lo)).index_select(2, cols_t)[None].to(device)
+        rows_t = torch.from_numpy(rows - lo)
+        strip = map_image(
+            image,
+            lambda t, rows_t=rows_t: t.index_select(-2, rows_t).index_select(-1, cols_t)[None].to(device),
+        )
         y_lo, y_hi = max(sy, 0) - lo, min(sy + crop_h, height) - lo
         run_x = [
             s - x0 for s in sx if valid[y_lo:y_hi, max(s, 0) - col_lo : min(s + crop_w, width) - col_lo].any()
@@ -325,7 +322,7 @@ def inference_autocast_dtype(precision: str | None, device: torch.device) -> tor
 
 def predict_scene_with_task(
     task: torch.nn.Module,
-    src_path: str | Path,
+    src_path: SceneSource,
     dst_path: str | Path,
     *,
     means: Sequence[float] | None = None,
@@ -334,6 +331,8 @@ def predict_scene_with_task(
     constant_scale: float = 1.0,
     no_data_replace: float | None = 0.0,
     params: TiledInferenceParameters | dict[str, Any] | None = None,
+    as_dict: bool | None = None,
+    grid: str | None = None,
     probabilities_path: str | Path | None = None,
     class_colors: Sequence[str | Sequence[int]] | None = None,
     block_size: int = 512,
@@ -345,7 +344,8 @@ def predict_scene_with_task(
     """:func:`predict_scene_to_geotiff` with a trained geoft task (segmentation or pixel-wise regression).
 
     The tile parameters default to the task's ``tiled_inference_parameters``, the class names to its
-    ``class_names``; ``means``/``stds`` are the datamodule's (both or neither). ``precision`` is a
+    ``class_names``; ``means``/``stds`` are the datamodule's (both or neither; for a modality dict,
+    each :class:`~geoft.io.scene_inputs.SceneInput` holds its own). ``precision`` is a
     Lightning precision name (``32-true``, ``bf16-mixed``, ``16-mixed``); by default the same as
     training's (:func:`geoft.hardware.default_precision`): bf16 autocast where the device runs it natively.
     """
@@ -365,7 +365,7 @@ def predict_scene_with_task(
     device = torch.device(device)
     autocast_dtype = inference_autocast_dtype(precision, device)
 
-    def forward(tiles: torch.Tensor) -> torch.Tensor:
+    def forward(tiles: Image) -> torch.Tensor:
         with torch.autocast(
             device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
         ):
@@ -381,6 +381,8 @@ def predict_scene_with_task(
         constant_scale=constant_scale,
         no_data_replace=no_data_replace,
         normalise=(means, stds) if means is not None and stds is not None else None,
+        as_dict=as_dict,
+        grid=grid,
         probabilities_path=probabilities_path,
         class_names=hparams.get("class_names") if kind is TaskKind.SEGMENTATION else None,
         class_colors=class_colors,

@@ -7,6 +7,10 @@ reproduces the input exactly (no seams), whatever the image size. Beyond the ima
 is mirrored (``reflect``) or repeated (``replicate``), and a ``halo`` of mirrored pixels keeps image
 border pixels away from tile borders, where models are least reliable.
 
+The image may be one tensor ``[B, C, H, W]`` / ``[B, C, T, H, W]`` or a modality dict of them on one
+grid (``{"S2": [B, 6, H, W], "S1": [B, 2, H, W]}``): tiles are then cut alike from every modality and
+the model receives a dict of tiles.
+
 The same grid logic drives the GeoTIFF-to-GeoTIFF path in :mod:`geoft.io.scene`, which applies it
 block by block so that memory does not grow with the scene.
 """
@@ -24,6 +28,7 @@ from geoft.errors import ConfigError
 
 Blend = Literal["cosine", "linear", "none"]
 Padding = Literal["reflect", "replicate"]
+Image = torch.Tensor | Mapping[str, torch.Tensor]  # one tensor, or one per modality on one grid
 
 # Argument names of the reference (TerraTorch) mapped to ours, so its configs keep working.
 _REFERENCE_NAMES = {"h_crop": "crop", "w_crop": "crop", "h_stride": "stride", "w_stride": "stride"}
@@ -196,6 +201,36 @@ def _unwrap(output: Any) -> torch.Tensor:
     raise TypeError(f"tiled inference: the model returned {type(output).__name__}, expected a tensor")
 
 
+def reference_tensor(image: Image) -> torch.Tensor:
+    """The tensor whose batch size, grid and device an image (or modality dict) has."""
+    if isinstance(image, torch.Tensor):
+        return image
+    if not image:
+        raise ValueError("tiled inference: the modality dict is empty")
+    return next(iter(image.values()))
+
+
+def map_image(image: Image, fn: Callable[[torch.Tensor], torch.Tensor]) -> Image:
+    """``fn`` applied to the tensor, or to every modality of a dict."""
+    if isinstance(image, torch.Tensor):
+        return fn(image)
+    return {m: fn(x) for m, x in image.items()}
+
+
+def check_one_grid(image: Image) -> None:
+    """Every modality of a dict must have the batch size and height/width of the first."""
+    if isinstance(image, torch.Tensor):
+        return
+    first = reference_tensor(image)
+    for x in image.values():
+        if x.ndim < 3 or x.shape[0] != first.shape[0] or x.shape[-2:] != first.shape[-2:]:
+            shapes = {k: tuple(v.shape) for k, v in image.items()}
+            raise ValueError(
+                f"tiled inference needs every modality on one grid (same batch size, height and width), "
+                f"got {shapes}"
+            )
+
+
 def accumulator_dtype(device: torch.device) -> torch.dtype:
     """float64 makes blending exact; MPS has no float64, so it accumulates in float32."""
     return torch.float32 if device.type == "mps" else torch.float64
@@ -203,30 +238,37 @@ def accumulator_dtype(device: torch.device) -> torch.dtype:
 
 def run_tiles(
     model_forward: Callable[..., Any],
-    padded: torch.Tensor,
+    padded: Image,
     starts_y: Sequence[int],
     starts_x: Sequence[int],
     params: TiledInferenceParameters,
     sample_kwargs: Mapping[str, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.dtype]:
-    """Run every tile of ``padded`` (``[B, ..., H, W]``, tile starts relative to it) through the model.
+    """Run every tile of ``padded`` (``[B, ..., H, W]`` or a modality dict of them, tile starts relative
+    to it) through the model.
 
     Returns the weighted sum of tile predictions ``[B, *out, H, W]`` (not yet divided by the
     weights) and the dtype the model predicted in.
     """
     crop_h, crop_w = params.crop  # type: ignore[misc]
-    device = padded.device
+    first = reference_tensor(padded)
+    device = first.device
     acc_dtype = accumulator_dtype(device)
     weight = torch.from_numpy(np.outer(window_1d(crop_h, params.blend), window_1d(crop_w, params.blend))).to(
         device=device, dtype=acc_dtype
     )
-    batch = padded.shape[0]
+    batch = first.shape[0]
     positions = [(b, y, x) for b in range(batch) for y in starts_y for x in starts_x]
     acc: torch.Tensor | None = None
     out_dtype = torch.float32
     for i in range(0, len(positions), params.batch_size):
         chunk = positions[i : i + params.batch_size]
-        tiles = torch.stack([padded[b, ..., y : y + crop_h, x : x + crop_w] for b, y, x in chunk])
+        tiles = map_image(
+            padded,
+            lambda t, chunk=chunk: torch.stack(
+                [t[b, ..., y : y + crop_h, x : x + crop_w] for b, y, x in chunk]
+            ),
+        )
         kwargs = {}
         if sample_kwargs:
             index = torch.tensor([b for b, _, _ in chunk], device=device)
@@ -234,13 +276,14 @@ def run_tiles(
         with torch.no_grad():
             pred = _unwrap(model_forward(tiles, **kwargs))
         if pred.shape[0] != len(chunk) or tuple(pred.shape[-2:]) != (crop_h, crop_w):
+            shown = map_image(tiles, lambda t: tuple(t.shape))  # type: ignore[arg-type,return-value]
             raise ValueError(
-                f"tiled inference: the model mapped tiles {tuple(tiles.shape)} to {tuple(pred.shape)}; "
+                f"tiled inference: the model mapped tiles {shown} to {tuple(pred.shape)}; "
                 f"it must keep the batch size and the spatial size ({crop_h}, {crop_w})"
             )
         if acc is None:
             out_dtype = pred.dtype
-            acc = torch.zeros((batch, *pred.shape[1:-2], *padded.shape[-2:]), dtype=acc_dtype, device=device)
+            acc = torch.zeros((batch, *pred.shape[1:-2], *first.shape[-2:]), dtype=acc_dtype, device=device)
         weighted = pred.to(acc_dtype) * weight
         for (b, y, x), tile in zip(chunk, weighted):
             acc[b, ..., y : y + crop_h, x : x + crop_w] += tile
@@ -250,7 +293,7 @@ def run_tiles(
 
 def tiled_inference(
     model_forward: Callable[..., Any],
-    image: torch.Tensor,
+    image: Image,
     params: TiledInferenceParameters | Mapping[str, Any] | None = None,
     *,
     sample_kwargs: Mapping[str, torch.Tensor] | None = None,
@@ -260,7 +303,9 @@ def tiled_inference(
     Args:
         model_forward: maps a batch of tiles ``[n, ..., crop_h, crop_w]`` to ``[n, *out, crop_h, crop_w]``
             (a tensor or an object with a tensor ``.output``, like :class:`~geoft.models.ModelOutput`).
-        image: ``[B, C, H, W]`` or ``[B, C, T, H, W]``, any ``H, W`` (smaller than a tile too).
+        image: ``[B, C, H, W]`` or ``[B, C, T, H, W]``, any ``H, W`` (smaller than a tile too), or a
+            dict ``{modality: tensor}`` of such tensors on one grid (same ``B, H, W``; the model then
+            receives ``{modality: tiles}``).
         params: :class:`TiledInferenceParameters` or a dict of its fields.
         sample_kwargs: per-sample tensors with leading dimension ``B`` (e.g. ``location_coords``);
             each tile batch receives the rows of the samples its tiles come from, as keyword arguments.
@@ -269,24 +314,26 @@ def tiled_inference(
         ``[B, *out, H, W]`` in the model's output dtype.
     """
     p = TiledInferenceParameters.from_any(params)
-    if image.ndim < 3:
+    first = reference_tensor(image)
+    if first.ndim < 3:
         raise ValueError(
-            f"tiled inference needs [B, C, H, W] or [B, C, T, H, W], got shape {tuple(image.shape)}"
+            f"tiled inference needs [B, C, H, W] or [B, C, T, H, W], got shape {tuple(first.shape)}"
         )
+    check_one_grid(image)
     for key, value in (sample_kwargs or {}).items():
-        if value.shape[0] != image.shape[0]:
+        if value.shape[0] != first.shape[0]:
             raise ValueError(
-                f"sample_kwargs[{key!r}] has {value.shape[0]} rows for a batch of {image.shape[0]}"
+                f"sample_kwargs[{key!r}] has {value.shape[0]} rows for a batch of {first.shape[0]}"
             )
-    height, width = image.shape[-2:]
+    height, width = first.shape[-2:]
     (crop_h, crop_w), (stride_h, stride_w), (halo_h, halo_w) = p.crop, p.stride, p.halo  # type: ignore[misc]
     starts_y = tile_starts(height, crop_h, stride_h, halo_h)
     starts_x = tile_starts(width, crop_w, stride_w, halo_w)
     y0, y1 = starts_y[0], starts_y[-1] + crop_h
     x0, x1 = starts_x[0], starts_x[-1] + crop_w
-    iy = torch.from_numpy(source_indices(y0, y1, height, p.padding)).to(image.device)
-    ix = torch.from_numpy(source_indices(x0, x1, width, p.padding)).to(image.device)
-    padded = image.index_select(-2, iy).index_select(-1, ix)
+    iy = torch.from_numpy(source_indices(y0, y1, height, p.padding)).to(first.device)
+    ix = torch.from_numpy(source_indices(x0, x1, width, p.padding)).to(first.device)
+    padded = map_image(image, lambda t: t.index_select(-2, iy).index_select(-1, ix))
     acc, out_dtype = run_tiles(
         model_forward, padded, [s - y0 for s in starts_y], [s - x0 for s in starts_x], p, sample_kwargs
     )
