@@ -136,9 +136,7 @@ def stderr_notice(message: str) -> None:
 def trained_by_reference(ckpt_path: str | Path) -> bool:
     """Whether the Lightning checkpoint's hyperparameters name one of the reference's task classes."""
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
-    hparams = ckpt.get("hyper_parameters") if isinstance(ckpt, Mapping) else None
-    class_path = hparams.get("_class_path") if isinstance(hparams, Mapping) else None
-    return isinstance(class_path, str) and class_path.startswith("terratorch.")
+    return isinstance(ckpt, Mapping) and _is_reference_checkpoint(ckpt)
 
 
 def translate_reference_state(
@@ -174,11 +172,45 @@ def translate_reference_state(
     return translated
 
 
+def _is_reference_checkpoint(checkpoint: Mapping[str, object]) -> bool:
+    hparams = checkpoint.get("hyper_parameters")
+    class_path = hparams.get("_class_path") if isinstance(hparams, Mapping) else None
+    return isinstance(class_path, str) and class_path.startswith("terratorch.")
+
+
+def adopt_reference_checkpoint(
+    task: nn.Module, checkpoint: dict[str, object], fitting: bool, notice: Notice = stderr_notice
+) -> None:
+    """What ``on_load_checkpoint`` does: a checkpoint trained by the reference resumes and predicts.
+
+    Its weights are translated to ``task``'s layout. Its optimizer and scheduler states are dropped:
+    they are lists in the reference's parameter order (the UPerNet fold even removes parameters), so
+    they cannot be mapped onto geoft's parameters safely; the config's optimizer starts fresh (an
+    empty list makes Lightning restore none, also for the reference's weights-only checkpoints).
+    The epoch and step counters continue, as for any ``--ckpt_path`` resume.
+    """
+    state = checkpoint.get("state_dict")
+    if isinstance(state, Mapping):
+        checkpoint["state_dict"] = translate_reference_state(state, task, notice)
+    if not _is_reference_checkpoint(checkpoint):
+        return
+    restorable = bool(checkpoint.get("optimizer_states")) or bool(checkpoint.get("lr_schedulers"))
+    checkpoint["optimizer_states"], checkpoint["lr_schedulers"] = [], []
+    if fitting:
+        why = "the reference's optimizer and scheduler states do not map onto geoft's parameters"
+        notice(
+            f"{'not restoring the optimizer: ' + why if restorable else 'the checkpoint holds no optimizer'};"
+            f" the configured optimizer and scheduler start fresh; the epoch and step counters continue"
+            f" from the checkpoint's (epoch {checkpoint.get('epoch', 0)}, step {checkpoint.get('global_step', 0)})"
+        )
+
+
 __all__ = [
     "FOLDS",
     "RENAMES",
     "Fold",
     "Rename",
+    "adopt_reference_checkpoint",
     "stderr_notice",
     "trained_by_reference",
     "translate_reference_state",

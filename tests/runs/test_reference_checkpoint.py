@@ -122,8 +122,16 @@ def to_reference_layout(task: SemanticSegmentationTask) -> dict[str, torch.Tenso
     return out
 
 
-def reference_checkpoint(task: SemanticSegmentationTask, model_args: dict[str, Any], path: Path) -> Path:
-    """A Lightning checkpoint as the reference's `terratorch fit` writes it (its top-level keys)."""
+def reference_checkpoint(
+    task: SemanticSegmentationTask,
+    model_args: dict[str, Any],
+    path: Path,
+    lightning_state: dict[str, Any] | None = None,
+) -> Path:
+    """A Lightning checkpoint as the reference's `terratorch fit` writes it (its top-level keys).
+
+    ``lightning_state`` replaces what Lightning itself writes (loops, counters, optimizer states).
+    """
     hparams = {
         "_class_path": "terratorch.tasks.SemanticSegmentationTask",
         "model_args": model_args,
@@ -151,6 +159,7 @@ def reference_checkpoint(task: SemanticSegmentationTask, model_args: dict[str, A
             "lr_schedulers": [],
             "hparams_name": "kwargs",
             "hyper_parameters": hparams,
+            **(lightning_state or {}),
         },
         path,
     )
