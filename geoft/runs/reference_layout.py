@@ -43,6 +43,9 @@ def _rename(part: str, pattern: str, replacement: str | Callable[[re.Match[str]]
 
 # Applied in order, each to the result of the one before.
 RENAMES: tuple[Rename, ...] = (
+    # the reference's auxiliary head is Sequential(decoder, head); then the decoder rules below apply
+    _rename("auxiliary heads", r"^(model\.aux_heads\.[^.]+)\.0\.", r"\1.decoder."),
+    _rename("auxiliary heads", r"^(model\.aux_heads\.[^.]+)\.1\.", r"\1.head."),
     _rename("FCNDecoder LayerNorm", r"^(.*\.convs\.\d+\.2)\.ln\.", r"\1.norm."),
     # UperNetDecoder(scale_modules=True): the reference's fpn1/fpn2 on the decoder itself
     _rename("UperNetDecoder scale modules", r"^(.*\.decoder)\.(fpn[12])\.", r"\1.scale.\2."),
@@ -152,16 +155,15 @@ def translate_reference_state(
     dropped = set(state) & _non_persistent_buffers(model)
     rest = {k: v for k, v in state.items() if k not in dropped}
     parts: set[str] = set()
+    renamed = {_rename_key(key, parts): value for key, value in rest.items()}
     used: set[str] = set()
     translated: dict[str, Tensor] = {}
     for fold in FOLDS:
-        folded, count = _fold(rest, fold, used)
+        folded, count = _fold(renamed, fold, used)
         if count:
             parts.add(fold.part)
             translated.update(folded)
-    for key, value in rest.items():
-        if key not in used:
-            translated[_rename_key(key, parts)] = value
+    translated.update((key, value) for key, value in renamed.items() if key not in used)
     if set(translated) != wanted:
         return state  # not the reference's layout of this model: the strict load says what differs
     if notice is not None:

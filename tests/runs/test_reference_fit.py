@@ -21,6 +21,7 @@ from geoft.errors import ConfigError
 from geoft.runs.initial_weights import InitialWeights
 from geoft.tasks import SemanticSegmentationTask
 from tests.runs.test_reference_checkpoint import (
+    AUX_HEADS,
     BASE_ARGS,
     DECODERS,
     geoft_task,
@@ -48,6 +49,7 @@ def _task(decoder: str) -> SemanticSegmentationTask:
         loss="ce",
         ignore_index=-1,
         lr=1e-3,
+        aux_heads=AUX_HEADS.get(decoder),
     )
 
 
