@@ -61,6 +61,8 @@ RENAMES: tuple[Rename, ...] = (
         r"^(.*\.(?:lateral_convs\.\d+|fpn_convs\.\d+|fpn_bottleneck|psp_bottleneck))\.norm\.",
         r"\1.1.",
     ),
+    # the reference wraps an smp decoder as SMPDecoderWrapper._smp_decoder; geoft's SMPDecoder as .decoder
+    _rename("smp decoder wrapper", r"^(.*\.decoder)\._smp_decoder\.", r"\1.decoder."),
     _rename("neck list", r"^(model\.neck)\.(\d+)\.", r"\1.necks.\2."),
     # LearnedInterpolateToPyramidal (neck or UPerNet scale modules): fpn2 is one ConvTranspose2d
     _rename("LearnedInterpolateToPyramidal fpn2", r"^(.*\.fpn2)\.0\.", r"\1."),

@@ -17,6 +17,7 @@ import yaml
 
 from geoft.config import load_configs
 from geoft.errors import CheckpointError
+from geoft.models.decoders.smp import SMPDecoder
 from geoft.runs.reference_layout import translate_reference_state
 from geoft.runs.restore import load_checkpoint, task_from_checkpoint
 from geoft.tasks import SemanticSegmentationTask
@@ -55,6 +56,15 @@ DECODERS: dict[str, dict[str, Any]] = {
         "necks": [{"name": "SelectIndices", "indices": [1]}, {"name": "ReshapeTokensToImage"}],
         "decoder": "IdentityDecoder",
         "head_channel_list": [16],
+    },
+    "smp_unet": {
+        "necks": [
+            {"name": "SelectIndices", "indices": [0, 1, 1, 1]},
+            {"name": "ReshapeTokensToImage"},
+            {"name": "LearnedInterpolateToPyramidal"},
+        ],
+        "decoder": "smp_Unet",
+        "decoder_channels": [16, 8, 8],
     },
     # an auxiliary UPerNet (its pyramid pooling folded too) beside an FCN decoder
     "fcn+aux_upernet": {
@@ -138,6 +148,10 @@ def to_reference_layout(task: SemanticSegmentationTask) -> dict[str, torch.Tenso
         for pattern, replacement in TO_REFERENCE:
             key = re.sub(pattern, replacement, key)
         out[key] = value.clone()
+    if isinstance(task.model.decoder, SMPDecoder):  # the reference's SMPDecoderWrapper
+        out = {
+            re.sub(r"^model\.decoder\.decoder\.", "model.decoder._smp_decoder.", k): v for k, v in out.items()
+        }
     for pattern, replacement in AUX_TO_REFERENCE:
         out = {re.sub(pattern, replacement, key): value for key, value in out.items()}
     encoder = task.model.encoder  # the reference saves its fixed sin-cos table, with the CLS row
