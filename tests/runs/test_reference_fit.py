@@ -15,10 +15,13 @@ from typing import Any
 import lightning
 import pytest
 import torch
+import yaml
 from torch.utils.data import DataLoader
 
+from geoft.cli import main
 from geoft.errors import ConfigError
 from geoft.runs.initial_weights import InitialWeights
+from geoft.runs.restore import build_task
 from geoft.tasks import SemanticSegmentationTask
 from tests.runs.test_reference_checkpoint import (
     AUX_HEADS,
@@ -50,7 +53,21 @@ def _task(decoder: str) -> SemanticSegmentationTask:
         ignore_index=-1,
         lr=1e-3,
         aux_heads=AUX_HEADS.get(decoder),
+        aux_loss={head["name"]: 0.4 for head in AUX_HEADS.get(decoder, [])} or None,
     )
+
+
+def reference_adam_state(layout: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """An Adam state after one step over the reference's own parameter list (its layout, its order)."""
+    params = [
+        torch.nn.Parameter(v.clone())
+        for k, v in layout.items()
+        if v.is_floating_point() and "running_" not in k
+    ]
+    adam = torch.optim.Adam(params)
+    sum(p.sum() for p in params).backward()
+    adam.step()
+    return adam.state_dict()
 
 
 def _reference_run(decoder: str, tmp_path: Path) -> tuple[SemanticSegmentationTask, Path]:
@@ -60,15 +77,7 @@ def _reference_run(decoder: str, tmp_path: Path) -> tuple[SemanticSegmentationTa
     trained.fit(_task(decoder), _data())
     lightning_state = trained._checkpoint_connector.dump_checkpoint()
     original = geoft_task(decoder)
-    reference_params = [
-        torch.nn.Parameter(v.clone())
-        for k, v in to_reference_layout(original).items()
-        if v.is_floating_point() and "running_" not in k
-    ]
-    adam = torch.optim.Adam(reference_params)
-    sum(p.sum() for p in reference_params).backward()
-    adam.step()
-    lightning_state["optimizer_states"] = [adam.state_dict()]
+    lightning_state["optimizer_states"] = [reference_adam_state(to_reference_layout(original))]
     for key in ("state_dict", "hyper_parameters", "callbacks", "hparams_name"):
         lightning_state.pop(key, None)
     model_args = {**BASE_ARGS, **DECODERS[decoder]}
@@ -157,3 +166,57 @@ def test_initial_weights_starts_a_new_run_from_the_reference_weights(
         _trainer(tmp_path, max_epochs=2, callbacks=[InitialWeights(ckpt)]).fit(
             _task(decoder), _data(), ckpt_path=str(ckpt)
         )
+
+
+@pytest.mark.slow
+def test_geoft_fit_cli_resumes_and_starts_from_a_reference_checkpoint(
+    tmp_path: Path,
+    tiny_demo_workspace: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``geoft fit -c reference.yaml --ckpt_path reference.ckpt``, and ``InitialWeights`` in a config."""
+    workspace = tiny_demo_workspace(
+        tmp_path, {"max_epochs": 1, "limit_train_batches": 1, "limit_val_batches": 1}
+    )
+    monkeypatch.chdir(workspace)  # main() resolves the config's relative data roots against it
+    assert main(["fit", "-c", "config.yaml", "--run_name", "first"]) == 0
+    config = yaml.safe_load((workspace / "config.yaml").read_text())
+    trained = torch.load(workspace / "runs" / "first" / "checkpoints" / "last.ckpt", weights_only=False)
+    task = build_task(config["model"])
+    task.load_state_dict(trained["state_dict"])
+    layout = to_reference_layout(task)
+    trained.update(
+        state_dict=layout,
+        hyper_parameters={"_class_path": "terratorch.tasks.SemanticSegmentationTask"},
+        optimizer_states=[reference_adam_state(layout)],
+        callbacks={},
+    )
+    torch.save(trained, workspace / "reference.ckpt")
+    config["model"]["class_path"] = "terratorch.tasks.SemanticSegmentationTask"
+    config["trainer"]["max_epochs"] = 2
+    (workspace / "reference.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    capsys.readouterr()
+
+    args = ["fit", "-c", "reference.yaml", "--ckpt_path", "reference.ckpt", "--run_name", "resumed"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert (
+        "translated the reference's (TerraTorch's) checkpoint layout" in err
+        and "not restoring the optimizer" in err
+    )
+    resumed = torch.load(workspace / "runs" / "resumed" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert (resumed["epoch"], resumed["global_step"]) == (trained["epoch"] + 1, trained["global_step"] + 1)
+
+    config["trainer"]["max_epochs"] = 1
+    config["trainer"]["callbacks"] = [
+        {
+            "class_path": "geoft.runs.initial_weights.InitialWeights",
+            "init_args": {"ckpt_path": "reference.ckpt"},
+        }
+    ]
+    (workspace / "new.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    assert main(["fit", "-c", "new.yaml", "--run_name", "new"]) == 0
+    assert "starting from the weights of reference.ckpt" in capsys.readouterr().err
+    new = torch.load(workspace / "runs" / "new" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert new["global_step"] == 1  # a new run
