@@ -22,11 +22,32 @@ from geoft.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-# Attention projections of timm-style ViT and Swin blocks (Prithvi, TerraMind, timm ViTs, Swin):
-# what LoRA adapts when the config names no target_modules.
-DEFAULT_TARGET_MODULES: tuple[str, ...] = ("qkv", "proj")
-_SPLIT_QKV_TARGETS: tuple[str, ...] = ("q_linear", "k_linear", "v_linear", "proj")
+# What LoRA adapts when the config names no target_modules (peft regexes over module names): the
+# attention projections of timm-style ViT and Swin blocks (Prithvi, Prithvi Swin, TerraMind, timm), not
+# the patch embeddings that are also called ``proj``.
+DEFAULT_TARGET_MODULES = r"(.*\.)?attn\.(qkv|proj)"
+_SPLIT_QKV_TARGETS = r"(.*\.)?attn\.(qkv\.[qkv]_linear|proj)"
+# torchvision's Swin (torchgeo's Satlas Swin) reads its attention weights (below): its MLP linears then.
+_MLP_TARGETS = r"(.*\.)?mlp\.[03]"
 _PEFT_KEYS = {"method", "replace_qkv", "peft_config_kwargs"}
+
+
+def _weights_read_directly(backbone: nn.Module) -> list[str]:
+    """Linear layers whose parent reads ``.weight`` instead of calling them: an adapter there never runs."""
+    from torchvision.models.swin_transformer import ShiftedWindowAttention  # V2 subclasses it
+
+    from geoft.models.backbones.terramind_vit import ModalityEmbedding
+
+    readers: tuple[tuple[type[nn.Module], tuple[str, ...]], ...] = (
+        (ShiftedWindowAttention, ("qkv", "proj")),
+        (ModalityEmbedding, ("proj",)),
+    )
+    found: list[str] = []
+    for name, module in backbone.named_modules():
+        for cls, children in readers:
+            if isinstance(module, cls):
+                found += [f"{name}.{child}" if name else child for child in children]
+    return found
 
 
 @dataclass(frozen=True)
@@ -136,16 +157,26 @@ def apply_peft(backbone: nn.Module, raw_spec: Mapping[str, Any] | PeftSpec) -> n
         raise ConfigError(
             f"peft_config.method {spec.method!r} is not a peft method; choose one of {methods}"
         ) from None
+    read_directly = _weights_read_directly(backbone)
     if spec.replace_qkv:
+        hit = [name for name in read_directly if name.rsplit(".", 1)[-1] == spec.replace_qkv]
+        if hit:
+            raise ConfigError(
+                f"replace_qkv: {hit[0]} cannot be split, its attention reads its weight directly",
+                hint="leave replace_qkv out for this backbone",
+            )
         split_qkv(backbone, spec.replace_qkv)
     kwargs = dict(spec.peft_config_kwargs)
     if spec.method == "LORA" and not kwargs.get("target_modules"):
-        kwargs["target_modules"] = list(_SPLIT_QKV_TARGETS if spec.replace_qkv else DEFAULT_TARGET_MODULES)
+        attention = _SPLIT_QKV_TARGETS if spec.replace_qkv else DEFAULT_TARGET_MODULES
+        attention_read = any(name.rsplit(".", 1)[-1] == "qkv" for name in read_directly)
+        kwargs["target_modules"] = _MLP_TARGETS if attention_read else attention
         log.info("peft_config names no target_modules: adapting %s", kwargs["target_modules"])
     try:
         config = config_cls(**kwargs)
     except TypeError as err:
         raise ConfigError(f"peft_config.peft_config_kwargs: {err}") from err
+    _refuse_unreachable_targets(config, read_directly)
     try:
         wrapped = peft.get_peft_model(backbone, config)
     except ValueError as err:  # e.g. target modules not found
@@ -158,6 +189,22 @@ def apply_peft(backbone: nn.Module, raw_spec: Mapping[str, Any] | PeftSpec) -> n
         f"{frozen:,}",
     )
     return wrapped
+
+
+def _refuse_unreachable_targets(config: Any, read_directly: list[str]) -> None:
+    """An adapter on a layer whose weight is read directly would never train: say so before training."""
+    if not getattr(config, "target_modules", None):
+        return
+    from peft.tuners.tuners_utils import check_target_module_exists
+
+    unreachable = [name for name in read_directly if check_target_module_exists(config, name)]
+    if unreachable:
+        raise ConfigError(
+            f"peft_config: target_modules matches {unreachable[0]} (and {len(unreachable) - 1} more), whose "
+            "parent reads its weight instead of calling it, so an adapter there would never train",
+            hint="target other layers, e.g. the blocks' MLP linears (target_modules: ['mlp.0', 'mlp.3'] "
+            "for torchvision's Swin), or name the attention layers only",
+        )
 
 
 def is_peft_module(module: nn.Module) -> bool:

@@ -43,6 +43,9 @@ def _rename(part: str, pattern: str, replacement: str | Callable[[re.Match[str]]
 
 # Applied in order, each to the result of the one before.
 RENAMES: tuple[Rename, ...] = (
+    # the reference's auxiliary head is Sequential(decoder, head); then the decoder rules below apply
+    _rename("auxiliary heads", r"^(model\.aux_heads\.[^.]+)\.0\.", r"\1.decoder."),
+    _rename("auxiliary heads", r"^(model\.aux_heads\.[^.]+)\.1\.", r"\1.head."),
     _rename("FCNDecoder LayerNorm", r"^(.*\.convs\.\d+\.2)\.ln\.", r"\1.norm."),
     # UperNetDecoder(scale_modules=True): the reference's fpn1/fpn2 on the decoder itself
     _rename("UperNetDecoder scale modules", r"^(.*\.decoder)\.(fpn[12])\.", r"\1.scale.\2."),
@@ -58,6 +61,8 @@ RENAMES: tuple[Rename, ...] = (
         r"^(.*\.(?:lateral_convs\.\d+|fpn_convs\.\d+|fpn_bottleneck|psp_bottleneck))\.norm\.",
         r"\1.1.",
     ),
+    # the reference wraps an smp decoder as SMPDecoderWrapper._smp_decoder; geoft's SMPDecoder as .decoder
+    _rename("smp decoder wrapper", r"^(.*\.decoder)\._smp_decoder\.", r"\1.decoder."),
     _rename("neck list", r"^(model\.neck)\.(\d+)\.", r"\1.necks.\2."),
     # LearnedInterpolateToPyramidal (neck or UPerNet scale modules): fpn2 is one ConvTranspose2d
     _rename("LearnedInterpolateToPyramidal fpn2", r"^(.*\.fpn2)\.0\.", r"\1."),
@@ -136,9 +141,7 @@ def stderr_notice(message: str) -> None:
 def trained_by_reference(ckpt_path: str | Path) -> bool:
     """Whether the Lightning checkpoint's hyperparameters name one of the reference's task classes."""
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
-    hparams = ckpt.get("hyper_parameters") if isinstance(ckpt, Mapping) else None
-    class_path = hparams.get("_class_path") if isinstance(hparams, Mapping) else None
-    return isinstance(class_path, str) and class_path.startswith("terratorch.")
+    return isinstance(ckpt, Mapping) and _is_reference_checkpoint(ckpt)
 
 
 def translate_reference_state(
@@ -154,16 +157,15 @@ def translate_reference_state(
     dropped = set(state) & _non_persistent_buffers(model)
     rest = {k: v for k, v in state.items() if k not in dropped}
     parts: set[str] = set()
+    renamed = {_rename_key(key, parts): value for key, value in rest.items()}
     used: set[str] = set()
     translated: dict[str, Tensor] = {}
     for fold in FOLDS:
-        folded, count = _fold(rest, fold, used)
+        folded, count = _fold(renamed, fold, used)
         if count:
             parts.add(fold.part)
             translated.update(folded)
-    for key, value in rest.items():
-        if key not in used:
-            translated[_rename_key(key, parts)] = value
+    translated.update((key, value) for key, value in renamed.items() if key not in used)
     if set(translated) != wanted:
         return state  # not the reference's layout of this model: the strict load says what differs
     if notice is not None:
@@ -174,11 +176,45 @@ def translate_reference_state(
     return translated
 
 
+def _is_reference_checkpoint(checkpoint: Mapping[str, object]) -> bool:
+    hparams = checkpoint.get("hyper_parameters")
+    class_path = hparams.get("_class_path") if isinstance(hparams, Mapping) else None
+    return isinstance(class_path, str) and class_path.startswith("terratorch.")
+
+
+def adopt_reference_checkpoint(
+    task: nn.Module, checkpoint: dict[str, object], fitting: bool, notice: Notice = stderr_notice
+) -> None:
+    """What ``on_load_checkpoint`` does: a checkpoint trained by the reference resumes and predicts.
+
+    Its weights are translated to ``task``'s layout. Its optimizer and scheduler states are dropped:
+    they are lists in the reference's parameter order (the UPerNet fold even removes parameters), so
+    they cannot be mapped onto geoft's parameters safely; the config's optimizer starts fresh (an
+    empty list makes Lightning restore none, also for the reference's weights-only checkpoints).
+    The epoch and step counters continue, as for any ``--ckpt_path`` resume.
+    """
+    state = checkpoint.get("state_dict")
+    if isinstance(state, Mapping):
+        checkpoint["state_dict"] = translate_reference_state(state, task, notice)
+    if not _is_reference_checkpoint(checkpoint):
+        return
+    restorable = bool(checkpoint.get("optimizer_states")) or bool(checkpoint.get("lr_schedulers"))
+    checkpoint["optimizer_states"], checkpoint["lr_schedulers"] = [], []
+    if fitting:
+        why = "the reference's optimizer and scheduler states do not map onto geoft's parameters"
+        notice(
+            f"{'not restoring the optimizer: ' + why if restorable else 'the checkpoint holds no optimizer'};"
+            f" the configured optimizer and scheduler start fresh; the epoch and step counters continue"
+            f" from the checkpoint's (epoch {checkpoint.get('epoch', 0)}, step {checkpoint.get('global_step', 0)})"
+        )
+
+
 __all__ = [
     "FOLDS",
     "RENAMES",
     "Fold",
     "Rename",
+    "adopt_reference_checkpoint",
     "stderr_notice",
     "trained_by_reference",
     "translate_reference_state",

@@ -68,6 +68,17 @@ def task_from_checkpoint(
             )
         section = {"class_path": class_path, "init_args": hparams}
     task = build_task(section)
+    load_task_weights(task, ckpt, ckpt_path, notice)
+    return task.eval()
+
+
+def load_task_weights(
+    task: nn.Module,
+    ckpt: Mapping[str, Any],
+    ckpt_path: str | Path,
+    notice: Callable[[str], None] | None = None,
+) -> None:
+    """Load the checkpoint's ``state_dict`` into ``task``, every key (the reference's layout translated)."""
     state = ckpt.get("state_dict")
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{ckpt_path} has no state_dict; is it a Lightning checkpoint?")
@@ -79,7 +90,6 @@ def task_from_checkpoint(
             f"(e.g. {result.unexpected_keys[:3]})",
             hint="use the config the checkpoint was trained with (its run folder's config.yaml)",
         )
-    return task.eval()
 
 
 def checkpoint_normalisation(ckpt: Mapping[str, Any]) -> tuple[list[float], list[float]] | None:

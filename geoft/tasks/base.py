@@ -194,11 +194,9 @@ class GeoftTask(LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """A checkpoint trained by the reference resumes and predicts too: its key layout is translated."""
-        from geoft.runs.reference_layout import stderr_notice, translate_reference_state
+        from geoft.runs.reference_layout import adopt_reference_checkpoint
 
-        state = checkpoint.get("state_dict")
-        if isinstance(state, Mapping):
-            checkpoint["state_dict"] = translate_reference_state(state, self, stderr_notice)
+        adopt_reference_checkpoint(self, checkpoint, self._trainer is not None and self.trainer.training)
 
     # -- what subclasses define -----------------------------------------------------------------
     @abstractmethod

@@ -17,6 +17,7 @@ import yaml
 
 from geoft.config import load_configs
 from geoft.errors import CheckpointError
+from geoft.models.decoders.smp import SMPDecoder
 from geoft.runs.reference_layout import translate_reference_state
 from geoft.runs.restore import load_checkpoint, task_from_checkpoint
 from geoft.tasks import SemanticSegmentationTask
@@ -56,6 +57,31 @@ DECODERS: dict[str, dict[str, Any]] = {
         "decoder": "IdentityDecoder",
         "head_channel_list": [16],
     },
+    "smp_unet": {
+        "necks": [
+            {"name": "SelectIndices", "indices": [0, 1, 1, 1]},
+            {"name": "ReshapeTokensToImage"},
+            {"name": "LearnedInterpolateToPyramidal"},
+        ],
+        "decoder": "smp_Unet",
+        "decoder_channels": [16, 8, 8],
+    },
+    # an auxiliary UPerNet (its pyramid pooling folded too) beside an FCN decoder
+    "fcn+aux_upernet": {
+        "necks": [{"name": "SelectIndices", "indices": [0, 1, 1, 1]}, {"name": "ReshapeTokensToImage"}],
+        "decoder": "FCNDecoder",
+        "decoder_channels": 8,
+        "decoder_num_convs": 1,
+    },
+}
+AUX_HEADS: dict[str, list[dict[str, Any]]] = {
+    "fcn+aux_upernet": [
+        {
+            "name": "aux",
+            "decoder": "UperNetDecoder",
+            "decoder_args": {"decoder_channels": 8, "head_dropout": 0.1},
+        }
+    ],
 }
 
 # geoft name -> the reference's name, from the reference's source (the inverse of what geoft maps)
@@ -70,6 +96,10 @@ TO_REFERENCE = (
     (r"^(.*\.(?:lateral_convs\.\d+|fpn_convs\.\d+|fpn_bottleneck))\.1\.", r"\1.norm."),
     (r"^model\.neck\.necks\.(\d+)\.", r"model.neck.\1."),  # the reference's neck list is a Sequential
 )
+AUX_TO_REFERENCE = (  # the reference's auxiliary head: Sequential(decoder, head)
+    (r"^(model\.aux_heads\.[^.]+)\.decoder\.", r"\1.0."),
+    (r"^(model\.aux_heads\.[^.]+)\.head\.", r"\1.1."),
+)
 PSP = re.compile(r"^(.*\.decoder)\.psp\.stages\.(\d+)\.1\.(weight|bias)$")
 HEAD_BLOCK = re.compile(r"^(.*\.head\.head\.0)\.(\d+)\.(weight|bias)$")
 
@@ -81,6 +111,7 @@ def geoft_task(decoder: str) -> SemanticSegmentationTask:
         model_args={**BASE_ARGS, **DECODERS[decoder]},
         loss="ce",
         ignore_index=-1,
+        aux_heads=AUX_HEADS.get(decoder),
     )
     with torch.no_grad():  # BatchNorm statistics and weights away from their init
         for name, value in task.model.state_dict().items():
@@ -117,13 +148,27 @@ def to_reference_layout(task: SemanticSegmentationTask) -> dict[str, torch.Tenso
         for pattern, replacement in TO_REFERENCE:
             key = re.sub(pattern, replacement, key)
         out[key] = value.clone()
+    if isinstance(task.model.decoder, SMPDecoder):  # the reference's SMPDecoderWrapper
+        out = {
+            re.sub(r"^model\.decoder\.decoder\.", "model.decoder._smp_decoder.", k): v for k, v in out.items()
+        }
+    for pattern, replacement in AUX_TO_REFERENCE:
+        out = {re.sub(pattern, replacement, key): value for key, value in out.items()}
     encoder = task.model.encoder  # the reference saves its fixed sin-cos table, with the CLS row
     out["model.encoder.pos_embed"] = torch.cat([torch.zeros(1, 1, encoder.embed_dim), encoder.pos_embed], 1)
     return out
 
 
-def reference_checkpoint(task: SemanticSegmentationTask, model_args: dict[str, Any], path: Path) -> Path:
-    """A Lightning checkpoint as the reference's `terratorch fit` writes it (its top-level keys)."""
+def reference_checkpoint(
+    task: SemanticSegmentationTask,
+    model_args: dict[str, Any],
+    path: Path,
+    lightning_state: dict[str, Any] | None = None,
+) -> Path:
+    """A Lightning checkpoint as the reference's `terratorch fit` writes it (its top-level keys).
+
+    ``lightning_state`` replaces what Lightning itself writes (loops, counters, optimizer states).
+    """
     hparams = {
         "_class_path": "terratorch.tasks.SemanticSegmentationTask",
         "model_args": model_args,
@@ -151,17 +196,21 @@ def reference_checkpoint(task: SemanticSegmentationTask, model_args: dict[str, A
             "lr_schedulers": [],
             "hparams_name": "kwargs",
             "hyper_parameters": hparams,
+            **(lightning_state or {}),
         },
         path,
     )
     return path
 
 
-def reference_config(model_args: dict[str, Any], path: Path) -> dict[str, Any]:
+def reference_config(
+    model_args: dict[str, Any], path: Path, aux_heads: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    init_args = {"model_factory": "EncoderDecoderFactory", "model_args": model_args, "loss": "ce"}
     config = {
         "model": {
             "class_path": "terratorch.tasks.SemanticSegmentationTask",
-            "init_args": {"model_factory": "EncoderDecoderFactory", "model_args": model_args, "loss": "ce"},
+            "init_args": {**init_args, **({"aux_heads": aux_heads} if aux_heads else {})},
         }
     }
     path.write_text(yaml.safe_dump(config))
@@ -176,15 +225,19 @@ def test_reference_checkpoint_loads_strictly_and_predicts_the_same(decoder: str,
     layout = to_reference_layout(original)
     assert set(layout) != set(original.state_dict())  # the layouts do differ
     said: list[str] = []
-    config = reference_config(model_args, tmp_path / "config.yaml")
+    config = reference_config(model_args, tmp_path / "config.yaml", AUX_HEADS.get(decoder))
     restored = task_from_checkpoint(load_checkpoint(ckpt_path), config, str(ckpt_path), said.append)
     assert len(said) == 1 and "translated the reference's (TerraTorch's) checkpoint layout" in said[0]
     assert "model.encoder.pos_embed" in said[0]
     x = torch.randn(2, 6, 32, 32)
     with torch.no_grad():
-        expected, got = original.model(x).output, restored.model(x).output
-    assert got.shape == (2, 3, 32, 32)
-    assert torch.allclose(got, expected, atol=1e-5, rtol=1e-5), float((got - expected).abs().max())
+        expected, got = original.model(x), restored.model(x)
+    assert got.output.shape == (2, 3, 32, 32)
+    assert set(got.auxiliary_heads) == {head["name"] for head in AUX_HEADS.get(decoder, [])}
+    for ours, theirs in [(got.output, expected.output)] + [
+        (got.auxiliary_heads[name], expected.auxiliary_heads[name]) for name in got.auxiliary_heads
+    ]:
+        assert torch.allclose(ours, theirs, atol=1e-5, rtol=1e-5), float((ours - theirs).abs().max())
 
 
 def test_the_lightning_hook_translates_for_resume_and_predict(tmp_path: Path) -> None:

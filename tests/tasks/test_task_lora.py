@@ -34,10 +34,10 @@ def _model(backbone_args: dict[str, Any] | None = None, peft: dict[str, Any] | N
     return EncoderDecoderFactory().build_model("segmentation", peft_config=peft, **args)
 
 
-def _train_steps(model: torch.nn.Module, steps: int = 3, size: int = 32) -> None:
+def _train_steps(model: torch.nn.Module, steps: int = 3, size: int = 32, channels: int = 3) -> None:
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(2, 3, size, size, generator=g)
+    x = torch.randn(2, channels, size, size, generator=g)
     y = (x[:, 0] > 0).long()
     for _ in range(steps):
         loss = torch.nn.functional.cross_entropy(model(x).output, y)
@@ -90,29 +90,72 @@ def test_the_log_says_how_many_parameters_train(caplog: pytest.LogCaptureFixture
     )
 
 
-@pytest.mark.parametrize(
-    "backbone_args",
-    [
+FAMILIES: dict[str, tuple[dict[str, Any], int, int]] = {  # model_args, input channels, chip size
+    "timm_vit": (
         {"backbone": "timm_vit_tiny_patch16_224", "backbone_in_chans": 3, "backbone_img_size": 32},
+        3,
+        32,
+    ),
+    "timm_swin": (
         {
             "backbone": "timm_swin_tiny_patch4_window7_224",
             "backbone_in_chans": 3,
             "backbone_img_size": 32,
             "backbone_window_size": 4,
         },
-    ],
-    ids=["timm_vit", "swin"],
-)
-def test_lora_works_for_timm_vits_and_swin(backbone_args: dict[str, Any]) -> None:
+        3,
+        32,
+    ),
+    "prithvi_swin": (
+        {
+            "backbone": "prithvi_swin_B",
+            "backbone_depths": [1, 1, 1, 1],
+            "backbone_bands": ["BLUE", "GREEN", "RED"],
+        },
+        3,
+        64,
+    ),
+    # torchvision's Swin reads its attention weights directly: LoRA goes on the MLP linears
+    "satlas_swin": ({"backbone": "satlas_swin_t_sentinel2_si_ms"}, 9, 64),
+    "terramind": (
+        {"backbone": "terramind_v1_tiny", "backbone_modalities": ["S2L2A"], "backbone_depth": 2},
+        12,
+        32,
+    ),
+}
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_lora_trains_reloads_and_exports_on_every_family(
+    family: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    backbone_args, channels, size = FAMILIES[family]
+    args = {**backbone_args, "decoder": "FCNDecoder", "decoder_channels": 8, "num_classes": 3}
     torch.manual_seed(0)
-    args = {**backbone_args, "decoder": "UperNetDecoder", "decoder_channels": 16, "num_classes": 3}
-    model = _model(args)
+    with caplog.at_level(logging.INFO, logger="geoft"):
+        model = _model(args)
+    assert any("trainable parameters" in r.getMessage() for r in caplog.records)
+    encoder_trainable = [n for n, p in model.encoder.named_parameters() if p.requires_grad]
+    assert encoder_trainable and all("lora_" in n for n in encoder_trainable)
     base_before, lora_before = _split(model)
-    assert lora_before
-    _train_steps(model, steps=2)
+    _train_steps(model, steps=2, size=size, channels=channels)
     base_after, lora_after = _split(model)
-    assert all(torch.equal(base_before[k], base_after[k]) for k in base_before)
-    assert any(not torch.equal(lora_before[k], lora_after[k]) for k in lora_before)
+    for key in base_before:
+        assert torch.equal(base_before[key], base_after[key]), f"frozen base weight {key} changed"
+    # every adapter ran: lora_B starts at zero and moves only when its layer is called
+    unchanged = [k for k in lora_before if "lora_B" in k and torch.equal(lora_before[k], lora_after[k])]
+    assert not unchanged, f"adapters that never trained: {unchanged[:3]}"
+
+    model.eval()
+    x = torch.randn(1, channels, size, size)
+    reloaded = _model(args).eval()
+    reloaded.load_state_dict(model.state_dict(), strict=True)  # the checkpoint holds the adapters
+    with torch.no_grad():
+        expected = model(x).output
+        torch.testing.assert_close(reloaded(x).output, expected)
+    scripted = torch.jit.load(str(export_model(model, tmp_path / "m.pt", x, format="torchscript")))
+    assert not any("lora" in k for k in scripted.state_dict())  # merged
+    torch.testing.assert_close(scripted(x), expected, atol=1e-4, rtol=0)
 
 
 def test_replace_qkv_splits_the_fused_projection_without_changing_it() -> None:
@@ -182,6 +225,11 @@ def test_bad_peft_configs_are_config_errors(monkeypatch: pytest.MonkeyPatch) -> 
         _model(peft={"method": "NOT_A_METHOD"})
     with pytest.raises(ConfigError, match="no layer named 'qkv_fused'"):
         _model(peft={"method": "LORA", "replace_qkv": "qkv_fused"})
+    satlas = {**FAMILIES["satlas_swin"][0], "decoder": "FCNDecoder", "num_classes": 3}
+    with pytest.raises(ConfigError, match="would never train"):
+        _model(satlas, peft={"method": "LORA", "peft_config_kwargs": {"target_modules": ["qkv"]}})
+    with pytest.raises(ConfigError, match="reads its weight directly"):
+        _model(satlas, peft={"method": "LORA", "replace_qkv": "qkv"})
     with pytest.raises(ConfigError, match="freeze_backbone"):
         _model().freeze_encoder()
 
