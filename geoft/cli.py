@@ -8,7 +8,7 @@
     geoft validate-data -c config.yaml [--no_pixels]
     geoft demo-data OUT_DIR [--size 64] [--n_train 64] [--n_val 16] [--n_test 16] [--seed 0] [--overwrite]
     geoft export -c config.yaml --ckpt_path X [--format onnx|torchscript|pt2] -o model.onnx [--input_shape ...]
-    geoft predict-scene -c config.yaml --ckpt_path X --input scene.tif --output pred.tif [--probabilities p.tif]
+    geoft predict-scene -c config.yaml --ckpt_path X --input scene.tif --output pred.tif [--probabilities p.tif] [--uncertainty entropy]
     geoft predict-scene -c config.yaml --ckpt_path X --input S2=s2.tif --input S1=s1.tif --output pred.tif [--grid S1]
     geoft sweep -c config.yaml --space space.yaml --trials N [--study_name S] [--storage URL]
 
@@ -302,6 +302,12 @@ def _predict_scene(args: list[str]) -> int:
     parser.add_argument("--output", required=True, help="GeoTIFF to write")
     parser.add_argument("--probabilities", default=None, help="also write class probabilities here")
     parser.add_argument(
+        "--uncertainty",
+        default=None,
+        choices=["entropy", "margin"],
+        help="segmentation: also write per-pixel entropy (or top-2 margin) beside --output as OUT_<kind>.tif",
+    )
+    parser.add_argument(
         "--bands", default=None, help="1-based band indexes to read, e.g. 2,3,4,8 (default: all)"
     )
     parser.add_argument("--block_size", type=int, default=512, help="rows read and written at a time")
@@ -349,7 +355,7 @@ def _predict_scene(args: list[str]) -> int:
         result = predict_scene_with_task(
             task, multi.inputs, opts.output, as_dict=multi.as_dict, grid=opts.grid,
             no_data_replace=multi.no_data_replace, probabilities_path=opts.probabilities,
-            block_size=opts.block_size, max_width=opts.max_width, device=opts.device, precision=opts.precision,
+            uncertainty=opts.uncertainty, block_size=opts.block_size, max_width=opts.max_width, device=opts.device, precision=opts.precision,
         )  # fmt: skip
         print(f"wrote {result.prediction} ({result.width}x{result.height} px, {result.tiles} tiles)")
         return 0
@@ -381,12 +387,15 @@ def _predict_scene(args: list[str]) -> int:
         constant_scale=norm.constant_scale,
         no_data_replace=norm.no_data_replace,
         probabilities_path=opts.probabilities,
+        uncertainty=opts.uncertainty,
         block_size=opts.block_size,
         max_width=opts.max_width,
         device=opts.device,
         precision=opts.precision,
     )
     print(f"wrote {result.prediction} ({result.width}x{result.height} px, {result.tiles} tiles)")
+    if result.uncertainty is not None:
+        print(f"wrote {result.uncertainty} ({opts.uncertainty})")
     return 0
 
 

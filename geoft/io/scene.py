@@ -30,9 +30,9 @@ from rasterio.windows import Window
 
 from geoft.errors import ConfigError, DataError
 from geoft.io.geotiff import check_complete
-from geoft.io.scene_buffers import OutputShape, PendingRows
+from geoft.io.scene_buffers import OutputShape, PendingRows, covering, panels_of
 from geoft.io.scene_inputs import Normalise, SceneRows, SceneSource, as_scene_inputs, open_scene, preparer
-from geoft.io.scene_outputs import BackgroundWriter, discard, storage_cause, write_block
+from geoft.io.scene_outputs import BackgroundWriter, Uncertainty, discard, storage_cause, write_block
 from geoft.storage import ensure_writable_dir
 from geoft.task_kinds import PIXEL_KINDS, TaskKind
 from geoft.tasks.tiled_inference import (
@@ -59,10 +59,7 @@ class SceneResult:
     height: int
     width: int
     tiles: int
-
-
-def _covering(starts: list[int], lo: int, hi: int, crop: int) -> list[int]:
-    return [s for s in starts if s < hi and s + crop > lo]
+    uncertainty: Path | None = None
 
 
 def predict_scene_to_geotiff(
@@ -79,6 +76,7 @@ def predict_scene_to_geotiff(
     as_dict: bool | None = None,
     grid: str | None = None,
     probabilities_path: str | Path | None = None,
+    uncertainty: str | None = None,
     class_names: Sequence[str] | None = None,
     class_colors: Sequence[str | Sequence[int]] | None = None,
     block_size: int = 512,
@@ -106,6 +104,9 @@ def predict_scene_to_geotiff(
             modalities' bands concatenated in their order (a ``concat_bands`` model).
         grid: the modality whose (first) file is the output grid; default the first modality.
         probabilities_path: also write softmax probabilities (``float32``, one band per class).
+        uncertainty: also write ``entropy`` or ``margin`` of the probabilities (``float32``, nodata
+            NaN) beside ``dst_path`` as ``<stem>_<kind>.tif``; see
+            :func:`~geoft.io.scene_outputs.pixel_uncertainty`.
         block_size: rows read and written at a time.
         max_width: widest column panel predicted at once; memory grows with it, not with the scene.
         gdal_cache_mb: GDAL block cache while this runs (GDAL's default grows with RAM, not need).
@@ -121,6 +122,7 @@ def predict_scene_to_geotiff(
         raise ConfigError(f"task must be 'segmentation' or 'regression', got {task!r}") from None
     if probabilities_path is not None and task is not TaskKind.SEGMENTATION:
         raise ConfigError("probabilities_path only applies to segmentation")
+    extra = Uncertainty.beside(uncertainty, dst_path, task)
     if block_size < 16:
         raise ConfigError(f"block_size must be >= 16, got {block_size}")
     if max_width < 16:
@@ -147,14 +149,8 @@ def predict_scene_to_geotiff(
 
         return _predict_scene(
             model_forward, scene.grid, rows, dst_path, task, p, probabilities_path, class_names,
-            class_colors, block_size, max_width, device, progress,
+            class_colors, block_size, max_width, device, progress, extra,
         )  # fmt: skip
-
-
-def _panels(width: int, max_width: int) -> list[tuple[int, int]]:
-    """Column ranges of at most ``max_width`` (a multiple of 256 where possible, for aligned writes)."""
-    step = max(256, max_width - max_width % 256) if max_width >= 256 else max_width
-    return [(c, min(c + step, width)) for c in range(0, width, step)]
 
 
 def _predict_scene(
@@ -171,6 +167,7 @@ def _predict_scene(
     max_width: int,
     device: torch.device,
     progress: Callable[[int, int], None] | None,
+    uncertainty: Uncertainty | None = None,
 ) -> SceneResult:
     """Predict the scene whose output grid is ``src``'s, its inputs read by ``rows(col_lo, col_hi)``."""
     writers: dict[str, Any] = {}
@@ -179,12 +176,12 @@ def _predict_scene(
     def write_now(blended: torch.Tensor, nodata: np.ndarray, window: Window) -> None:
         write_block(
             blended, nodata, window, task, writers, tmp_paths, src, dst_path,
-            probabilities_path, class_names, class_colors,
+            probabilities_path, class_names, class_colors, uncertainty,
         )  # fmt: skip
 
     writer = BackgroundWriter(write_now)
 
-    panels = _panels(src.width, max_width)
+    panels = panels_of(src.width, max_width)
     rows_per_panel = len(tile_starts(src.height, p.crop[0], p.stride[0], p.halo[0]))  # type: ignore[index]
     tiles_run = 0
     output_shape = OutputShape()
@@ -217,8 +214,9 @@ def _predict_scene(
         raise found from err
     prob = Path(probabilities_path) if probabilities_path is not None else None
     return SceneResult(
-        prediction=dst_path, probabilities=prob, height=src.height, width=src.width, tiles=tiles_run
-    )
+        prediction=dst_path, probabilities=prob, height=src.height, width=src.width, tiles=tiles_run,
+        uncertainty=uncertainty.path if uncertainty is not None else None,
+    )  # fmt: skip
 
 
 def _predict_panel(
@@ -244,7 +242,7 @@ def _predict_panel(
     """
     (crop_h, crop_w), (stride_h, stride_w), (halo_h, halo_w) = p.crop, p.stride, p.halo  # type: ignore[misc]
     starts_y = tile_starts(height, crop_h, stride_h, halo_h)
-    sx = _covering(tile_starts(width, crop_w, stride_w, halo_w), c0, c1, crop_w)
+    sx = covering(tile_starts(width, crop_w, stride_w, halo_w), c0, c1, crop_w)
     x0, x1 = sx[0], sx[-1] + crop_w
     cols = source_indices(x0, x1, width, p.padding)
     col_lo = int(cols.min())
@@ -334,6 +332,7 @@ def predict_scene_with_task(
     as_dict: bool | None = None,
     grid: str | None = None,
     probabilities_path: str | Path | None = None,
+    uncertainty: str | None = None,
     class_colors: Sequence[str | Sequence[int]] | None = None,
     block_size: int = 512,
     max_width: int = 4096,
@@ -384,6 +383,7 @@ def predict_scene_with_task(
         as_dict=as_dict,
         grid=grid,
         probabilities_path=probabilities_path,
+        uncertainty=uncertainty,
         class_names=hparams.get("class_names") if kind is TaskKind.SEGMENTATION else None,
         class_colors=class_colors,
         block_size=block_size,

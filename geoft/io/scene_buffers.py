@@ -99,3 +99,14 @@ class OutputShape:
         self.learn(part)
         assert self.lead is not None
         return self.lead
+
+
+def covering(starts: list[int], lo: int, hi: int, crop: int) -> list[int]:
+    """The tile starts whose tiles of size ``crop`` overlap ``[lo, hi)``."""
+    return [s for s in starts if s < hi and s + crop > lo]
+
+
+def panels_of(width: int, max_width: int) -> list[tuple[int, int]]:
+    """Column ranges of at most ``max_width`` (a multiple of 256 where possible, for aligned writes)."""
+    step = max(256, max_width - max_width % 256) if max_width >= 256 else max_width
+    return [(c, min(c + step, width)) for c in range(0, width, step)]
