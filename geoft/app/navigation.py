@@ -27,6 +27,7 @@ PAGES: tuple[AppPage, ...] = (
     AppPage("pages/4_Runs.py", "Runs", "Runs"),
     AppPage("pages/5_Predict.py", "Predict / Map", "Predict"),
     AppPage("pages/6_Similar.py", "Similar chips", "Similar"),
+    AppPage("pages/7_Teach.py", "Teach by drawing", "Teach"),
 )
 
 

@@ -61,10 +61,12 @@ def predict_to_geotiff(
     progress: Callable[[int, int], None] | None = None,
     class_colors: Sequence[Sequence[int]] | None = None,
     checkpoint: Path | None = None,
+    uncertainty: str | None = None,
 ) -> Path:
     """Predict a GeoTIFF scene of any size with ``run`` (block by block, tiled) into a class-map GeoTIFF.
 
-    ``progress(done, total)`` is called as blocks finish; ``checkpoint`` defaults to the best one.
+    ``progress(done, total)`` is called as blocks finish; ``checkpoint`` defaults to the best one;
+    ``uncertainty`` (``entropy``/``margin``) also writes ``<out stem>_<kind>.tif`` beside it.
     """
     from geoft.io.scene import predict_scene_with_task
     from geoft.runs.restore import data_arguments
@@ -80,6 +82,7 @@ def predict_to_geotiff(
         class_colors=[list(c) for c in class_colors] if class_colors else None,
         device="cpu",
         progress=progress,
+        uncertainty=uncertainty,
     )
     return Path(result.prediction)
 
