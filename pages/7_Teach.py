@@ -112,9 +112,8 @@ with guarded():
     if store_drawings((returned or {}).get("all_drawings"), scene, class_names, next_class, drawn):
         st.rerun()
     counts = {n: sum(f["properties"]["class"] == n for f in features) for n in class_names}
-    st.caption(
-        f"{len(features)} shapes saved in `{drawn}`: " + ", ".join(f"{n} {c}" for n, c in counts.items())
-    )
+    per_class = ", ".join(f"{n} {c}" for n, c in counts.items())
+    st.caption(f"Saved shapes: {len(features)} ({per_class}) in `{drawn}`")
 
 for run in rounds[:5]:
     st.write(f"Round **{run.name}**: {status_label(run)}")

@@ -195,7 +195,7 @@ def test_the_page_saves_drawings_and_submits_a_round(home: Path, tmp_path: Path,
     assert not at.exception
     saved = saved_features(settings.home / "labels" / "scene.gpkg", scene, CLASSES)
     assert [f["properties"]["class"] for f in saved] == ["water", "land"]
-    assert "2 shapes saved" in "\n".join(c.value for c in at.caption)
+    assert "Saved shapes: 2 (land 1, water 1)" in "\n".join(c.value for c in at.caption)
     assert "L.Control.Draw" in fake_map.maps[-1].get_root().render()
 
     at.number_input(key="teach_epochs").set_value(1)
