@@ -216,3 +216,30 @@ def test_the_page_saves_drawings_and_submits_a_round(home: Path, tmp_path: Path,
     JobRunner(RunStore(settings.store_path), settings.runs_root).stop(
         run.id
     )  # the real training is the e2e test's
+
+
+def test_a_finished_round_adds_prediction_and_uncertainty_layers(tmp_path: Path) -> None:
+    from geoft.app.maps import Raster
+    from geoft.app.teach_map import uncertainty_pixels
+
+    scene = make_scene(tmp_path / "scene.tif")
+    image = read_for_display(scene)
+    classes = Raster(
+        (np.arange(64)[None, None, :] >= 32).repeat(64, 1).astype(np.uint8), image.crs, image.transform, 255
+    )
+    entropy = np.zeros((1, 64, 64), np.float32)
+    entropy[:, :, 28:36] = np.log(2)  # unsure along the border between the classes
+    spread = Raster(entropy, image.crs, image.transform, None)
+    rgba, _ = uncertainty_pixels(spread, "entropy", max_size=64)
+    unsure, sure = rgba[2:-2, 30:33, 3], rgba[2:-2, 2:20, 3]
+    assert unsure.min() > 200 and sure.max() < 60  # opaque red where unsure, faint where sure
+    margin, _ = uncertainty_pixels(
+        Raster(1 - entropy / np.log(2), image.crs, image.transform, None), "margin", 64
+    )
+    assert margin[2:-2, 30:33, 3].min() > 200 and margin[2:-2, 2:20, 3].max() < 60  # a small margin is unsure
+    urls = ("/app/static/leaflet/leaflet.js", "/app/static/leaflet/leaflet.css", *leaflet_draw_urls())
+    m = teach_map(
+        image, [0, 1, 2], urls, [], CLASSES, [(0, 128, 0), (0, 0, 255)], classes, (spread, "entropy")
+    )
+    html = m.get_root().render()
+    assert '"prediction"' in html and '"uncertainty (entropy)"' in html and external_urls(m) == []
