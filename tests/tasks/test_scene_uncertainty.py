@@ -89,3 +89,34 @@ def test_uncertainty_is_refused_when_unknown_or_for_regression(tmp_path: Path) -
         predict_scene_to_geotiff(
             conv, tmp_path / "scene.tif", tmp_path / "p.tif", task="regression", uncertainty="entropy"
         )
+
+
+def test_predict_scene_command_writes_the_entropy_beside_the_output(tmp_path: Path) -> None:
+    import yaml
+
+    from geoft.cli import main
+    from geoft.runs.restore import build_task
+
+    _scene(tmp_path / "scene.tif", 48, 48)
+    model_args = {"backbone": "prithvi_eo_tiny", "backbone_img_size": 32, "backbone_depth": 2,
+                  "backbone_in_chans": 2, "decoder": "FCNDecoder", "num_classes": 3}  # fmt: skip
+    section = {"class_path": "SemanticSegmentationTask",
+               "init_args": {"model_factory": "EncoderDecoderFactory", "model_args": model_args,
+                             "tiled_inference_parameters": PARAMS}}  # fmt: skip
+    data = {"class_path": "GenericNonGeoSegmentationDataModule",
+            "init_args": {"num_classes": 3, "means": [1500.0, 1500.0], "stds": [800.0, 800.0]}}  # fmt: skip
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"model": section, "data": data}))
+    torch.manual_seed(0)
+    torch.save({"state_dict": build_task(section).state_dict()}, tmp_path / "model.ckpt")
+    args = ["predict-scene", "-c", str(tmp_path / "config.yaml"), "--ckpt_path", str(tmp_path / "model.ckpt"),
+            "--input", str(tmp_path / "scene.tif"), "--output", str(tmp_path / "pred.tif"),
+            "--probabilities", str(tmp_path / "p.tif"), "--uncertainty", "entropy", "--precision", "32-true"]  # fmt: skip
+    assert main(args) == 0
+    with rasterio.open(tmp_path / "p.tif") as src:
+        probs = src.read().astype(np.float64)
+    with rasterio.open(tmp_path / "pred_entropy.tif") as src:
+        entropy = src.read(1)
+    valid = ~np.isnan(entropy)
+    assert valid.sum() == 48 * 48 - 150
+    expected = -(probs * np.log(probs)).sum(0)
+    np.testing.assert_allclose(entropy[valid], expected[valid], atol=1e-5)
