@@ -243,3 +243,13 @@ def test_a_finished_round_adds_prediction_and_uncertainty_layers(tmp_path: Path)
     )
     html = m.get_root().render()
     assert '"prediction"' in html and '"uncertainty (entropy)"' in html and external_urls(m) == []
+
+
+def test_the_page_is_behind_the_login(home: Path, fake_map: FakeMap) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "pages" / "7_Teach.py"), default_timeout=60)
+    at.secrets["GEOFT_APP_PASSWORD"] = "pw"
+    at.run()
+    assert not at.exception
+    assert "teach_path" not in [t.key for t in at.text_input] and not fake_map.maps
