@@ -186,3 +186,17 @@ def test_a_reference_mlp_decoder_checkpoint_is_one_error_naming_it(tmp_path: Pat
         CheckpointError, match=r"the reference's MLPDecoder .*geoft's MLPDecoder is SegFormer-style"
     ):
         task_from_checkpoint(load_checkpoint(path), config, str(path))
+
+
+def test_the_lightning_hook_translates_an_aspp_regression_checkpoint_for_resume() -> None:
+    """What ``fit --ckpt_path`` runs before Lightning's strict load (``on_load_checkpoint``)."""
+    case = "regression+head layers"
+    original = geoft_task(case)
+    ckpt = {"state_dict": aspp_reference_layout(original, case), "optimizer_states": [],
+            "hyper_parameters": {"_class_path": "terratorch.tasks.PixelwiseRegressionTask"}}  # fmt: skip
+    task = PixelwiseRegressionTask(model_factory="EncoderDecoderFactory", model_args=model_args(case)).eval()
+    task.on_load_checkpoint(ckpt)
+    task.load_state_dict(ckpt["state_dict"], strict=True)
+    x = torch.randn(1, 6, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(task.model(x).output, original.model(x).output, atol=1e-5, rtol=1e-5)
