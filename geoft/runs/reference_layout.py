@@ -219,9 +219,8 @@ def _translate_regression_heads(
     names: dict[str, str] = {}
     for path, module in model.named_modules():
         if isinstance(module, RegressionHead):
-            aux = re.match(
-                r"^(.*\.aux_heads\.[^.]+)\.head$", path
-            )  # the reference: Sequential(decoder, head)
+            # the reference's auxiliary head is Sequential(decoder, head): its head is `.1`
+            aux = re.match(r"^(.*\.aux_heads\.[^.]+)\.head$", path)
             names.update(_regression_head_names(module, f"{aux[1]}.1" if aux else path, path))
     if not names:
         return state
