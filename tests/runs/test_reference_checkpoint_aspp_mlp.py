@@ -19,6 +19,7 @@ import torch
 import yaml
 
 from geoft.config import load_configs
+from geoft.runs.reference_layout import translate_reference_state
 from geoft.runs.restore import load_checkpoint, task_from_checkpoint
 from geoft.tasks import PixelwiseRegressionTask, SemanticSegmentationTask
 from tests.runs.test_reference_checkpoint import BASE_ARGS, to_reference_layout, unfolded
@@ -72,17 +73,18 @@ def geoft_task(case: str) -> torch.nn.Module:
     return task.eval()
 
 
-def regression_head_to_reference(key: str, ups: int, blocks: bool) -> str:
-    """geoft's RegressionHead keys (ups flat, then conv blocks flat, dropout, conv) as the reference's."""
-    index, rest = re.match(r"^model\.head\.head\.(\d+)\.(.*)$", key).groups()
+def regression_head_to_reference(key: str, ups: int, blocks: bool, ref: str = "model.head") -> str:
+    """geoft's RegressionHead keys (ups flat, then conv blocks flat, dropout, conv) as the reference's
+    (its head at ``ref``)."""
+    index, rest = re.match(r"^.*?\.head\.head\.(\d+)\.(.*)$", key).groups()
     index = int(index)
     if index < ups:  # _PixelShuffleUp(conv, shuffle, bn, relu) -> PixelShuffleUpscale(conv, bn)
         place, param = rest.split(".", 1)
-        return f"model.head.head.0.{index}.{'conv' if place == '0' else 'bn'}.{param}"
+        return f"{ref}.head.0.{index}.{'conv' if place == '0' else 'bn'}.{param}"
     if index == ups:  # conv blocks (conv, bn, relu) each
         place, param = rest.split(".", 1)
-        return f"model.head.head.{1 if ups else 0}.{int(place) // 3}.{int(place) % 3}.{param}"
-    return f"model.head.head.{(1 if ups else 0) + (1 if blocks else 0) + 1}.{rest}"
+        return f"{ref}.head.{1 if ups else 0}.{int(place) // 3}.{int(place) % 3}.{param}"
+    return f"{ref}.head.{(1 if ups else 0) + (1 if blocks else 0) + 1}.{rest}"
 
 
 def aspp_reference_layout(task: torch.nn.Module, case: str) -> dict[str, torch.Tensor]:
@@ -200,3 +202,26 @@ def test_the_lightning_hook_translates_an_aspp_regression_checkpoint_for_resume(
     x = torch.randn(1, 6, 32, 32)
     with torch.no_grad():
         assert torch.allclose(task.model(x).output, original.model(x).output, atol=1e-5, rtol=1e-5)
+
+
+def test_an_auxiliary_regression_head_in_the_reference_layout_loads(tmp_path: Path) -> None:
+    """The reference's auxiliary head is Sequential(decoder, head): its RegressionHead lies at ``.1``."""
+    args = {**BASE_ARGS, "necks": NECKS, "decoder": "FCNDecoder", "decoder_channels": 8}
+    args.pop("num_classes")
+    aux = [{"name": "aux", "decoder": "FCNDecoder",
+            "decoder_args": {"decoder_channels": 8, "decoder_num_convs": 1, "head_channel_list": [4]}}]  # fmt: skip
+    torch.manual_seed(0)
+    original = PixelwiseRegressionTask(model_factory="EncoderDecoderFactory", model_args=args, aux_heads=aux)
+    original.eval()
+    heads = ("model.head.", "model.aux_heads.aux.1.")
+    layout = {k: v for k, v in to_reference_layout(original).items() if not k.startswith(heads)}
+    for key, value in original.state_dict().items():
+        if key.startswith("model.head."):
+            layout[regression_head_to_reference(key, 0, False)] = value
+        elif key.startswith("model.aux_heads.aux.head."):
+            layout[regression_head_to_reference(key, 0, True, "model.aux_heads.aux.1")] = value
+    assert "model.aux_heads.aux.1.head.0.0.1.running_var" in layout  # block 0's BatchNorm, nested
+    said: list[str] = []
+    translated = translate_reference_state(layout, original, said.append)
+    assert original.load_state_dict(translated, strict=True) is not None
+    assert "RegressionHead layers" in said[0]
