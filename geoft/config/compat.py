@@ -211,12 +211,29 @@ def translate_model_args(init_args: dict[str, Any], notice: Notice) -> None:
         if key in model_args:
             model_args.pop(key)
             notice(f"ignoring model_args.{key}: {why}")
+    _aspp_num_classes(model_args, notice)
     if init_args.get("model_factory") == "SMPModelFactory" and "bands" in model_args:
         bands = model_args.pop("bands")
         model_args.setdefault("in_channels", len(bands) if isinstance(bands, list) else bands)
         notice(
             "model_args.bands of SMPModelFactory: only their number (in_channels) is used, as in the reference"
         )
+
+
+def _aspp_num_classes(model_args: dict[str, Any], notice: Notice) -> None:
+    """The reference's configs give ``ASPPSegmentationHead`` its classes twice (``decoder_num_classes``
+    and ``num_classes``); geoft's factory gives a decoder that includes its head ``num_classes``."""
+    if model_args.get("decoder") != "ASPPSegmentationHead" or "decoder_num_classes" not in model_args:
+        return
+    given = model_args.pop("decoder_num_classes")
+    classes = model_args.setdefault("num_classes", given)
+    if classes != given:
+        raise ConfigError(
+            f"model_args.decoder_num_classes ({given}) and num_classes ({classes}) differ; "
+            "ASPPSegmentationHead's classifier is the model's output",
+            hint="give num_classes only",
+        )
+    notice("model_args.decoder_num_classes: geoft gives ASPPSegmentationHead the num_classes")
 
 
 # data arguments of the reference's datamodules that only pick the bands of its sample plots

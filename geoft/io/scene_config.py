@@ -19,6 +19,7 @@ import rasterio
 
 from geoft.errors import ConfigError, DataError
 from geoft.io.scene_inputs import SceneInput
+from geoft.runs.restore import checkpoint_normalisation
 
 
 @dataclass(frozen=True)
@@ -50,14 +51,6 @@ def split_inputs(values: Sequence[str], modalities: Sequence[str]) -> dict[str, 
             hint=" ".join(f"--input {m}=FILE" for m in missing),
         )
     return {m: files[m] for m in modalities}
-
-
-def _stored_statistics(ckpt: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """Per-modality means/stds a multimodal datamodule stored in the checkpoint, if any."""
-    for value in ckpt.values():
-        if isinstance(value, Mapping) and isinstance(value.get("means"), Mapping):
-            return dict(value["means"]), dict(value["stds"])
-    return None
 
 
 def _band_indexes(
@@ -103,7 +96,7 @@ def modality_inputs(
                 raise DataError(f"--input {m}={path}: the file does not exist")
     means, stds = data.get("means"), data.get("stds")
     if not isinstance(means, Mapping) or not isinstance(stds, Mapping):
-        stored = _stored_statistics(ckpt() if callable(ckpt) else ckpt)
+        stored = checkpoint_normalisation(ckpt() if callable(ckpt) else ckpt, per_modality=True)
         if stored is None:
             raise ConfigError(
                 "neither the config (data.init_args.means/stds per modality) nor the checkpoint holds "

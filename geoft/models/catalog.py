@@ -25,6 +25,9 @@ DECODERS: dict[str, str] = {
     "LinearDecoder": "geoft.models.decoders.linear:LinearDecoder",
     "MLPDecoder": "geoft.models.decoders.mlp:MLPDecoder",
     "ASPPDecoder": "geoft.models.decoders.aspp:ASPPDecoder",
+    # the reference's ASPP modules with their final conv (conv_seg / conv_reg)
+    "ASPPSegmentationHead": "geoft.models.decoders.aspp:ASPPSegmentationHead",
+    "ASPPRegressionHead": "geoft.models.decoders.aspp:ASPPRegressionHead",
 }
 
 MODEL_FACTORIES: dict[str, str] = {

@@ -18,12 +18,30 @@ def _no_downloads(args: dict[str, Any]) -> None:
     for key in _PRETRAINED_KEYS:
         if key in args:
             args[key] = False
-    if "backbone" in args and "backbone_pretrained" not in args and "pretrained" not in args:
+    if args.get("backbone") == "late_fusion":
+        # late fusion takes no ``pretrained``: each of its encoders downloads (or not) on its own
+        _encoders_no_downloads(args)
+    elif "backbone" in args and "backbone_pretrained" not in args and "pretrained" not in args:
         args["backbone_pretrained"] = False
     for key in ("backbone_kwargs", "backbone_args"):
         if isinstance(args.get(key), dict) and "pretrained" in args[key]:
             args[key]["pretrained"] = False
     args.pop("backbone_ckpt_path", None)
+
+
+def _encoders_no_downloads(args: dict[str, Any]) -> None:
+    """``pretrained: false`` and no ``ckpt_path`` in every entry of a late-fusion backbone's encoders."""
+    nested = args.get("backbone_kwargs")
+    for encoders in (
+        args.get("backbone_encoders"),
+        nested.get("encoders") if isinstance(nested, dict) else None,
+    ):
+        if not isinstance(encoders, dict):
+            continue
+        for spec in encoders.values():
+            if isinstance(spec, dict) and "backbone" in spec:
+                spec["pretrained"] = False
+                spec.pop("ckpt_path", None)
 
 
 def deploy_config(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,9 +4,10 @@ The encoders and most layers have the same keys on both sides; where they differ
 says how (a table of the reference's key patterns and geoft's names, per decoder, neck or head).
 Two differences are not names:
 
-* the reference's UPerNet pyramid-pooling branches are conv (no bias) + BatchNorm; geoft's are one
-  conv with a bias (BatchNorm on a 1x1 pooled map fails at batch size 1), so the trained BatchNorm
-  is folded into the conv: the same function in eval mode (:data:`FOLDS`);
+* the reference's UPerNet pyramid-pooling branches and its ASPP heads' image pooling are conv (no
+  bias) + BatchNorm; geoft's are one conv with a bias (BatchNorm on a 1x1 pooled map fails at batch
+  size 1), so the trained BatchNorm is folded into the conv: the same function in eval mode
+  (:data:`FOLDS`);
 * the reference saves Prithvi's fixed sin-cos position table, which geoft recomputes (a
   non-persistent buffer): keys naming a non-persistent buffer of the model are dropped.
 
@@ -25,23 +26,32 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from geoft.errors import CheckpointError
+
 Notice = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class Rename:
-    """The reference's keys matching ``pattern`` are geoft's ``replacement`` (``re.sub`` syntax)."""
+    """The reference's keys matching ``pattern`` are geoft's ``replacement`` (``re.sub`` syntax).
+
+    With ``when``, only where the module the match's group 1 names also holds keys starting with
+    ``when`` (two decoders of the reference name a part alike: UPerNet's and ASPP's ``bottleneck``).
+    """
 
     part: str
     pattern: re.Pattern[str]
     replacement: str | Callable[[re.Match[str]], str]
+    when: str | None = None
 
 
-def _rename(part: str, pattern: str, replacement: str | Callable[[re.Match[str]], str]) -> Rename:
-    return Rename(part, re.compile(pattern), replacement)
+def _rename(
+    part: str, pattern: str, replacement: str | Callable[[re.Match[str]], str], when: str | None = None
+) -> Rename:
+    return Rename(part, re.compile(pattern), replacement, when)
 
 
-# Applied in order, each to the result of the one before.
+# Applied in order, each to the whole state the one before left.
 RENAMES: tuple[Rename, ...] = (
     # the reference's auxiliary head is Sequential(decoder, head); then the decoder rules below apply
     _rename("auxiliary heads", r"^(model\.aux_heads\.[^.]+)\.0\.", r"\1.decoder."),
@@ -49,7 +59,29 @@ RENAMES: tuple[Rename, ...] = (
     _rename("FCNDecoder LayerNorm", r"^(.*\.convs\.\d+\.2)\.ln\.", r"\1.norm."),
     # UperNetDecoder(scale_modules=True): the reference's fpn1/fpn2 on the decoder itself
     _rename("UperNetDecoder scale modules", r"^(.*\.decoder)\.(fpn[12])\.", r"\1.scale.\2."),
-    _rename("UperNetDecoder PSP bottleneck", r"^(.*\.decoder)\.bottleneck\.", r"\1.psp_bottleneck."),
+    # ASPP heads: ConvModule (conv, norm, act) -> ConvBNReLU; before the branches' rename, which `when` reads
+    _rename(
+        "ASPP heads conv modules", r"^(.*\.decoder)\.bottleneck\.conv\.", r"\1.bottleneck.0.", "aspp_modules."
+    ),
+    _rename(
+        "ASPP heads conv modules", r"^(.*\.decoder)\.bottleneck\.norm\.", r"\1.bottleneck.1.", "aspp_modules."
+    ),
+    _rename(
+        "ASPP heads conv modules",
+        r"^(.*\.decoder)\.aspp_modules\.model_sequence\.(\d+)\.conv\.",
+        r"\1.branches.\2.0.",
+    ),
+    _rename(
+        "ASPP heads conv modules",
+        r"^(.*\.decoder)\.aspp_modules\.model_sequence\.(\d+)\.norm\.",
+        r"\1.branches.\2.1.",
+    ),
+    _rename(
+        "UperNetDecoder PSP bottleneck",
+        r"^(.*\.decoder)\.bottleneck\.",
+        r"\1.psp_bottleneck.",
+        "psp_modules.",
+    ),
     # the reference's ConvModule (conv, norm, act) is geoft's ConvBNReLU sequential
     _rename(
         "UperNetDecoder conv modules",
@@ -75,12 +107,23 @@ RENAMES: tuple[Rename, ...] = (
 )
 
 
+# the reference's layouts of modules geoft has no equivalent of: key pattern -> what it is
+NO_EQUIVALENT: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"^(.*\.decoder|model\.aux_heads\.[^.]+\.0)\.hidden_layer\.weight$"),
+        "the reference's MLPDecoder (`hidden_layer`: one Linear over the features concatenated at one "
+        "size), which geoft does not have: geoft's MLPDecoder is SegFormer-style (a 1x1 projection per "
+        "feature, resized and fused by a conv + BatchNorm), with other weights",
+    ),
+)
+
+
 @dataclass(frozen=True)
 class Fold:
     """A conv (no bias) + BatchNorm of the reference that is one conv with a bias in geoft."""
 
     part: str
-    conv: re.Pattern[str]  # the reference's conv weight key; group 1: module prefix, 2: branch
+    conv: re.Pattern[str]  # the reference's conv weight key; its groups name the module (and branch)
     target: str  # geoft's conv prefix, ``str.format`` with the groups
     eps: float = 1e-5  # torch.nn.BatchNorm2d's default, which the reference uses
 
@@ -90,6 +133,11 @@ FOLDS: tuple[Fold, ...] = (
         "UperNetDecoder pyramid pooling (BatchNorm folded into the conv)",
         re.compile(r"^(.*\.decoder)\.psp_modules\.(\d+)\.1\.conv\.weight$"),
         "{0}.psp.stages.{1}.1",
+    ),
+    Fold(
+        "ASPP heads image pooling (BatchNorm folded into the conv)",
+        re.compile(r"^(.*\.decoder)\.image_pool\.1\.conv\.weight$"),
+        "{0}.image_pool.1",
     ),
 )
 
@@ -108,7 +156,7 @@ def _fold(state: dict[str, Tensor], fold: Fold, used: set[str]) -> tuple[dict[st
         gamma, beta, mean, var = (state[p].float() for p in parts[:4])
         scale = gamma / torch.sqrt(var + fold.eps)
         weight = state[key]
-        target = fold.target.format(match[1], match[2])
+        target = fold.target.format(*match.groups())
         out[f"{target}.weight"] = (weight.float() * scale.view(-1, 1, 1, 1)).to(weight.dtype)
         out[f"{target}.bias"] = (beta - mean * scale).to(weight.dtype)
         used.update([key, *(p for p in parts if p in state)])
@@ -116,13 +164,74 @@ def _fold(state: dict[str, Tensor], fold: Fold, used: set[str]) -> tuple[dict[st
     return out, count
 
 
-def _rename_key(key: str, parts: set[str]) -> str:
+def _rename_all(state: dict[str, Tensor], parts: set[str]) -> dict[str, Tensor]:
     for rule in RENAMES:
-        new = rule.pattern.sub(rule.replacement, key, count=1)
-        if new != key:
-            parts.add(rule.part)
-            key = new
-    return key
+        holds: dict[str, bool] = {}  # module prefix -> whether it has keys starting with rule.when
+        out: dict[str, Tensor] = {}
+        for key, value in state.items():
+            match = rule.pattern.match(key)
+            if match is not None and rule.when is not None:
+                prefix = f"{match[1]}.{rule.when}"
+                if prefix not in holds:
+                    holds[prefix] = any(k.startswith(prefix) for k in state)
+                match = match if holds[prefix] else None
+            if match is not None:
+                parts.add(rule.part)
+                key = rule.pattern.sub(rule.replacement, key, count=1)
+            out[key] = value
+        state = out
+    return state
+
+
+def _regression_head_names(module: nn.Module, ref: str, ours: str) -> dict[str, str]:
+    """The reference's key prefix -> geoft's, for one of geoft's ``RegressionHead``.
+
+    The reference's ``head`` is ``Sequential(*pre_layers, dropout, final conv)``: its learned
+    upsamplings nested in one ``Sequential`` (each ``conv`` + ``bn``), then its conv blocks nested in
+    another (each conv, BatchNorm, ReLU). geoft's lists the upsamplings flat, then the blocks flat,
+    then dropout and the conv, at fixed places.
+    """
+    from geoft.models.heads import _PixelShuffleUp
+
+    layers = list(module.head.children())
+    ups = sum(isinstance(layer, _PixelShuffleUp) for layer in layers)
+    blocks = layers[ups]
+    convs = [i for i, layer in enumerate(blocks.children()) if isinstance(layer, nn.Conv2d)]
+    names: dict[str, str] = {}
+    for k in range(ups):
+        names[f"{ref}.head.0.{k}.conv."] = f"{ours}.head.{k}.0."
+        names[f"{ref}.head.0.{k}.bn."] = f"{ours}.head.{k}.2."
+    at = 1 if ups else 0  # the reference's index of the blocks' Sequential
+    for i, place in enumerate(convs):
+        names[f"{ref}.head.{at}.{i}.0."] = f"{ours}.head.{ups}.{place}."
+        names[f"{ref}.head.{at}.{i}.1."] = f"{ours}.head.{ups}.{place + 1}."
+    final = at + (1 if convs else 0) + 1
+    names[f"{ref}.head.{final}."] = f"{ours}.head.{ups + 2}."
+    return names
+
+
+def _translate_regression_heads(
+    state: dict[str, Tensor], model: nn.Module, parts: set[str]
+) -> dict[str, Tensor]:
+    """The reference's ``RegressionHead`` layout of every geoft ``RegressionHead`` in ``model``."""
+    from geoft.models.heads import RegressionHead
+
+    names: dict[str, str] = {}
+    for path, module in model.named_modules():
+        if isinstance(module, RegressionHead):
+            # the reference's auxiliary head is Sequential(decoder, head): its head is `.1`
+            aux = re.match(r"^(.*\.aux_heads\.[^.]+)\.head$", path)
+            names.update(_regression_head_names(module, f"{aux[1]}.1" if aux else path, path))
+    if not names:
+        return state
+    out: dict[str, Tensor] = {}
+    for key, value in state.items():
+        prefix = next((p for p in names if key.startswith(p) and "." not in key[len(p) :]), None)
+        if prefix is not None:
+            parts.add("RegressionHead layers")
+            key = names[prefix] + key[len(prefix) :]
+        out[key] = value
+    return out
 
 
 def _non_persistent_buffers(model: nn.Module) -> set[str]:
@@ -157,7 +266,7 @@ def translate_reference_state(
     dropped = set(state) & _non_persistent_buffers(model)
     rest = {k: v for k, v in state.items() if k not in dropped}
     parts: set[str] = set()
-    renamed = {_rename_key(key, parts): value for key, value in rest.items()}
+    renamed = _rename_all(_translate_regression_heads(rest, model, parts), parts)
     used: set[str] = set()
     translated: dict[str, Tensor] = {}
     for fold in FOLDS:
@@ -167,6 +276,7 @@ def translate_reference_state(
             translated.update(folded)
     translated.update((key, value) for key, value in renamed.items() if key not in used)
     if set(translated) != wanted:
+        _refuse_no_equivalent(state, wanted)
         return state  # not the reference's layout of this model: the strict load says what differs
     if notice is not None:
         what = sorted(parts) + (
@@ -174,6 +284,17 @@ def translate_reference_state(
         )
         notice(f"translated the reference's (TerraTorch's) checkpoint layout: {'; '.join(what)}")
     return translated
+
+
+def _refuse_no_equivalent(state: Mapping[str, Tensor], wanted: set[str]) -> None:
+    for pattern, what in NO_EQUIVALENT:
+        key = next((k for k in state if pattern.match(k) and k not in wanted), None)
+        if key is not None:
+            raise CheckpointError(
+                f"the checkpoint holds {what} ({key})",
+                hint="train that decoder again in geoft (another decoder, or geoft's MLPDecoder); the "
+                "checkpoint's model.encoder.* weights fit geoft's encoder of the same name",
+            )
 
 
 def _is_reference_checkpoint(checkpoint: Mapping[str, object]) -> bool:
@@ -211,6 +332,7 @@ def adopt_reference_checkpoint(
 
 __all__ = [
     "FOLDS",
+    "NO_EQUIVALENT",
     "RENAMES",
     "Fold",
     "Rename",

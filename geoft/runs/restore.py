@@ -92,15 +92,27 @@ def load_task_weights(
         )
 
 
-def checkpoint_normalisation(ckpt: Mapping[str, Any]) -> tuple[list[float], list[float]] | None:
-    """The ``means``/``stds`` a geoft datamodule stored in the checkpoint (its ``state_dict``), if any."""
+Statistics = list[float] | dict[str, list[float]]
+
+
+def checkpoint_normalisation(
+    ckpt: Mapping[str, Any], per_modality: bool = False
+) -> tuple[Statistics, Statistics] | None:
+    """The ``means``/``stds`` a geoft datamodule stored in the checkpoint, if any: lists, or with
+    ``per_modality`` the ``{modality: list}`` dicts of a multimodal datamodule."""
+    kind = Mapping if per_modality else list
     for value in ckpt.values():
-        if (
-            isinstance(value, Mapping)
-            and isinstance(value.get("means"), list)
-            and isinstance(value.get("stds"), list)
-        ):
-            return [float(m) for m in value["means"]], [float(s) for s in value["stds"]]
+        if not isinstance(value, Mapping):
+            continue
+        means, stds = value.get("means"), value.get("stds")
+        if not isinstance(means, kind) or not isinstance(stds, kind):
+            continue
+        if per_modality:
+            return (
+                {m: [float(v) for v in values] for m, values in means.items()},
+                {m: [float(v) for v in values] for m, values in stds.items()},
+            )
+        return [float(m) for m in means], [float(s) for s in stds]
     return None
 
 

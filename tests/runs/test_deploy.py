@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from geoft.runs.deploy import deploy_config
 
 
@@ -45,3 +47,26 @@ def test_deploy_config_drops_training_only_settings() -> None:
 def test_deploy_config_does_not_reuse_the_training_run_folder() -> None:
     out = deploy_config({"run_dir": "/runs/x", "run_name": "x", "model": {"init_args": {}}})
     assert "run_dir" not in out and out["run_name"] == "x"
+
+
+def test_deploy_config_of_late_fusion_turns_off_downloads_in_each_encoder() -> None:
+    encoders = {
+        "S2": {"backbone": "prithvi_eo_v2_300", "pretrained": True, "ckpt_path": "/s2.pt"},
+        "S1": {"backbone": "prithvi_eo_tiny"},
+    }
+    model_args = {"backbone": "late_fusion", "backbone_encoders": encoders, "decoder": "FCNDecoder"}
+    out = deploy_config({"model": {"init_args": {"model_args": model_args}}})["model"]["init_args"][
+        "model_args"
+    ]
+    assert "backbone_pretrained" not in out  # the late-fusion backbone takes no `pretrained`
+    assert out["backbone_encoders"] == {
+        "S2": {"backbone": "prithvi_eo_v2_300", "pretrained": False},
+        "S1": {"backbone": "prithvi_eo_tiny", "pretrained": False},
+    }
+    nested = {"backbone": "late_fusion", "backbone_kwargs": {"encoders": copy.deepcopy(encoders)}}
+    out = deploy_config({"model": {"init_args": {"model_args": nested}}})["model"]["init_args"]["model_args"]
+    assert {m: e["pretrained"] for m, e in out["backbone_kwargs"]["encoders"].items()} == {
+        "S2": False,
+        "S1": False,
+    }
+    assert encoders["S2"]["pretrained"] is True  # input untouched

@@ -122,6 +122,24 @@ def geoft_task(decoder: str) -> SemanticSegmentationTask:
     return task.eval()
 
 
+def unfolded(
+    weight: torch.Tensor, bias: torch.Tensor, ref: str, g: torch.Generator
+) -> dict[str, torch.Tensor]:
+    """geoft's conv with a bias as the reference's ConvModule ``ref``: conv without bias + a
+    BatchNorm (eps 1e-5) of random statistics, the same function in eval mode."""
+    gamma, mean = torch.rand(len(bias), generator=g) + 0.5, torch.randn(len(bias), generator=g)
+    var = torch.rand(len(bias), generator=g) + 0.5
+    scale = gamma / torch.sqrt(var + 1e-5)
+    return {
+        ref + "conv.weight": weight / scale.view(-1, 1, 1, 1),
+        ref + "norm.weight": gamma,
+        ref + "norm.bias": bias + mean * scale,
+        ref + "norm.running_mean": mean,
+        ref + "norm.running_var": var,
+        ref + "norm.num_batches_tracked": torch.tensor(2),
+    }
+
+
 def to_reference_layout(task: SemanticSegmentationTask) -> dict[str, torch.Tensor]:
     """geoft's state dict as the reference saves the same model."""
     ours = task.state_dict()
@@ -130,17 +148,9 @@ def to_reference_layout(task: SemanticSegmentationTask) -> dict[str, torch.Tenso
     for key, value in ours.items():
         psp = PSP.match(key)
         if psp:  # the reference's branch: conv without bias + BatchNorm(eps 1e-5), folded in geoft
-            if psp[3] == "bias":
-                continue
-            bias = ours[key[: -len("weight")] + "bias"]
-            gamma, mean = torch.rand(len(bias), generator=g) + 0.5, torch.randn(len(bias), generator=g)
-            var = torch.rand(len(bias), generator=g) + 0.5
-            scale = gamma / torch.sqrt(var + 1e-5)
-            ref = f"{psp[1]}.psp_modules.{psp[2]}.1."
-            out[ref + "conv.weight"] = value / scale.view(-1, 1, 1, 1)
-            out.update({ref + "norm.weight": gamma, ref + "norm.bias": bias + mean * scale})
-            out.update({ref + "norm.running_mean": mean, ref + "norm.running_var": var})
-            out[ref + "norm.num_batches_tracked"] = torch.tensor(2)
+            if psp[3] == "weight":
+                bias = ours[key[: -len("weight")] + "bias"]
+                out.update(unfolded(value, bias, f"{psp[1]}.psp_modules.{psp[2]}.1.", g))
             continue
         head = HEAD_BLOCK.match(key)
         if head and int(head[2]) % 2 == 0:  # (conv, ReLU) blocks nested: block i's conv is i.0

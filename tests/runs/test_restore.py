@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from geoft.errors import ConfigError
-from geoft.runs.restore import normalisation
+from geoft.runs.restore import checkpoint_normalisation, normalisation
 
 CKPT = {"state_dict": {}, "datamodule_state": {"means": [1, 2], "stds": [3, 4]}}
 
@@ -37,3 +37,17 @@ def test_no_statistics_anywhere_is_one_clear_error() -> None:
     with pytest.raises(ConfigError, match="neither the config .* nor the checkpoint") as info:
         normalisation({"data": {"init_args": {"means": [1.0]}}}, {"state_dict": {}})
     assert "compute_statistics" in str(info.value)
+
+
+def test_one_reader_for_list_and_per_modality_statistics() -> None:
+    multimodal = {
+        "state_dict": {},
+        "datamodule_state": {"means": {"S2": [1, 2], "S1": [3]}, "stds": {"S2": [4, 5], "S1": [6]}},
+    }
+    assert checkpoint_normalisation(CKPT) == ([1.0, 2.0], [3.0, 4.0])
+    assert checkpoint_normalisation(CKPT, per_modality=True) is None
+    assert checkpoint_normalisation(multimodal) is None
+    assert checkpoint_normalisation(multimodal, per_modality=True) == (
+        {"S2": [1.0, 2.0], "S1": [3.0]},
+        {"S2": [4.0, 5.0], "S1": [6.0]},
+    )

@@ -1,4 +1,5 @@
-"""ASPP decoder (DeepLabV3): atrous spatial pyramid pooling on one feature."""
+"""ASPP decoder (DeepLabV3): atrous spatial pyramid pooling on one feature; and the reference's ASPP
+heads (``ASPPSegmentationHead``, ``ASPPRegressionHead``), which end in their own 1x1 conv."""
 
 from __future__ import annotations
 
@@ -67,3 +68,82 @@ class ASPPDecoder(nn.Module):
         )
         outs = [pooled, *(branch(x) for branch in self.branches)]
         return self.dropout(self.bottleneck(torch.cat(outs, dim=1)))
+
+
+class _ReferenceASPPHead(ASPPDecoder):
+    """The reference's (TerraTorch's) ASPP heads: :class:`ASPPDecoder` with its argument names and a
+    final 1x1 conv to ``outputs`` maps, named ``final`` as there. ``in_channels`` is read from the
+    features (given, it must match); the dropout (``head_dropout_ratio``) comes before the final conv,
+    as in the reference."""
+
+    def __init__(
+        self,
+        embed_dim: Sequence[int],
+        dilations: Sequence[int],
+        in_channels: int | None,
+        channels: int,
+        align_corners: bool,
+        head_dropout_ratio: float,
+        input_transform: str | None,
+        in_index: int,
+        outputs: tuple[str, int],
+    ) -> None:
+        name = type(self).__name__
+        if input_transform is not None:
+            raise ConfigError(
+                f"{name}: input_transform {input_transform!r} is not supported; it decodes one feature",
+                hint="leave input_transform unset and pick the feature with in_index",
+            )
+        super().__init__(embed_dim, dilations, channels, in_index, head_dropout_ratio, align_corners)
+        found = as_channel_list(embed_dim, name)[self.in_index]
+        if in_channels is not None and in_channels != found:
+            raise ConfigError(
+                f"{name}: in_channels is {in_channels} but feature {in_index} has {found} channels",
+                hint="leave in_channels unset (geoft reads it from the features)",
+            )
+        self.final_name, self.out_channels = outputs
+        self.add_module(self.final_name, nn.Conv2d(channels, self.out_channels, kernel_size=1))
+
+    def forward(self, features: list[Tensor]) -> Tensor:
+        return getattr(self, self.final_name)(super().forward(features))
+
+
+class ASPPSegmentationHead(_ReferenceASPPHead):
+    """ASPP with its classifier (``conv_seg``): the class logits, so no separate head is added."""
+
+    includes_head = True
+
+    def __init__(
+        self,
+        embed_dim: Sequence[int],
+        dilations: Sequence[int] = (1, 6, 12, 18),
+        in_channels: int | None = None,
+        channels: int = 256,
+        num_classes: int = 2,
+        align_corners: bool = False,
+        head_dropout_ratio: float = 0.3,
+        input_transform: str | None = None,
+        in_index: int = -1,
+    ) -> None:
+        reference = (dilations, in_channels, channels, align_corners, head_dropout_ratio, input_transform)
+        super().__init__(embed_dim, *reference, in_index, ("conv_seg", num_classes))
+
+
+class ASPPRegressionHead(_ReferenceASPPHead):
+    """ASPP ending in ``conv_reg`` to ``out_channels`` maps; the task's regression head follows, as
+    the reference's factory adds one on the decoder's ``out_channels``."""
+
+    def __init__(
+        self,
+        embed_dim: Sequence[int],
+        dilations: Sequence[int] = (1, 6, 12, 18),
+        in_channels: int | None = None,
+        channels: int = 256,
+        out_channels: int = 1,
+        align_corners: bool = False,
+        head_dropout_ratio: float = 0.3,
+        input_transform: str | None = None,
+        in_index: int = -1,
+    ) -> None:
+        reference = (dilations, in_channels, channels, align_corners, head_dropout_ratio, input_transform)
+        super().__init__(embed_dim, *reference, in_index, ("conv_reg", out_channels))
