@@ -288,6 +288,19 @@ def share_ignore_index(config: dict[str, Any], notice: Notice) -> None:
     )
 
 
+def _different_mlp_decoder(config: dict[str, Any], notice: Notice) -> None:
+    """Say so when a reference config's ``MLPDecoder`` becomes geoft's, which is another model."""
+    model = config.get("model")
+    if not isinstance(model, dict) or not str(model.get("class_path", "")).startswith("terratorch."):
+        return
+    args = (model.get("init_args") or {}).get("model_args") or {}
+    if isinstance(args, dict) and args.get("decoder") == "MLPDecoder":
+        notice(
+            "decoder MLPDecoder: geoft's MLPDecoder (SegFormer-style, over every feature level) is not the "
+            "reference's (one linear layer over the concatenated features); results and checkpoints differ"
+        )
+
+
 def translate(config: Any, notice: Notice, top_level: bool = True, key: str = "") -> Any:
     """Return a copy of a parsed config with geoft class paths and reference-only keys removed."""
     if isinstance(config, dict):
@@ -323,6 +336,7 @@ def translate(config: Any, notice: Notice, top_level: bool = True, key: str = ""
                 )
         if top_level:
             share_ignore_index(out, notice)
+            _different_mlp_decoder(config, notice)
         return out
     if isinstance(config, list):
         return [translate(item, notice, top_level=False, key=key) for item in config]

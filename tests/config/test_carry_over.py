@@ -358,3 +358,17 @@ def test_appending_to_a_trainer_list_on_the_command_line_is_not_a_typo() -> None
     check_dotted_override("--trainer.callbacks+=my_module.MyCallback")  # jsonargparse's list append
     with pytest.raises(ConfigError, match="did you mean"):
         check_dotted_override("--trainer.callbackz+=my_module.MyCallback")
+
+
+def test_a_reference_mlp_decoder_is_named_as_another_model() -> None:
+    from geoft.config.compat import translate
+
+    def config(class_path: str) -> dict:
+        return {"model": {"class_path": class_path, "init_args": {"model_args": {"decoder": "MLPDecoder"}}}}
+
+    notes: list[str] = []
+    translate(config("terratorch.tasks.SemanticSegmentationTask"), notes.append)
+    assert any("MLPDecoder" in n and "not the reference's" in n for n in notes), notes
+    own: list[str] = []
+    translate(config("SemanticSegmentationTask"), own.append)
+    assert not any("MLPDecoder" in n for n in own)
