@@ -196,7 +196,6 @@ modalities = None
 if layout is not None:
     modalities = modality_inputs(layout, backbone, fusion_method_name, single_options)
     paths, dataset_bands, bands = modalities.paths, modalities.concatenated, modalities.concatenated
-    histogram = layout.class_histogram([])
 else:
     dataset_bands = list(
         meta.get("bands")
@@ -210,7 +209,6 @@ else:
         key="model_bands",
         help="Bands of the files, renamed to the names the models know (Sentinel-2 B4 is RED).",
     )
-    histogram = summary.class_histogram if summary else {}
 rgb_guess = [dataset_bands[i] for i in (meta.get("rgb_indices") or default_rgb(dataset_bands))]
 r = st.columns(3)
 rgb = [
@@ -225,6 +223,7 @@ rgb = [
 i1, i2, i3, i4 = st.columns(4)
 use_ignore, ignore_index, value_names = False, -1, None
 if kind == TaskKind.SEGMENTATION:
+    histogram = layout.class_histogram([]) if layout else summary.class_histogram if summary else {}
     suggested = meta.get("ignore_index", suggested_ignore_index(histogram))
     values = class_values(histogram, suggested)
     default_classes = meta.get("class_names") or [

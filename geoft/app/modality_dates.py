@@ -99,6 +99,21 @@ def propose_time_grep(files: list[Path], key_of_stem: dict[str, str]) -> str | N
     return templates.pop() if len(templates) == 1 else None
 
 
+_DIGITS = {"Y": 4, "m": 2, "d": 2, "j": 3}
+
+
+def glob_of(time_grep: str) -> str:
+    """The image pattern of a ``time_grep`` template: ``{sample}`` any text, the date its digits
+    (``{sample}_{date:%Y%m%d}.tif`` is ``*_[0-9]...[0-9].tif``, so ``NAME_mask.tif`` beside it is no image)."""
+
+    def date_glob(fmt: str) -> str:
+        out = re.sub(r"%([Ymdj])", lambda m: "[0-9]" * _DIGITS[m.group(1)], fmt)
+        return "*" if "%" in out else out
+
+    out = time_grep.replace("{sample}", "*")
+    return re.sub(r"\{date(?::([^}]*))?\}", lambda m: date_glob(m.group(1) or "%Y%m%d"), out)
+
+
 def read_dates(files: list[Path], time_grep: str | None, read_tags: bool = True) -> DatedFiles:
     """Group ``files`` by sample with ``time_grep`` (as training does), else read each file's date tag."""
     if time_grep:

@@ -19,7 +19,14 @@ from typing import Any
 
 from geoft.app.data_summary import band_names_of, canonical_band_names
 from geoft.app.dataset_layout import SPLIT_NAMES, _is_label_token, _rasters, _trailing_token, split_folders
-from geoft.app.modality_dates import DatedFiles, date_in_name, group_dated, propose_time_grep, read_dates
+from geoft.app.modality_dates import (
+    DatedFiles,
+    date_in_name,
+    glob_of,
+    group_dated,
+    propose_time_grep,
+    read_dates,
+)
 from geoft.app.modality_dates import undated_stem as _undated_stem
 from geoft.datasets.pairing import strip_extension
 from geoft.models.backbones.terramind_modalities import canonical_name
@@ -242,6 +249,8 @@ def _modality(
                 "several files per sample differ by a date, but not in one naming pattern: "
                 "state the date pattern (time_grep) below"
             )
+    if time_grep and "{sample}" in time_grep:
+        info.image_grep = glob_of(time_grep)
     info.dates = read_dates(everything, time_grep or None, read_tags=len(everything) <= MAX_HEADER_READS)
     info.problems += info.dates.problems
     return info

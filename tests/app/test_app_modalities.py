@@ -61,11 +61,24 @@ def test_dated_files_propose_a_time_grep_and_name_the_odd_sample(tmp_path: Path)
     layout = detect_modalities(make_dated(tmp_path / "d", short=1))
     assert layout is not None
     s2 = by_name(layout)["S2"]
-    assert s2.time_grep == "{sample}_S2_{date:%Y%m%d}.tif" and s2.image_grep == "*_S2*.tif"
+    assert s2.time_grep == "{sample}_S2_{date:%Y%m%d}.tif" and s2.image_grep == "*_S2_" + "[0-9]" * 8 + ".tif"
     assert s2.dates.date_count == 3 and s2.dates.odd_samples() == {"field_1": 2}
     assert s2.dates.dates["field_0"] == [datetime(2020, 1, 5), datetime(2020, 3, 1), datetime(2020, 5, 10)]
     assert any("field_1 (2)" in p for p in s2.problems)
     assert layout.label_grep == "*_mask.tif" and layout.complete_count() == 3
+
+
+def test_one_dated_modality_beside_its_masks(tmp_path: Path):
+    root = make_dated(tmp_path / "d")
+    for path in root.glob("*_S1_*.tif"):
+        path.unlink()
+    for path in root.glob("*_S2_*.tif"):
+        path.rename(path.with_name(path.name.replace("_S2_", "_")))  # field_0_20200105.tif
+    layout = detect_modalities(root)
+    (image,) = layout.modalities
+    assert image.time_grep == "{sample}_{date:%Y%m%d}.tif" and image.dates.date_count == 3
+    assert image.image_grep == "*_" + "[0-9]" * 8 + ".tif"  # the masks beside them are no images
+    assert layout.complete_count() == 3 and not image.problems
 
 
 def test_date_forms_in_names():
