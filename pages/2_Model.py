@@ -38,7 +38,7 @@ from geoft.app.forms import (
     config_to_yaml,
 )
 from geoft.app.fusion_panel import fitting_options, fusion_method, modality_inputs
-from geoft.app.modality_layout import detect_modalities
+from geoft.app.modality_layout import detect_modalities, reads_modalities
 from geoft.app.paths import confine
 from geoft.app.scalar_data import scalar_datamodule_paths, summarize_scalar
 from geoft.app.task_panels import segmentation_pairing
@@ -75,6 +75,7 @@ if dataset:
             paths = scalar_datamodule_paths(summary)
         else:
             layout = detect_modalities(Path(dataset), meta.get("modalities"))
+            layout = layout if layout is not None and reads_modalities(layout, meta) else None
             if layout is None:
                 summary = segmentation_pairing(Path(dataset), meta)
                 paths = datamodule_paths(summary)

@@ -331,6 +331,20 @@ def _label_grid(layout: MultiModalLayout, first: Path) -> None:
         layout.problems.append(f"label {first.name} cannot be read: {str(err).splitlines()[0]}")
 
 
+def single_stack_possible(layout: MultiModalLayout) -> bool:
+    """A flat folder of undated files also reads as one stack of bands (its richest modality, paired with
+    the labels by suffix), as the app read such folders before it knew modalities."""
+    return layout.kind == "patterns" and not any(m.dates.source == "names" for m in layout.modalities)
+
+
+def reads_modalities(layout: MultiModalLayout, meta: dict[str, Any]) -> bool:
+    """Whether the dataset is read as several modalities: the saved choice, else only where one stack
+    cannot read it (a folder per modality, dated files); a flat folder stays one stack until chosen."""
+    if not single_stack_possible(layout):
+        return True
+    return bool(meta.get("multimodal", False))
+
+
 def multimodal_paths(layout: MultiModalLayout, allow_missing: bool = False) -> dict[str, Any]:
     """``GenericMultiModalDataModule`` arguments saying where the files are: modalities, data roots per
     modality and split, label roots, greps, ``time_grep`` of the dated modalities."""

@@ -11,7 +11,13 @@ import pandas as pd
 import streamlit as st
 
 from geoft.app.data_summary import class_values, save_dataset_meta, suggested_ignore_index
-from geoft.app.modality_layout import ModalityInfo, MultiModalLayout, detect_modalities
+from geoft.app.modality_layout import (
+    ModalityInfo,
+    MultiModalLayout,
+    detect_modalities,
+    reads_modalities,
+    single_stack_possible,
+)
 from geoft.app.ui import escape_markdown, guarded
 
 KIND_WORDS = {
@@ -133,8 +139,32 @@ def _correction_form(
                 st.rerun()
 
 
+def _read_as_modalities(home: Path, layout: MultiModalLayout, meta: dict[str, Any]) -> bool:
+    """The analyst's choice: every modality, or the richest one as one stack of bands (flat folders only)."""
+    if not single_stack_possible(layout):
+        return True
+    options = ["modalities", "single"]
+    words = {
+        "modalities": "Every modality (GenericMultiModalDataModule; the Model page fuses them)",
+        "single": f"Only {layout.modalities[0].token.strip('_')}, as one stack of bands",
+    }
+    chosen = st.radio(
+        "Train on",
+        options,
+        index=0 if reads_modalities(layout, meta) else 1,
+        format_func=words.get,
+        key=f"data_modalities:{layout.root}",
+    )
+    if (chosen == "modalities") != reads_modalities(layout, meta):
+        with guarded():
+            save_dataset_meta(home, layout.root, {**meta, "multimodal": chosen == "modalities"})
+            meta["multimodal"] = chosen == "modalities"
+    return chosen == "modalities"
+
+
 def modality_panel(home: Path, root: Path, meta: dict[str, Any]) -> MultiModalLayout | None:
-    """Show the modalities and dates of ``root`` (None, showing nothing: a single stack of bands)."""
+    """Show the modalities and dates of ``root``; None: a single stack of bands (nothing detected, or the
+    analyst reads a flat folder's richest modality alone, the one-stack view then follows)."""
     layout = detect_modalities(root, meta.get("modalities"))
     if layout is None:
         return None
@@ -144,6 +174,8 @@ def modality_panel(home: Path, root: Path, meta: dict[str, Any]) -> MultiModalLa
         f"**{layout.complete_count()}** samples have every modality and a label."
     )
     st.dataframe(modality_table(layout), hide_index=True)
+    if not _read_as_modalities(home, layout, meta):
+        return None
     warnings: list[str] = []
     histogram = layout.class_histogram(warnings)
     _show_problems(layout)

@@ -114,6 +114,27 @@ def test_pages_with_dated_files(home: Path):
     assert built(model)["model"]["init_args"]["model_args"]["backbone_num_frames"] == 3
 
 
+def train_on(at: AppTest) -> AppTest:
+    return next(r for r in at.radio if r.label == "Train on")
+
+
+def test_a_flat_folder_stays_one_stack_until_its_modalities_are_chosen(home: Path):
+    make_two_sensors(home / "data" / "flat", flat=True)
+    at = data_page("flat")
+    assert set(modality_rows(at)) == {"S2Hand", "S1GRD"}  # shown either way
+    assert train_on(at).value == "single"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Chips"] == "4" and metrics["Bands"] == "6"  # the one-stack view, as before
+    assert at.text_input(key="data_image_suffix").value == "_S2Hand"
+    dataset = at.session_state["geoft_dataset"]
+    single = model_page(dataset)
+    assert built(single)["data"]["class_path"] == "geoft.datamodules.GenericNonGeoSegmentationDataModule"
+    train_on(at).set_value("modalities").run()
+    assert not at.exception and not at.metric and "**4** samples have every modality" in texts(at, "markdown")
+    both = model_page(dataset)
+    assert built(both)["data"]["class_path"] == "geoft.datamodules.GenericMultiModalDataModule"
+
+
 @pytest.mark.skipif(not os.environ.get("GEOFT_REAL_DATA"), reason="GEOFT_REAL_DATA not set")
 def test_real_sen1floods11_chip_is_seen_as_s2_and_s1(home: Path):
     cut_sen1floods11_tiles(Path(os.environ["GEOFT_REAL_DATA"]), home / "data" / "sen1floods11", tile=128)
@@ -122,6 +143,8 @@ def test_real_sen1floods11_chip_is_seen_as_s2_and_s1(home: Path):
     assert set(rows) == {"S2L1C", "S1GRD"}  # 13 Sentinel-2 bands (L1C) and VV, VH
     assert rows["S2L1C"]["bands"] == 13 and rows["S1GRD"]["bands"] == 2
     assert rows["S2L1C"]["files"] == 4 and rows["S2L1C"]["CRS"] == "EPSG:4326"
+    train_on(at).set_value("modalities").run()
+    assert not at.exception and not at.error, texts(at, "error")
     model = model_page(at.session_state["geoft_dataset"])
     model.radio(key="model_fusion").set_value("terramind").run()
     assert not model.exception and "TerraMind does not know" not in texts(model, "warning")
