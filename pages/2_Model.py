@@ -196,7 +196,8 @@ st.subheader("Data options")
 modalities = None
 if layout is not None:
     modalities = modality_inputs(layout, backbone, fusion_method_name, single_options)
-    paths, dataset_bands, bands = modalities.paths, modalities.concatenated, modalities.concatenated
+    paths, bands = modalities.paths, modalities.concatenated
+    dataset_bands = [b for modality_bands in modalities.dataset_bands.values() for b in modality_bands]
 else:
     dataset_bands = list(
         meta.get("bands")

@@ -65,6 +65,10 @@ def fitting_options(
 ) -> list[str]:
     """The backbones that fit; the others listed with the reason, under an expander (``show``)."""
     kept, refused = fitting(options, method, layout.names, date_count(layout))
+    if not kept:
+        reasons = sorted(set(refused.values()))
+        st.error(f"No backbone fits {FUSIONS[method]} on this data: " + "; ".join(reasons) + ".")
+        st.stop()
     if refused and show:
         with st.expander(f"{len(refused)} backbones do not fit this data and fusion"):
             by_reason: dict[str, list[str]] = {}

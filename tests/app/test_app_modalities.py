@@ -53,6 +53,17 @@ def test_name_patterns_in_one_folder(tmp_path: Path):
     assert all(m.folders["all"] == root for m in layout.modalities) and layout.complete_count() == 4
 
 
+def test_split_folders_each_with_a_folder_per_modality(tmp_path: Path):
+    make_two_sensors(tmp_path / "d" / "train", flat=False)
+    make_two_sensors(tmp_path / "d" / "val", flat=False, n=2)
+    layout = detect_modalities(tmp_path / "d")
+    paths = multimodal_paths(layout)
+    assert paths["train_data_root"]["S1GRD"] == str(tmp_path / "d" / "train" / "S1Hand")
+    assert paths["val_data_root"]["S2Hand"] == str(tmp_path / "d" / "val" / "S2Hand")
+    assert paths["val_label_data_root"] == str(tmp_path / "d" / "val" / "LabelHand")
+    assert by_name(layout)["S2Hand"].file_count == 6 and "allow_missing_modalities" not in paths
+
+
 def test_a_single_stack_of_bands_is_not_multimodal(tmp_path: Path):
     assert detect_modalities(make_dataset(tmp_path / "d")) is None
 

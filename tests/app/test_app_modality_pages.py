@@ -112,6 +112,8 @@ def test_pages_with_dated_files(home: Path):
     assert config["data"]["init_args"]["time_grep"]["S1GRD"] == "{sample}_S1_{date:%Y%m%d}.tif"
     model.radio(key="model_temporal_mode").set_value("frames").run()
     assert built(model)["model"]["init_args"]["model_args"]["backbone_num_frames"] == 3
+    model.radio(key="model_fusion").set_value("terramind").run()
+    assert not model.exception and "TerraMind reads one date per modality" in texts(model, "error")
 
 
 def train_on(at: AppTest) -> AppTest:
