@@ -139,7 +139,7 @@ def modality_inputs(
         "Dates and locations to the model (use_metadata)",
         value=reads,
         disabled=not reads,
-        key="model_use_metadata",
+        key=f"model_use_metadata_{reads}",  # a fresh box when the backbone starts or stops reading them
         help="the Prithvi _tl backbones add time and location encodings; others ignore them",
     )
     lacking = any(layout.missing(m) for m in layout.modalities)

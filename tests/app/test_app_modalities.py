@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+import rasterio
 import yaml
 
 from geoft.app.forms import (
@@ -18,7 +19,7 @@ from geoft.app.forms import (
     config_to_yaml,
 )
 from geoft.app.fusion_choice import FusionChoice, fitting, fused_backbone_args, why_not
-from geoft.app.modality_dates import date_in_name
+from geoft.app.modality_dates import date_in_name, read_dates
 from geoft.app.modality_layout import MultiModalLayout, detect_modalities, multimodal_paths
 from geoft.errors import ConfigError
 from tests.app.multimodal_data import make_dated, make_two_sensors
@@ -90,6 +91,19 @@ def test_one_dated_modality_beside_its_masks(tmp_path: Path):
     assert image.time_grep == "{sample}_{date:%Y%m%d}.tif" and image.dates.date_count == 3
     assert image.image_grep == "*_" + "[0-9]" * 8 + ".tif"  # the masks beside them are no images
     assert layout.complete_count() == 3 and not image.problems
+
+
+def test_dates_from_tags(tmp_path: Path):
+    make_two_sensors(tmp_path / "d", flat=False, n=2)
+    files = sorted((tmp_path / "d" / "S2Hand").glob("*.tif"))
+    assert read_dates(files, None).source == "none"  # no tag: read without dates
+    for i, path in enumerate(files):
+        with rasterio.open(path, "r+") as dst:
+            dst.update_tags(ACQUISITIONDATETIME=f"2021-0{i + 1}-15T10:00:00")
+    dated = read_dates(files, None)
+    assert dated.source == "tags" and dated.dates[files[1].name] == [datetime(2021, 2, 15, 10)]
+    layout = detect_modalities(tmp_path / "d")
+    assert by_name(layout)["S2Hand"].dates.source == "tags"
 
 
 def test_date_forms_in_names():
@@ -188,13 +202,23 @@ def test_the_multimodal_config_is_what_the_datamodule_reads_and_round_trips(tmp_
     assert encoders["S1GRD"]["bands"] == ["VV", "VH"] and len(encoders["S2Hand"]["bands"]) == 6
 
 
-@pytest.mark.parametrize("dated", [False, True], ids=["two-sensors", "two-sensors-three-dates"])
-def test_the_built_config_trains_with_geoft_fit(tmp_path: Path, capsys, dated: bool):
+@pytest.mark.parametrize(
+    ("dated", "fusion", "backbone"),
+    [
+        (False, FusionChoice(), "prithvi_eo_tiny"),
+        (True, FusionChoice(dates=3), "prithvi_eo_tiny"),
+        (True, FusionChoice(dates=3, temporal_mode="frames", use_metadata=True), "prithvi_eo_v2_tiny_tl"),
+    ],
+    ids=["two-sensors", "three-dates-temporal-wrapper", "three-dates-frames-metadata"],
+)
+def test_the_built_config_trains_with_geoft_fit(
+    tmp_path: Path, capsys, dated: bool, fusion: FusionChoice, backbone: str
+):
     from geoft.cli import main
 
     root = tmp_path / "d"
     (make_dated(root) if dated else make_two_sensors(root, flat=False))
-    config = _config(root, FusionChoice(dates=3 if dated else 1))
+    config = _config(root, fusion, backbone)
     config["trainer"].update(
         {"max_steps": 2, "limit_val_batches": 1, "default_root_dir": str(tmp_path / "out")}
     )

@@ -88,6 +88,8 @@ def test_data_page_shows_two_sensors_and_the_sample_lacking_one(home: Path):
     assert config["data"]["init_args"]["output_bands"]["S2L2A"] == ["RED", "NIR_NARROW"]
     model.button(key="model_check").click().run()
     assert "output [2, 2, 32, 32]" in texts(model, "success"), texts(model, "error")
+    model.button(key="model_use").click().run()  # every check before training passes on modality dicts
+    assert not model.exception and model.session_state["geoft_config"] == config, texts(model, "error")
     model.radio(key="model_fusion").set_value("terramind").run()
     assert "TerraMind does not know" not in texts(model, "warning")  # S2L2A and S1GRD are its names
     assert built(model)["model"]["init_args"]["model_args"]["backbone_modalities"] == ["S2L2A", "S1GRD"]
@@ -112,6 +114,11 @@ def test_pages_with_dated_files(home: Path):
     assert config["data"]["init_args"]["time_grep"]["S1GRD"] == "{sample}_S1_{date:%Y%m%d}.tif"
     model.radio(key="model_temporal_mode").set_value("frames").run()
     assert built(model)["model"]["init_args"]["model_args"]["backbone_num_frames"] == 3
+    model.selectbox(key="model_backbone_Prithvi tiny + UPerNet").set_value("prithvi_eo_v2_tiny_tl").run()
+    assert (
+        model.checkbox(key="model_use_metadata_True").value is True
+    )  # a _tl backbone reads dates and places
+    assert built(model)["data"]["init_args"]["use_metadata"] is True
     model.radio(key="model_fusion").set_value("terramind").run()
     assert not model.exception and "TerraMind reads one date per modality" in texts(model, "error")
 
