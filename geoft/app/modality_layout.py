@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from geoft.app.data_summary import band_names_of, canonical_band_names
-from geoft.app.dataset_layout import SPLIT_NAMES, _is_label_token, _rasters, _trailing_token, split_folders
+from geoft.app.dataset_layout import SPLIT_NAMES, is_label_token, rasters_in, split_folders, trailing_token
 from geoft.app.modality_dates import (
     DatedFiles,
     date_in_name,
@@ -26,8 +26,8 @@ from geoft.app.modality_dates import (
     group_dated,
     propose_time_grep,
     read_dates,
+    undated_stem,
 )
-from geoft.app.modality_dates import undated_stem as _undated_stem
 from geoft.datasets.pairing import strip_extension
 from geoft.models.backbones.terramind_modalities import canonical_name
 
@@ -138,11 +138,11 @@ def suggested_bands(name: str, file_names: list[str]) -> list[str]:
 
 def _stem_for_token(path: Path) -> str:
     found = date_in_name(path.name)
-    return _undated_stem(path.name, found) if found is not None else strip_extension(path.name)
+    return undated_stem(path.name, found) if found is not None else strip_extension(path.name)
 
 
 def _token_of(path: Path) -> str:
-    token = _trailing_token(Path(_stem_for_token(path) + ".tif"))
+    token = trailing_token(Path(_stem_for_token(path) + ".tif"))
     return "" if token.strip("_").isdigit() else token
 
 
@@ -155,17 +155,17 @@ def _pattern_groups(files: list[Path]) -> dict[str, list[Path]] | None:
     groups: dict[str, list[Path]] = {}
     for f in files:
         groups.setdefault(_token_of(f), []).append(f)
-    labels = [t for t in groups if t and _is_label_token(t)]
-    images = [t for t in groups if not _is_label_token(t)]
+    labels = [t for t in groups if t and is_label_token(t)]
+    images = [t for t in groups if not is_label_token(t)]
     if len(labels) != 1 or not images:
         return None
     return groups
 
 
 def _folder_groups(folder: Path) -> dict[str, list[Path]] | None:
-    subdirs = {c.name: _rasters(c, recursive=False) for c in sorted(folder.iterdir()) if c.is_dir()}
+    subdirs = {c.name: rasters_in(c, recursive=False) for c in sorted(folder.iterdir()) if c.is_dir()}
     subdirs = {n: f for n, f in subdirs.items() if f and n.lower() not in SPLIT_NAMES}
-    labels = [n for n in subdirs if _is_label_token(n)]
+    labels = [n for n in subdirs if is_label_token(n)]
     if len(labels) != 1 or len(subdirs) < 2:
         return None
     return subdirs
@@ -265,7 +265,7 @@ def _split_groups(root: Path) -> tuple[str, dict[str, dict[str, tuple[Path, list
         groups = _folder_groups(folder)
         this_kind = "folders"
         if groups is None:
-            groups = _pattern_groups(_rasters(folder, recursive=False))
+            groups = _pattern_groups(rasters_in(folder, recursive=False))
             this_kind = "patterns"
         if groups is None or kind not in (None, this_kind):
             return None
@@ -291,7 +291,7 @@ def detect_modalities(
     if detected is None:
         return None
     kind, groups = detected
-    label_tokens = [t for t in groups if _is_label_token(t)]
+    label_tokens = [t for t in groups if is_label_token(t)]
     label_token = label_tokens[0]
     label_files = {split: files for split, (_f, files) in groups[label_token].items()}
     everything = [f for fs in label_files.values() for f in fs]
