@@ -22,6 +22,7 @@ from geoft.app.detection_data import ensure_detection_demo
 from geoft.app.file_check import check_every_file
 from geoft.app.form_choices import APP_KINDS
 from geoft.app.imagery import class_colors, colorize, hex_color, parse_hex, percentile_stretch
+from geoft.app.modality_panel import modality_panel
 from geoft.app.paths import confine, list_subdirs, relative_label
 from geoft.app.task_panels import detection_panel, scalar_panel
 from geoft.app.ui import escape_markdown, guarded, remember_dataset, setup_page, upload_limit_caption
@@ -141,6 +142,9 @@ if picked_kind != TaskKind.SEGMENTATION:
         panel = detection_panel if picked_kind == TaskKind.OBJECT_DETECTION else scalar_panel
         panel(settings.home, folder, meta)
     st.stop()
+with guarded():
+    if modality_panel(settings.home, confine(dataset, roots, must_exist=True), meta) is not None:
+        st.stop()  # several modalities or dates: their view replaces the one-stack summary
 summary = None
 with guarded():
     summary = summarize(

@@ -22,7 +22,6 @@ from geoft.app.data_summary import (
     default_rgb,
     load_dataset_meta,
     suggested_ignore_index,
-    summarize,
 )
 from geoft.app.detection_data import detection_datamodule_paths, summarize_detection
 from geoft.app.forms import (
@@ -38,8 +37,11 @@ from geoft.app.forms import (
     config_from_yaml,
     config_to_yaml,
 )
+from geoft.app.fusion_panel import fitting_options, fusion_method, modality_inputs
+from geoft.app.modality_layout import detect_modalities, reads_modalities
 from geoft.app.paths import confine
 from geoft.app.scalar_data import scalar_datamodule_paths, summarize_scalar
+from geoft.app.task_panels import segmentation_pairing
 from geoft.app.ui import guarded, setup_page, upload_limit_caption
 from geoft.app.uploads import copy_upload, safe_filename
 from geoft.app.widgets import show_check
@@ -52,7 +54,7 @@ roots = list(ctx.settings.allowed_roots)
 
 backbones, necks, decoders = st.cache_data(show_spinner=False)(registry_names)()
 dataset = st.session_state.get("geoft_dataset")
-meta, summary, paths = {}, None, {}
+meta, summary, paths, layout = {}, None, {}, None
 if dataset:  # the Data page says what the labels are
     kind = dataset_kind(load_dataset_meta(ctx.settings.home, Path(dataset)))
     st.markdown(f"**Task:** {APP_KINDS[kind]} (as chosen on the Data page)")
@@ -72,30 +74,11 @@ if dataset:
             st.caption(f"{summary.image_count} images with a value in {summary.labels_file_name}.")
             paths = scalar_datamodule_paths(summary)
         else:
-            detected = summarize(
-                Path(dataset), image_suffix=meta.get("image_suffix"), label_suffix=meta.get("label_suffix")
-            )
-            s1, s2 = st.columns(2)
-            image_suffix = s1.text_input(
-                "Image suffix",
-                detected.pairing.image_suffix,
-                key="model_image_suffix",
-                help="as on the Data page",
-            )
-            label_suffix = s2.text_input(
-                "Label suffix", detected.pairing.label_suffix, key="model_label_suffix"
-            )
-            same = (image_suffix, label_suffix) == (
-                detected.pairing.image_suffix,
-                detected.pairing.label_suffix,
-            )
-            summary = (
-                detected
-                if same
-                else summarize(Path(dataset), image_suffix=image_suffix, label_suffix=label_suffix)
-            )
-            st.caption(summary.pairing.explain() + f" {summary.chip_count} pairs.")
-            paths = datamodule_paths(summary)
+            layout = detect_modalities(Path(dataset), meta.get("modalities"))
+            layout = layout if layout is not None and reads_modalities(layout, meta) else None
+            if layout is None:
+                summary = segmentation_pairing(Path(dataset), meta)
+                paths = datamodule_paths(summary)
 else:
     st.info("No dataset chosen yet (Data page). You can still build and check a model.")
 
@@ -110,6 +93,10 @@ backbone_options = backbones + [
     "timm_convnext_tiny",
 ]
 backbone_options = grouped_names(backbone_options)
+if layout is not None:  # several modalities or dates: the fusion first, then the backbones that fit it
+    fusion_method_name = fusion_method(layout)
+    single_options = fitting_options(backbone_options, "concat_bands", layout, show=False)
+    backbone_options = fitting_options(backbone_options, fusion_method_name, layout)
 backbone = c1.selectbox(
     "Backbone (grouped by family)",
     backbone_options,
@@ -206,18 +193,24 @@ else:
     st.warning("Random weights: the model learns from your chips alone.", icon=":material/warning:")
 
 st.subheader("Data options")
-dataset_bands = list(
-    meta.get("bands")
-    or (canonical_band_names(summary.band_names) if summary else [])
-    or ["BLUE", "GREEN", "RED", "NIR_NARROW", "SWIR_1", "SWIR_2"]
-)
-bands = st.multiselect(
-    "Input bands, in the order the model reads them",
-    dataset_bands,
-    default=default_input_bands(dataset_bands, backbone),
-    key="model_bands",
-    help="Bands of the files, renamed to the names the models know (Sentinel-2 B4 is RED).",
-)
+modalities = None
+if layout is not None:
+    modalities = modality_inputs(layout, backbone, fusion_method_name, single_options)
+    paths, bands = modalities.paths, modalities.concatenated
+    dataset_bands = [b for modality_bands in modalities.dataset_bands.values() for b in modality_bands]
+else:
+    dataset_bands = list(
+        meta.get("bands")
+        or (canonical_band_names(summary.band_names) if summary else [])
+        or ["BLUE", "GREEN", "RED", "NIR_NARROW", "SWIR_1", "SWIR_2"]
+    )
+    bands = st.multiselect(
+        "Input bands, in the order the model reads them",
+        dataset_bands,
+        default=default_input_bands(dataset_bands, backbone),
+        key="model_bands",
+        help="Bands of the files, renamed to the names the models know (Sentinel-2 B4 is RED).",
+    )
 rgb_guess = [dataset_bands[i] for i in (meta.get("rgb_indices") or default_rgb(dataset_bands))]
 r = st.columns(3)
 rgb = [
@@ -232,7 +225,7 @@ rgb = [
 i1, i2, i3, i4 = st.columns(4)
 use_ignore, ignore_index, value_names = False, -1, None
 if kind == TaskKind.SEGMENTATION:
-    histogram = summary.class_histogram if summary else {}
+    histogram = layout.class_histogram([]) if layout else summary.class_histogram if summary else {}
     suggested = meta.get("ignore_index", suggested_ignore_index(histogram))
     values = class_values(histogram, suggested)
     default_classes = meta.get("class_names") or [
@@ -321,6 +314,7 @@ with guarded():
         framework=framework,
         framework_args=dict(preset.framework_args),
         anchor_sizes=preset.anchor_sizes,
+        fusion=modalities.fusion if modalities else None,
     )
     means, stds = band_statistics(meta.get("statistics"), dataset_bands, bands)
     data = DataChoice(
@@ -335,6 +329,8 @@ with guarded():
         no_data_replace=float(no_data_replace) if replace_nodata else None,
         rgb_bands=rgb,
         value_names=value_names,
+        modality_bands=modalities.bands if modalities else None,
+        modality_dataset_bands=modalities.dataset_bands if modalities else None,
     )
     config = build_config(data, model, TrainChoice())
 

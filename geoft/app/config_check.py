@@ -95,6 +95,16 @@ def key_problems(config: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _roots_and_greps(root: Any, grep: Any) -> list[tuple[str, str]]:
+    """``(folder, pattern)`` of a data root, one per modality where the root is ``{modality: folder}``."""
+    if isinstance(root, dict):
+        greps = grep if isinstance(grep, dict) else {}
+        return [(str(r), str(greps.get(m) or "*")) for m, r in root.items() if r and Path(r).is_dir()]
+    return (
+        [(str(root), str(grep or "*"))] if root and Path(root).is_dir() and not isinstance(grep, dict) else []
+    )
+
+
 def unreadable_files(config: dict[str, Any]) -> list[str]:
     """Images and labels of the config's datamodule that cannot be opened (corrupt or truncated)."""
     import rasterio
@@ -112,10 +122,11 @@ def unreadable_files(config: dict[str, Any]) -> list[str]:
             (f"{split}_data_root", "img_grep"),
             (f"{split}_label_data_root", "label_grep"),
         ):
-            root = args.get(root_key)
-            if not root or not Path(root).is_dir():
-                continue
-            files, _ = find_files(root, str(args.get(grep_key) or "*"))
+            files = []
+            for root, grep in _roots_and_greps(
+                args.get(root_key), args.get(grep_key) or args.get("image_grep")
+            ):
+                files += find_files(root, grep)[0]
             for path in files:
                 if path in seen or path.is_dir() or path.suffix.lower() in annotation_suffixes:
                     continue

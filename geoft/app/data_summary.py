@@ -140,19 +140,30 @@ def summarize(
     labelled = [lbl for _s, _i, lbl in pairs if lbl is not None]
     if not labelled:
         summary.problems.append("no label masks found: training needs a mask per image. " + pairing.explain())
+    summary.class_histogram = label_histogram(
+        labelled, summary.problems, summary.warnings, max_label_reads, seed
+    )
+    return summary
+
+
+def label_histogram(
+    labelled: list[Path], problems: list[str], warnings: list[str], max_reads: int = 64, seed: int = 0
+) -> dict[int, int]:
+    """Pixels per label value over (a sample of ``max_reads`` of) the masks; problems appended."""
+    import rasterio
+
     rng = random.Random(seed)
-    sample = labelled if len(labelled) <= max_label_reads else rng.sample(labelled, max_label_reads)
+    sample = labelled if len(labelled) <= max_reads else rng.sample(labelled, max_reads)
     hist: Counter[int] = Counter()
     for lbl in sample:
         with rasterio.open(lbl) as src:
             values, counts = np.unique(src.read(1), return_counts=True)
             if src.count != 1:
-                summary.problems.append(f"label {lbl.name} has {src.count} bands; a mask needs one")
+                problems.append(f"label {lbl.name} has {src.count} bands; a mask needs one")
         hist.update({int(v): int(c) for v, c in zip(values, counts)})
-    summary.class_histogram = dict(sorted(hist.items()))
     if labelled and len(sample) < len(labelled):
-        summary.warnings.append(f"class histogram from a sample of {len(sample)} of {len(labelled)} masks")
-    return summary
+        warnings.append(f"class histogram from a sample of {len(sample)} of {len(labelled)} masks")
+    return dict(sorted(hist.items()))
 
 
 # Sentinel-2 MSI band numbers -> geoft's band names (the pretrained models' names)

@@ -76,7 +76,7 @@ class SplitFiles:
     pairs: list[tuple[Path, Path | None]]
 
 
-def _rasters(folder: Path, recursive: bool = True) -> list[Path]:
+def rasters_in(folder: Path, recursive: bool = True) -> list[Path]:
     found = folder.rglob("*") if recursive else folder.glob("*")
     return sorted(p for p in found if p.suffix.lower() in GEOTIFF_EXTENSIONS and p.is_file())
 
@@ -100,7 +100,7 @@ def split_folders(root: Path) -> list[tuple[str, Path]]:
 def image_folder(folder: Path) -> Path | None:
     """The image folder of a split (``images/``...), the folder itself when it holds the rasters."""
     found = _find_dir(folder, IMAGE_DIRS)
-    if found is None and _rasters(folder, recursive=False):
+    if found is None and rasters_in(folder, recursive=False):
         return folder
     return found
 
@@ -167,18 +167,18 @@ def sort_problems(
         (errors if problem.severity == "error" else warnings).append(f"{split}: {problem.message}")
 
 
-def _trailing_token(path: Path) -> str:
+def trailing_token(path: Path) -> str:
     """``_S2Hand`` of ``Spain_1_S2Hand.tif``; '' when the name has no ``_``."""
     stem = strip_extension(path.name)
     return stem[stem.rfind("_") :] if "_" in stem else ""
 
 
 def _common_token(paths: list[Path]) -> str:
-    tokens = {_trailing_token(p) for p in paths}
+    tokens = {trailing_token(p) for p in paths}
     return tokens.pop() if len(tokens) == 1 else ""
 
 
-def _is_label_token(token: str) -> bool:
+def is_label_token(token: str) -> bool:
     return any(word in token.lower() for word in _LABEL_WORDS)
 
 
@@ -197,10 +197,10 @@ def _flat_suffixes(files: list[Path]) -> tuple[str, str] | None:
     """Image and label suffixes of a folder that holds both, told apart by their last ``_token``."""
     groups: dict[str, list[Path]] = {}
     for f in files:
-        groups.setdefault(_trailing_token(f), []).append(f)
+        groups.setdefault(trailing_token(f), []).append(f)
     if len(groups) < 2:
         return None
-    labels = [t for t in groups if _is_label_token(t)]
+    labels = [t for t in groups if is_label_token(t)]
     if len(labels) != 1:
         return None
     images = [t for t in groups if t != labels[0]]
@@ -248,14 +248,14 @@ def _pair(
 
 def detect_pairing(image_dir: Path, label_dir: Path | None) -> Pairing:
     """Suffixes that pair the most files (none, or a ``_token`` all images or labels share)."""
-    images = _rasters(image_dir, recursive=False)
+    images = rasters_in(image_dir, recursive=False)
     extension = images[0].suffix if images else ".tif"
     if label_dir is None or label_dir == image_dir:
         flat = _flat_suffixes(images)
         if flat is not None:
             return Pairing(*flat, extension)
         return Pairing(extension=extension)
-    labels = _rasters(label_dir, recursive=False)
+    labels = rasters_in(label_dir, recursive=False)
     best, best_count = Pairing(extension=extension), -1
     for img_suffix in dict.fromkeys((_common_token(images), "")):
         for lbl_suffix in dict.fromkeys((_common_token(labels), "")):
@@ -309,7 +309,7 @@ def find_splits(
         return splits, problems, pairing or Pairing()
     image_dir = _find_dir(root, IMAGE_DIRS)
     label_dir = _find_dir(root, LABEL_DIRS)
-    if image_dir is None and _rasters(root, recursive=False):
+    if image_dir is None and rasters_in(root, recursive=False):
         image_dir = label_dir = root
     if image_dir is None:
         raise DataError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from geoft.app.fusion_choice import FusionChoice
 from geoft.task_kinds import TaskKind
 
 # the kinds of labels the app trains on, as the Data page names them
@@ -47,6 +48,8 @@ class ModelChoice:
     framework: str = "faster-rcnn"
     framework_args: dict[str, Any] = field(default_factory=dict)
     anchor_sizes: list[int] | None = None
+    # several modalities or dates (GenericMultiModalDataModule): how they are fused; None: one stack of bands
+    fusion: FusionChoice | None = None
 
 
 # small anchors and RPN/RoI samples: the chips the app trains on are small (64-512 pixels)
@@ -121,6 +124,11 @@ class DataChoice:
     extra: dict[str, Any] = field(default_factory=dict)
     # scalar regression: one name per value of a labels-file row (None: one unnamed value)
     value_names: list[str] | None = None
+    # several modalities: every band of each modality's files, and the model's bands of each, in order
+    # (``bands`` is then their concatenation); statistics per modality over every band of its files
+    modality_dataset_bands: dict[str, list[str]] | None = None
+    modality_bands: dict[str, list[str]] | None = None
+    modality_statistics: dict[str, dict[str, list[float]]] | None = None
 
 
 @dataclass

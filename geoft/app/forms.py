@@ -24,7 +24,13 @@ from geoft.app.form_choices import (
     TrainChoice,
     preset_kind,
 )
-from geoft.app.task_builders import BUILDERS, CLASSES, encoder_decoder_args, task_kind_of
+from geoft.app.task_builders import (
+    BUILDERS,
+    CLASSES,
+    MULTIMODAL_DATAMODULE,
+    encoder_decoder_args,
+    task_kind_of,
+)
 from geoft.errors import ConfigError
 
 __all__ = [
@@ -68,6 +74,8 @@ def build_config(data: DataChoice, model: ModelChoice, train: TrainChoice) -> di
         raise ConfigError("epochs and batch size must be at least 1")
     init_data, task = builder(data, model, train)
     data_class, task_class = CLASSES[model.kind]
+    if data.modality_bands is not None:
+        data_class = MULTIMODAL_DATAMODULE
     config = {
         "seed_everything": train.seed,
         "trainer": {

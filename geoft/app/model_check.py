@@ -40,7 +40,8 @@ def first_batch(config: dict[str, Any]) -> dict[str, Any] | None:
     """One normalised training batch from the config's datamodule, or None when it cannot load."""
     data = config.get("data") or {}
     root = (data.get("init_args") or {}).get("train_data_root")
-    if not data.get("class_path") or not root or not Path(root).is_dir():
+    roots = list(root.values()) if isinstance(root, dict) else [root]  # {modality: folder} or one folder
+    if not data.get("class_path") or not root or not all(r and Path(r).is_dir() for r in roots):
         return None  # no data chosen yet: the caller says it used random input
     from lightning.pytorch import LightningDataModule
 
@@ -75,4 +76,5 @@ def dry_run(config: dict[str, Any], fallback_shape: tuple[int, int, int] = (6, 6
     output = getattr(out, "output", out)
     if isinstance(output, list) and output and isinstance(output[0], dict):
         output = output[0]["boxes"]  # a detector: the boxes [N, 4] found in the first image
-    return ModelReport(total, trainable, tuple(x.shape), tuple(output.shape), seconds, batch is not None)
+    shape = tuple(x.shape) if not isinstance(x, dict) else tuple(next(iter(x.values())).shape)
+    return ModelReport(total, trainable, shape, tuple(output.shape), seconds, batch is not None)

@@ -10,7 +10,8 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from geoft.app.form_choices import DETECTION_FRAMEWORKS, DataChoice, ModelChoice, TrainChoice
+from geoft.app.form_choices import DETECTION_FRAMEWORKS, DataChoice, FusionChoice, ModelChoice, TrainChoice
+from geoft.app.fusion_choice import fused_backbone_args, multimodal_data_args
 from geoft.errors import ConfigError
 from geoft.task_kinds import TaskKind
 
@@ -19,6 +20,11 @@ Sections = tuple[dict[str, Any], dict[str, Any]]  # the datamodule's and the tas
 
 def image_data_args(data: DataChoice, train: TrainChoice) -> dict[str, Any]:
     """Datamodule arguments every kind reads the images with: paths, bands, nodata, statistics, loading."""
+    if data.modality_bands is not None:
+        raise ConfigError(
+            "the app builds configs of several modalities or dates for segmentation masks only",
+            hint="upload a YAML config with GenericMultiModalDataModule for this task",
+        )
     init: dict[str, Any] = {
         **copy.deepcopy(data.paths),
         "dataset_bands": list(data.dataset_bands or data.bands),
@@ -40,8 +46,36 @@ def image_data_args(data: DataChoice, train: TrainChoice) -> dict[str, Any]:
     return init
 
 
+def multimodal_image_args(data: DataChoice, model: ModelChoice, train: TrainChoice) -> dict[str, Any]:
+    """``GenericMultiModalDataModule`` arguments of the images: paths, bands per modality, statistics."""
+    init = multimodal_data_args(
+        data.paths,
+        data.modality_dataset_bands or dict(data.modality_bands or {}),
+        dict(data.modality_bands or {}),
+        data.modality_statistics,
+        model.fusion or FusionChoice(),
+    )
+    init.update({"batch_size": train.batch_size, "num_workers": train.num_workers})
+    if data.no_data_replace is not None:
+        init["no_data_replace"] = data.no_data_replace
+    return init
+
+
 def backbone_args(model: ModelChoice, data: DataChoice) -> dict[str, Any]:
     """The ``backbone*`` part of ``model_args`` (the same for every factory)."""
+    if data.modality_bands is not None:
+        from geoft.app.backbone_choice import band_argument
+
+        fusion = model.fusion or FusionChoice()
+        names = {model.backbone, *fusion.encoders.values()}
+        return fused_backbone_args(
+            model.backbone,
+            {n: band_argument(n) for n in names},
+            dict(data.modality_bands),
+            model.backbone_pretrained,
+            dict(model.backbone_args),
+            fusion,
+        )
     return {
         "backbone": model.backbone,
         "backbone_pretrained": model.backbone_pretrained,
@@ -105,7 +139,12 @@ def segmentation_sections(data: DataChoice, model: ModelChoice, train: TrainChoi
         raise ConfigError(
             "segmentation needs at least two classes", hint="name every class, background included"
         )
-    init = {**image_data_args(data, train), **_class_args(data), **copy.deepcopy(data.extra)}
+    images = (
+        image_data_args(data, train)
+        if data.modality_bands is None
+        else multimodal_image_args(data, model, train)
+    )
+    init = {**images, **_class_args(data), **copy.deepcopy(data.extra)}
     task: dict[str, Any] = {
         "model_factory": "EncoderDecoderFactory",
         "model_args": encoder_decoder_args(model, data, len(data.class_names)),
@@ -176,6 +215,7 @@ def scalar_regression_sections(data: DataChoice, model: ModelChoice, train: Trai
     return init, task
 
 
+MULTIMODAL_DATAMODULE = "geoft.datamodules.GenericMultiModalDataModule"
 CLASSES: dict[TaskKind, tuple[str, str]] = {  # datamodule and task
     TaskKind.SEGMENTATION: (
         "geoft.datamodules.GenericNonGeoSegmentationDataModule",

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from geoft.app.data_summary import default_rgb, save_dataset_meta
+from geoft.app.data_summary import DatasetSummary, default_rgb, save_dataset_meta, summarize
 from geoft.app.detection_data import DetectionSummary, boxes_preview, summarize_detection
 from geoft.app.imagery import class_colors
 from geoft.app.scalar_data import ScalarSummary, summarize_scalar
@@ -169,4 +169,18 @@ def scalar_panel(home: Path, root: Path, meta: dict[str, Any]) -> ScalarSummary 
         st.caption("Distribution of the values")
         counts = pd.cut(values, bins=min(20, len(values))).value_counts().sort_index()
         st.bar_chart(pd.Series(counts.values, index=[f"{i.mid:.3g}" for i in counts.index], name="images"))
+    return summary
+
+
+def segmentation_pairing(root: Path, meta: dict[str, Any]) -> DatasetSummary:
+    """The Model page's image and label suffixes (as on the Data page) and the pairs they give."""
+    detected = summarize(root, image_suffix=meta.get("image_suffix"), label_suffix=meta.get("label_suffix"))
+    s1, s2 = st.columns(2)
+    image_suffix = s1.text_input(
+        "Image suffix", detected.pairing.image_suffix, key="model_image_suffix", help="as on the Data page"
+    )
+    label_suffix = s2.text_input("Label suffix", detected.pairing.label_suffix, key="model_label_suffix")
+    same = (image_suffix, label_suffix) == (detected.pairing.image_suffix, detected.pairing.label_suffix)
+    summary = detected if same else summarize(root, image_suffix=image_suffix, label_suffix=label_suffix)
+    st.caption(summary.pairing.explain() + f" {summary.chip_count} pairs.")
     return summary
