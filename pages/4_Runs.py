@@ -7,6 +7,8 @@ from geoft.app.evaluation import load_confusion, per_class_scores
 from geoft.app.jobs import checkpoint_sizes
 from geoft.app.owners import owner_label
 from geoft.app.progress import best_and_last, find_metrics_file, format_duration, read_metrics
+from geoft.app.sweep_jobs import is_sweep
+from geoft.app.sweep_panel import sweep_view
 from geoft.app.task_metrics import per_class_ap, run_task_kind, table_metrics
 from geoft.app.ui import guarded, setup_page
 from geoft.app.widgets import (
@@ -82,6 +84,11 @@ run_id = st.selectbox("Run", list(by_id), format_func=lambda i: f"{by_id[i].name
 run = by_id[run_id]
 with guarded():
     run_panel(ctx, run_id, key="runs")
+
+if is_sweep(run):
+    st.subheader("Sweep")
+    with guarded():
+        sweep_view(ctx, run)
 
 tab_cfg, tab_scores, tab_files = st.tabs(["Config", "Per-class scores", "Checkpoints & export"])
 with tab_cfg:
