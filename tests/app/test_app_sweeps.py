@@ -6,13 +6,16 @@ import os
 import signal
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import yaml
 
+from geoft.app.chip_gallery import chip_mean_iou, worst_chips
 from geoft.app.jobs import JobRunner, job_command
 from geoft.app.processes import pid_alive, process_start_ticks
 from geoft.app.run_store import COMPLETED, QUEUED, RUNNING, RunStore
+from geoft.app.run_views import confusion_long
 from geoft.app.sweep_jobs import (
     BATCH_SIZE,
     FREEZE_BACKBONE,
@@ -169,7 +172,8 @@ def test_queue_runs_a_real_sweep_of_three_trials(home: Path, tmp_path: Path, tin
     store = _store(home)
     runner = JobRunner(store, home / "runs")
     space = SpaceForm(lr_low=1e-4, lr_high=1e-3, batch_sizes="1, 2").space()
-    run = submit_sweep(runner, _config(tmp_path, tiny_demo_workspace), space, 3, "e2e", max_epochs=1)
+    config = _config(home / "data" / "ws", tiny_demo_workspace)  # inside the app's data root
+    run = submit_sweep(runner, config, space, 3, "e2e", max_epochs=1)
     try:
         done = runner.wait(run.id, timeout_s=600)
     finally:
@@ -188,3 +192,37 @@ def test_queue_runs_a_real_sweep_of_three_trials(home: Path, tmp_path: Path, tin
     trials = next(d.value for d in at.dataframe if "objective" in d.value.columns)
     assert len(trials) == 3
     assert f"Best: trial {results.best.number}" in "\n".join(m.value for m in at.markdown)
+
+    # the worst validation chips of one trial, predicted with its best checkpoint
+    trial = results.trials[0]
+    store.add("trial0", "trial 0", trial.run_dir, "cpu", status=COMPLETED)
+    chips = worst_chips(store.get("trial0"), [home / "data", home / "runs"])
+    assert len(chips) == 2 and chips[0].mean_iou <= chips[1].mean_iou  # the 2 val chips, worst first
+    assert all(c.prediction.is_file() and c.prediction.parent.parent == trial.run_dir for c in chips)
+    at = AppTest.from_file(str(REPO / "pages/4_Runs.py"), default_timeout=120)
+    at.session_state["runs_detail"] = "trial0"
+    at.run()
+    next(b for b in at.button if b.label == "Find the worst validation chips").click().run()
+    assert not at.exception, at.exception
+    assert f"{chips[0].image.name}** · mean IoU {chips[0].mean_iou:.3f}" in "\n".join(
+        m.value for m in at.markdown
+    )
+    next(b for b in at.button if b.key == "runs_open_chip_0").click().run()
+    assert at.session_state["pred_chip"] == chips[0].predict_index
+
+
+def test_chip_mean_iou_scores_classes_in_label_or_prediction():
+    truth = np.array([[0, 0], [1, 255]])
+    predicted = np.array([[0, 1], [1, 2]])
+    # class 0: 1/2, class 1: 1/2, class 2 in neither (the 255 pixel is ignored): mean 0.5
+    assert chip_mean_iou(truth, predicted, 3, ignore_index=255) == pytest.approx(0.5)
+    assert chip_mean_iou(truth, truth, 3, ignore_index=255) == 1.0
+    # without the ignore value 255 is no class either, and the pixel is left out
+    assert chip_mean_iou(truth, predicted, 3, ignore_index=None) == pytest.approx(0.5)
+
+
+def test_confusion_long_shares_of_the_true_class():
+    frame = confusion_long([[3, 1], [0, 0]], ["land", "water"])
+    row = frame.set_index(["true", "predicted"])
+    assert row.loc[("land", "water"), "share"] == 0.25 and row.loc[("water", "water"), "share"] == 0.0
+    assert row.loc[("land", "land"), "pixels"] == 3
