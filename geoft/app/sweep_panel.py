@@ -10,7 +10,7 @@ import yaml
 from geoft.app.jobs import run_dataset_root
 from geoft.app.run_store import RunRecord
 from geoft.app.sweep_jobs import SpaceForm, submit_sweep
-from geoft.app.sweep_results import best_config, load_results, parallel_chart, parallel_frame
+from geoft.app.sweep_results import best_config, load_results, parallel_chart, parallel_frame, short_name
 from geoft.app.ui import AppContext, guarded
 from geoft.app.widgets import show_check
 
@@ -88,9 +88,14 @@ def sweep_view(ctx: AppContext, run: RunRecord) -> None:
     if best is None:
         st.caption("No trial has completed yet, so there is no best config.")
         return
-    st.markdown(f"**Best: trial {best.number}**, objective {best.value:.4g}")
+    values = ", ".join(
+        f"{short_name(k)} = {v:.4g}" if isinstance(v, float) else f"{short_name(k)} = {v}"
+        for k, v in best.params.items()
+    )
+    st.markdown(f"**Best: trial {best.number}**, objective {best.value:.4g} ({values})")
     config = best_config(run, results)
-    st.code(yaml.safe_dump(config, sort_keys=False), language="yaml")
+    with st.expander("The best config"):
+        st.code(yaml.safe_dump(config, sort_keys=False), language="yaml")
     if st.button("Train the best config", type="primary", key="sweep_train_best"):
         with guarded():
             root = run_dataset_root(run)

@@ -160,6 +160,10 @@ def test_runs_page_shows_trials_and_queues_the_best_config(home: Path, tmp_path:
     trials = next(d.value for d in at.dataframe if "objective" in d.value.columns)
     assert list(trials["trial"]) == [0, 1, 2] and list(trials["state"])[-1] == "pruned"
     assert "Best: trial 1" in "\n".join(m.value for m in at.markdown)
+    shown = [yaml.safe_load(c.value) for c in at.code if c.language == "yaml"]
+    assert any(
+        c["model"]["init_args"]["lr"] == 1e-4 and c["data"]["init_args"]["batch_size"] == 4 for c in shown
+    )
     next(b for b in at.button if b.label == "Train the best config").click().run()
     assert not at.exception, at.exception
     full = next(r for r in store.list() if r.id not in ("blocker", sweep_id))
