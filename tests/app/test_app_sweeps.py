@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import yaml
 from geoft.app.chip_gallery import chip_mean_iou, worst_chips
 from geoft.app.jobs import JobRunner, job_command
 from geoft.app.processes import pid_alive, process_start_ticks
-from geoft.app.run_store import COMPLETED, QUEUED, RUNNING, RunStore
+from geoft.app.run_store import COMPLETED, QUEUED, RUNNING, STOPPED, RunStore
 from geoft.app.run_views import confusion_long
 from geoft.app.sweep_jobs import (
     BATCH_SIZE,
@@ -230,3 +231,24 @@ def test_confusion_long_shares_of_the_true_class():
     row = frame.set_index(["true", "predicted"])
     assert row.loc[("land", "water"), "share"] == 0.25 and row.loc[("water", "water"), "share"] == 0.0
     assert row.loc[("land", "land"), "pixels"] == 3
+
+
+def test_stop_stops_the_sweep_not_only_its_trial(home: Path, tiny_demo_workspace):
+    store = _store(home)
+    runner = JobRunner(store, home / "runs", stop_grace_s=120)  # no kill: the study itself must end
+    config = _config(home / "data" / "ws", tiny_demo_workspace)
+    run = submit_sweep(runner, config, SpaceForm().space(), 3, "stop", max_epochs=500)
+    try:
+        deadline = time.monotonic() + 300
+        while not any(t.state == "running" for t in load_results(store.get(run.id)).trials):
+            assert time.monotonic() < deadline, "the first trial did not start"
+            time.sleep(0.5)
+        time.sleep(3)  # inside the first trial's epochs
+        assert runner.stop(run.id) == "stopping"
+        done = runner.wait(run.id, timeout_s=100)
+    finally:
+        live = store.get(run.id)
+        if live.status == RUNNING and live.pid and pid_alive(live.pid, live.pid_start):
+            os.killpg(live.pid, signal.SIGKILL)
+    assert done.status == STOPPED
+    assert [t.state for t in load_results(done).trials] == ["interrupted"]
