@@ -14,6 +14,7 @@ import yaml
 
 from geoft.app.chip_gallery import chip_mean_iou, worst_chips
 from geoft.app.jobs import JobRunner, job_command
+from geoft.app.owners import Actor
 from geoft.app.processes import pid_alive, process_start_ticks
 from geoft.app.run_store import COMPLETED, QUEUED, RUNNING, STOPPED, RunStore
 from geoft.app.run_views import confusion_long
@@ -252,3 +253,14 @@ def test_stop_stops_the_sweep_not_only_its_trial(home: Path, tiny_demo_workspace
             os.killpg(live.pid, signal.SIGKILL)
     assert done.status == STOPPED
     assert [t.state for t in load_results(done).trials] == ["interrupted"]
+
+
+def test_a_sweep_counts_against_the_per_user_job_limit(home: Path, tmp_path: Path, tiny_demo_workspace):
+    store = _store(home)
+    (home / "runs" / "ann-job").mkdir(parents=True)
+    store.add("ann-job", "ann's run", home / "runs" / "ann-job", "cuda:7", status=RUNNING, owner="ann")
+    store.update("ann-job", pid=os.getpid(), pid_start=process_start_ticks(os.getpid()))
+    runner = JobRunner(store, home / "runs", actor=Actor.of("ann"), max_jobs_per_user=1)
+    run = submit_sweep(runner, _config(tmp_path, tiny_demo_workspace), SpaceForm().space(), 3, "limit")
+    assert run.status == QUEUED and run.owner == "ann"  # the cpu is free, but ann runs a job already
+    assert "ann already has 1 jobs running" in runner.queue_reason(run.id)
