@@ -24,6 +24,7 @@ from geoft.app.run_store import RunRecord
 from geoft.app.trained import best_checkpoint, run_config
 
 PREDICTIONS = "val_chips"
+MAX_CHIPS = 100
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,11 @@ def _band(path: Path) -> np.ndarray:
         return src.read(1)
 
 
-def worst_chips(run: RunRecord, roots: Sequence[Path], limit: int = 6) -> list[ChipScore]:
-    """The ``limit`` validation chips with the lowest mean IoU (chips without a label are skipped)."""
+def worst_chips(
+    run: RunRecord, roots: Sequence[Path], limit: int = 6, max_chips: int = MAX_CHIPS
+) -> list[ChipScore]:
+    """The ``limit`` validation chips with the lowest mean IoU among the first ``max_chips`` labelled ones
+    (each prediction rebuilds the task from the checkpoint: a large validation split would take long)."""
     config = run_config(run)
     data_args = (config.get("data") or {}).get("init_args") or {}
     task_args = (config.get("model") or {}).get("init_args") or {}
@@ -73,6 +77,8 @@ def worst_chips(run: RunRecord, roots: Sequence[Path], limit: int = 6) -> list[C
     for index, (split, image, label) in enumerate(chips):
         if split != "val" or label is None:
             continue
+        if len(scores) == max_chips:
+            break
         out = out_dir / f"{image.stem}.tif"
         if not out.is_file() or out.stat().st_mtime < checkpoint.stat().st_mtime:
             predict_to_geotiff(run, image, out, checkpoint=checkpoint)

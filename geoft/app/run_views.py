@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from geoft.app.chip_gallery import worst_chips
+from geoft.app.chip_gallery import MAX_CHIPS, worst_chips
 from geoft.app.data_summary import default_rgb
 from geoft.app.imagery import class_colors, colorize, percentile_stretch
 from geoft.app.maps import read_for_display
@@ -60,7 +60,8 @@ def worst_chips_gallery(ctx: AppContext, run: RunRecord, class_names: list[str])
     found = st.session_state.get(GALLERY_KEY)
     if not found or found[0] != run.id:
         st.caption(
-            "Predicts each validation chip with the best checkpoint and lists the lowest mean IoU first."
+            f"Predicts the validation chips (the first {MAX_CHIPS}) with the best checkpoint and lists "
+            "the lowest mean IoU first."
         )
         return
     chips = found[1]

@@ -205,6 +205,7 @@ def test_queue_runs_a_real_sweep_of_three_trials(home: Path, tmp_path: Path, tin
     chips = worst_chips(store.get("trial0"), [home / "data", home / "runs"])
     assert len(chips) == 2 and chips[0].mean_iou <= chips[1].mean_iou  # the 2 val chips, worst first
     assert all(c.prediction.is_file() and c.prediction.parent.parent == trial.run_dir for c in chips)
+    assert len(worst_chips(store.get("trial0"), [home / "data", home / "runs"], max_chips=1)) == 1
     at = AppTest.from_file(str(REPO / "pages/4_Runs.py"), default_timeout=120)
     at.session_state["runs_detail"] = "trial0"
     at.run()
