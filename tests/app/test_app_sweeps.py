@@ -216,6 +216,13 @@ def test_queue_runs_a_real_sweep_of_three_trials(home: Path, tmp_path: Path, tin
     )
     next(b for b in at.button if b.key == "runs_open_chip_0").click().run()
     assert at.session_state["pred_chip"] == chips[0].predict_index
+    predict = AppTest.from_file(str(REPO / "pages/5_Predict.py"), default_timeout=120)
+    for key in ("pred_run", "pred_source", "pred_chip"):  # what the switch to the Predict page carries
+        predict.session_state[key] = at.session_state[key]
+    predict.run()
+    assert not predict.exception, predict.exception
+    assert predict.selectbox(key="pred_run").value.id == "trial0"
+    assert predict.selectbox(key="pred_chip").value == chips[0].predict_index
 
 
 def test_chip_mean_iou_scores_classes_in_label_or_prediction():
