@@ -161,6 +161,7 @@ def test_runs_page_shows_trials_and_queues_the_best_config(home: Path, tmp_path:
     assert not at.exception, at.exception
     trials = next(d.value for d in at.dataframe if "objective" in d.value.columns)
     assert list(trials["trial"]) == [0, 1, 2] and list(trials["state"])[-1] == "pruned"
+    assert any('"position"' in c.proto.spec for c in at.get("vega_lite_chart"))  # parallel coordinates
     assert "Best: trial 1" in "\n".join(m.value for m in at.markdown)
     shown = [yaml.safe_load(c.value) for c in at.code if c.language == "yaml"]
     assert any(
@@ -209,6 +210,8 @@ def test_queue_runs_a_real_sweep_of_three_trials(home: Path, tmp_path: Path, tin
     at = AppTest.from_file(str(REPO / "pages/4_Runs.py"), default_timeout=120)
     at.session_state["runs_detail"] = "trial0"
     at.run()
+    heatmaps = [c for c in at.get("vega_lite_chart") if '"rect"' in c.proto.spec]  # the confusion matrix
+    assert len(heatmaps) == 1 and '"share"' in heatmaps[0].proto.spec
     next(b for b in at.button if b.label == "Find the worst validation chips").click().run()
     assert not at.exception, at.exception
     assert f"{chips[0].image.name}** · mean IoU {chips[0].mean_iou:.3f}" in "\n".join(
