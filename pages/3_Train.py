@@ -1,10 +1,11 @@
-"""Train: start, stop and resume jobs; live curves, progress with ETA, and the log."""
+"""Train: start, stop and resume jobs and sweeps; live curves, progress with ETA, and the log."""
 
 import streamlit as st
 
 from geoft.app.cost_estimate import estimate, with_training_choices
 from geoft.app.forms import available_accelerators, best_precision, config_from_yaml, config_to_yaml
 from geoft.app.run_store import ACTIVE_STATUSES
+from geoft.app.sweep_panel import sweep_form
 from geoft.app.ui import guarded, setup_page, upload_limit_caption
 from geoft.app.widgets import run_panel, show_check
 
@@ -76,6 +77,13 @@ if config is not None:
                 st.info(
                     f"{cost.summary()}. {int(epochs)} epochs: about {cost.epoch_s * int(epochs) / 60:.1f} min."
                 )
+
+    with st.expander("Sweep: search hyperparameters with Optuna, each trial a run of this config"):
+        st.caption(
+            "One queued job runs the trials one after another on the device above; the best config is "
+            "one click from a full run on the **Runs** page (docs/sweeps.md)."
+        )
+        sweep_form(ctx, with_training_choices(config, accel, int(epochs), int(batch), precision), name)
 
 st.divider()
 active = ctx.store.list(status=ACTIVE_STATUSES)

@@ -1,4 +1,5 @@
-"""Runs: history, comparison, per-class scores (IoU, or AP for detection), checkpoints, export and deletion."""
+"""Runs: history, comparison, sweeps (trials, parallel coordinates, best config), per-class scores (IoU
+and a confusion heatmap with the worst validation chips, or AP for detection), checkpoints, export, deletion."""
 
 import pandas as pd
 import streamlit as st
@@ -7,6 +8,9 @@ from geoft.app.evaluation import load_confusion, per_class_scores
 from geoft.app.jobs import checkpoint_sizes
 from geoft.app.owners import owner_label
 from geoft.app.progress import best_and_last, find_metrics_file, format_duration, read_metrics
+from geoft.app.run_views import confusion_heatmap, confusion_long, worst_chips_gallery
+from geoft.app.sweep_jobs import is_sweep
+from geoft.app.sweep_panel import sweep_view
 from geoft.app.task_metrics import per_class_ap, run_task_kind, table_metrics
 from geoft.app.ui import guarded, setup_page
 from geoft.app.widgets import (
@@ -83,6 +87,11 @@ run = by_id[run_id]
 with guarded():
     run_panel(ctx, run_id, key="runs")
 
+if is_sweep(run):
+    st.subheader("Sweep")
+    with guarded():
+        sweep_view(ctx, run)
+
 tab_cfg, tab_scores, tab_files = st.tabs(["Config", "Per-class scores", "Checkpoints & export"])
 with tab_cfg:
     if run.config_path.is_file():
@@ -116,12 +125,11 @@ with tab_scores:
                 names = entry.get("class_names") or []
                 scores = pd.DataFrame(per_class_scores(entry["matrix"], names))
                 st.dataframe(scores, hide_index=True)
-                cm = pd.DataFrame(
-                    entry["matrix"],
-                    index=[f"true {n}" for n in scores["class"]],
-                    columns=[f"pred {n}" for n in scores["class"]],
-                )
-                st.dataframe(cm)
+                class_list = list(scores["class"])
+                st.altair_chart(confusion_heatmap(confusion_long(entry["matrix"], class_list), class_list))
+            if confusion:
+                st.markdown("**Worst validation chips**")
+                worst_chips_gallery(ctx, run, list(next(iter(confusion.values())).get("class_names") or []))
 with tab_files:
     ckpts = checkpoint_sizes(run.run_dir)
     if not ckpts:

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,13 @@ from geoft.errors import ConfigError
 from geoft.runs.folder import RunDir
 
 CommandFactory = Callable[[RunRecord], list[str]]
+
+
+def job_command(run: RunRecord) -> list[str]:
+    """A sweep job's ``geoft sweep`` (:mod:`geoft.app.sweep_jobs`), else ``geoft fit``."""
+    from geoft.app.sweep_jobs import geoft_sweep_command, is_sweep
+
+    return geoft_sweep_command(run) if is_sweep(run) else geoft_fit_command(run)
 
 
 def geoft_fit_command(run: RunRecord) -> list[str]:
@@ -110,7 +117,7 @@ class JobRunner:
     Args:
         store: the run store.
         runs_root: folder of run folders (each job's folder is created inside it).
-        command_factory: builds a job's command from its record (default: ``geoft fit``).
+        command_factory: builds a job's command from its record (default: :func:`job_command`).
         python: interpreter that runs the worker.
         stop_grace_s: seconds a stopping job gets before its worker kills it.
         actor: the user this runner acts for (default: single-user mode, no owner, every action allowed).
@@ -121,7 +128,7 @@ class JobRunner:
         self,
         store: RunStore,
         runs_root: Path,
-        command_factory: CommandFactory = geoft_fit_command,
+        command_factory: CommandFactory = job_command,
         python: str = sys.executable,
         stop_grace_s: float = 30.0,
         actor: Actor = SINGLE_USER,
@@ -147,13 +154,15 @@ class JobRunner:
         tags: Sequence[str] = (),
         dispatch: bool = True,
         dataset_root: str | None = None,
+        files: Mapping[str, str] | None = None,
     ) -> RunRecord:
         """Write a run folder for ``config`` and queue it; start it at once if its device is free.
 
         The config's class paths are checked (configs may come from the web). The job's command names
         its run folder (``<runs_root>/<run id>``: resolved config.yaml, metrics.jsonl, checkpoints/);
         ``run_name`` and ``trainer.default_root_dir`` are written into the submitted config too, so that
-        running it by hand with ``geoft fit -c`` lands in the same folder.
+        running it by hand with ``geoft fit -c`` lands in the same folder. ``files`` (name -> text) are
+        written into the folder before the command is frozen (a sweep's space).
         """
         if not isinstance(config, dict):
             raise ConfigError("a training config must be a mapping (YAML dictionary)")
@@ -170,6 +179,8 @@ class JobRunner:
         (run_dir / "submitted_config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         if dataset_root:  # lets the app find class colours and chips of the run's dataset later
             (run_dir / "app.json").write_text(json.dumps({"dataset_root": str(dataset_root)}))
+        for file_name, text in (files or {}).items():
+            (run_dir / file_name).write_text(text)
         record = self.store.add(
             run_id, name or run_id, run_dir, device, tags=list(tags), owner=self.actor.user
         )

@@ -104,10 +104,16 @@ def _parameter(key: Any, spec: Any, where: str) -> Parameter:
 
 def load_space(path: str | Path) -> list[Parameter]:
     """Read and check the fields of a space file (its keys are checked against a config by :func:`check_space`)."""
-    raw = load_config(path)
+    return parse_space(load_config(path), f"space file {path}")
+
+
+def parse_space(raw: Mapping[str, Any] | None, where: str) -> list[Parameter]:
+    """Check the fields of a space mapping (a space file's contents, or the app's sweep form)."""
     if not raw:
-        raise ConfigError(f"space file {path} names no parameters")
-    return [_parameter(key, spec, f"space file {path}") for key, spec in raw.items()]
+        raise ConfigError(f"{where} names no parameters")
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} must map dotted config keys to parameters, got {type(raw).__name__}")
+    return [_parameter(key, spec, where) for key, spec in raw.items()]
 
 
 def set_dotted(config: dict[str, Any], key: str, value: Any) -> None:
