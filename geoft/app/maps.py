@@ -119,9 +119,20 @@ def _strip_cdn_assets(element: Any, js_url: str, css_url: str) -> None:
         js = getattr(child, "default_js", None)
         css = getattr(child, "default_css", None)
         if js is not None:
-            child.default_js = [("leaflet", js_url)] if any(n == "leaflet" for n, _ in js) else []
+            child.default_js = _local_assets(js, "leaflet", js_url)
         if css is not None:
-            child.default_css = [("leaflet_css", css_url)] if any(n == "leaflet_css" for n, _ in css) else []
+            child.default_css = _local_assets(css, "leaflet_css", css_url)
+
+
+def _local_assets(
+    assets: list[tuple[str, str]], leaflet_name: str, leaflet_url: str
+) -> list[tuple[str, str]]:
+    """Leaflet at its local URL, other assets already served by this app kept, external ones dropped."""
+    return [
+        (name, leaflet_url if name == leaflet_name else url)
+        for name, url in assets
+        if name == leaflet_name or not re.match(r"^(https?:)?//", url)
+    ]
 
 
 def _descendants(element: Any) -> list[Any]:
@@ -157,15 +168,30 @@ class Legend:
 
     @staticmethod
     def build(names: Sequence[str], colors: Sequence[Sequence[int]], title: str = "Classes") -> Any:
-        from branca.element import MacroElement
-        from jinja2 import Template
-
         rows = "".join(
             f"<div><span style='display:inline-block;width:12px;height:12px;margin-right:4px;"
             f"background:{hex_color(c)};border:1px solid #333'></span>{_escape(n)}</div>"
             for n, c in zip(names, colors)
         )
-        html = f"<div style='background:white;padding:6px;border-radius:4px;font:12px sans-serif'><b>{_escape(title)}</b>{rows}</div>"
+        return Legend.from_html(f"<b>{_escape(title)}</b>{rows}")
+
+    @staticmethod
+    def colorbar(title: str, low: float, high: float, colors: Sequence[Sequence[int]]) -> Any:
+        """A colour bar from ``low`` to ``high`` through ``colors`` (a continuous colour map's stops)."""
+        stops = ",".join(hex_color(c) for c in colors)
+        bar = f"<div style='width:160px;height:10px;background:linear-gradient(to right,{stops})'></div>"
+        ends = f"<div style='display:flex;justify-content:space-between'><span>{low:.3g}</span><span>{high:.3g}</span></div>"
+        return Legend.from_html(f"<b>{_escape(title)}</b>{bar}{ends}")
+
+    @staticmethod
+    def from_html(body: str) -> Any:
+        """A bottom-right control showing ``body`` (trusted HTML) on a white card."""
+        from branca.element import MacroElement
+        from jinja2 import Template
+
+        html = (
+            f"<div style='background:white;padding:6px;border-radius:4px;font:12px sans-serif'>{body}</div>"
+        )
         element = MacroElement()
         element._name = "Legend"
         element._template = Template(
@@ -280,10 +306,11 @@ def image_base_map(
     css_url: str,
     tiles: str | None = None,
     max_size: int = 1024,
+    tiles_attribution: str = "configured tiles",
 ) -> Any:
     """An offline map fitted to ``image``, with the image as its RGB base layer (nodata transparent)."""
     rgba, bounds = rgb_pixels(image, rgb_bands, max_size=max_size)
-    m = offline_map(bounds, js_url, css_url, tiles=tiles)
+    m = offline_map(bounds, js_url, css_url, tiles=tiles, tiles_attribution=tiles_attribution)
     add_overlay(m, rgba, bounds, name="image (RGB)", opacity=1.0)
     return m
 

@@ -282,8 +282,19 @@ def _restore_dataset(settings: AppSettings) -> None:
 @st.cache_resource(show_spinner=False)
 def _install_static_assets() -> str:
     from geoft.app.maps import install_leaflet
+    from geoft.app.raster_layers import TILES_DIR, prune_tile_cache
+    from geoft.app.scene_map import install_side_by_side
 
+    install_side_by_side(APP_DIR / "static")
+    prune_tile_cache(APP_DIR / "static" / TILES_DIR)  # pyramids of deleted or rewritten rasters
     return str(install_leaflet(APP_DIR / "static"))
+
+
+def tile_source() -> Any:
+    """Where the Predict page writes map tiles (``static/tiles``) and the URL they are served at."""
+    from geoft.app.raster_layers import TileSource, static_url_prefix
+
+    return TileSource(APP_DIR / "static", static_url_prefix(st.get_option("server.baseUrlPath") or ""))
 
 
 def leaflet_urls() -> tuple[str, str]:
