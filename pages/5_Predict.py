@@ -147,17 +147,24 @@ def show_class_map(image, rgb, out_path: Path) -> None:
     prediction = read_for_display(out_path)
     truth = read_for_display(truth_path) if truth_path else None
     bands = band_choice(image, rgb)
-    left, middle, right = st.columns(3)
+    has_uncertainty = uncertainty_path(out_path) is not None
+    sliders = st.columns(3 if has_uncertainty else 2)
     choice = LayerChoice(
         bands,
-        prediction_opacity=left.slider("Prediction opacity", 0.0, 1.0, 0.6, 0.05, key="pred_opacity"),
-        truth_opacity=middle.slider("Ground truth opacity", 0.0, 1.0, 0.6, 0.05, key="pred_truth_opacity"),
-        uncertainty_opacity=right.slider("Uncertainty opacity", 0.0, 1.0, 0.7, 0.05, key="pred_unc_opacity"),
+        prediction_opacity=sliders[0].slider("Prediction opacity", 0.0, 1.0, 0.6, 0.05, key="pred_opacity"),
+        truth_opacity=sliders[1].slider(
+            "Ground truth opacity", 0.0, 1.0, 0.6, 0.05, key="pred_truth_opacity"
+        ),
+        uncertainty_opacity=(
+            sliders[2].slider("Uncertainty opacity", 0.0, 1.0, 0.7, 0.05, key="pred_unc_opacity")
+            if has_uncertainty
+            else 0.7
+        ),
     )
     class_legend(class_names, colors)
     if image.crs is not None:
         layers = run_layers(Path(image_path), choice, prediction=out_path, truth=truth_path)
-        if uncertainty_path(out_path) is not None:
+        if has_uncertainty:
             st.caption("The uncertainty layer (off at first) is in the layer switch at the top right.")
         draw_layered_map(layers, key=f"pred_map_{run.id}_{Path(image_path).stem}")
         show_comparison(layers[0], out_path)
