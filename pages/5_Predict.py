@@ -19,7 +19,9 @@ from geoft.app.raster_layers import RasterLayer, needs_tiles
 from geoft.app.scene_map import (
     LayerChoice,
     compare_map,
+    is_multimodal,
     layered_map,
+    modality_chips,
     other_predictions,
     run_layers,
     uncertainty_path,
@@ -77,11 +79,15 @@ checkpoint = options[picked]
 source = st.radio(
     "Image", ["From the run's dataset", "Upload a GeoTIFF scene"], horizontal=True, key="pred_source"
 )
-image_path, truth_path = None, None
+image_path, truth_path, modalities = None, None, None
 if source == "From the run's dataset":
     pairs = []
     with guarded():
-        pairs = [p for p in config_chips(data_args) if confine(p[1], roots)]
+        if is_multimodal(config):  # each modality is its own map layer; the first is the image
+            chips = [(s, next(iter(m.values())), t, m) for s, m, t in modality_chips(data_args)]
+        else:
+            chips = [(s, i, t, None) for s, i, t in config_chips(data_args)]
+        pairs = [p for p in chips if all(confine(i, roots) for i in (p[3] or {p[1]: p[1]}).values())]
     if pairs:
         choice = st.selectbox(
             "Chip",
@@ -89,7 +95,7 @@ if source == "From the run's dataset":
             format_func=lambda i: f"{pairs[i][0]} · {pairs[i][1].name}",
             key="pred_chip",
         )
-        _split, image_path, truth_path = pairs[choice]
+        _split, image_path, truth_path, modalities = pairs[choice]
     else:
         st.caption("The run's dataset is not available here; upload a scene instead.")
 else:
@@ -107,10 +113,18 @@ if image_path is None:
     st.stop()
 
 
+def band_names() -> list[str]:
+    """The image's band names from the config (a multimodal run's: those of the image's modality)."""
+    names = data_args.get("dataset_bands") or []  # the file's bands, in order
+    if isinstance(names, dict):
+        return list(names.get(next(iter(modalities or {}), None)) or [])
+    return list(names)
+
+
 def band_choice(image, rgb: list[int]) -> tuple[int, int, int]:
     """Three selectboxes: which image bands the map draws as red, green and blue."""
     count = image.array.shape[0]
-    names = list(data_args.get("output_bands") or data_args.get("dataset_bands") or [])
+    names = band_names()
     label = lambda b: f"{b + 1}: {names[b]}" if len(names) == count else f"band {b + 1}"  # noqa: E731
     columns = st.columns(3)
     return tuple(
@@ -138,6 +152,8 @@ def draw_layered_map(layers, key: str, compare=None) -> None:
     if tiled:
         zooms = ", ".join(f"{d.name} (zoom {d.pyramid.min_zoom}–{d.pyramid.max_zoom})" for d in tiled)
         st.caption(f"Drawn as map tiles at full resolution: {zooms}.")
+    if drawn:
+        st.caption(f"Layers (switch them at the map's top right): {', '.join(d.name for d in drawn)}.")
     st.caption(base.note)
     show_map(m, key=key)
 
@@ -163,7 +179,9 @@ def show_class_map(image, rgb, out_path: Path) -> None:
     )
     class_legend(class_names, colors)
     if image.crs is not None:
-        layers = run_layers(Path(image_path), choice, prediction=out_path, truth=truth_path)
+        layers = run_layers(
+            Path(image_path), choice, prediction=out_path, truth=truth_path, modalities=modalities
+        )
         if has_uncertainty:
             st.caption("The uncertainty layer (off at first) is in the layer switch at the top right.")
         draw_layered_map(layers, key=f"pred_map_{run.id}_{Path(image_path).stem}")
@@ -259,7 +277,7 @@ if st.button("Predict", type="primary", key="pred_go") or out_path.is_file():
                 )
             bar.empty()
     if out_path.is_file():
-        rgb = list(meta.get("rgb_indices") or default_rgb(list(data_args.get("dataset_bands") or [])))
+        rgb = list(meta.get("rgb_indices") or default_rgb(band_names()))
         with guarded():
             image = read_for_display(image_path)
             rgb = [min(b, image.array.shape[0] - 1) for b in rgb]

@@ -79,6 +79,44 @@ def run_layers(
     return layers
 
 
+MULTIMODAL_MODULES = ("GenericMultiModalDataModule",)
+
+
+def is_multimodal(config: dict[str, Any]) -> bool:
+    """True when the run reads several modalities (``GenericMultiModalDataModule``)."""
+    return str((config.get("data") or {}).get("class_path", "")).rsplit(".", 1)[-1] in MULTIMODAL_MODULES
+
+
+def modality_chips(data_args: dict[str, Any]) -> list[tuple[str, dict[str, Path], Path | None]]:
+    """``(split, {modality: image}, label)`` of a multimodal config's test/val/train samples, paired by
+    name key as the datamodule pairs them; a sample lacking a modality lists the others."""
+    from geoft.datasets.pairing import file_key
+
+    modalities = list(data_args.get("modalities") or [])
+    greps = data_args.get("image_grep") or {}
+    label_grep = str(data_args.get("label_grep") or "*")
+    out: list[tuple[str, dict[str, Path], Path | None]] = []
+    for split in ("test", "val", "train"):
+        roots = data_args.get(f"{split}_data_root") or {}
+        if not isinstance(roots, dict):
+            continue
+        found: dict[str, dict[str, Path]] = {}
+        for modality in modalities:
+            root, grep = roots.get(modality), str(greps.get(modality) or "*")
+            if not root or not Path(root).is_dir():
+                continue
+            for path in sorted(Path(root).glob(grep)):
+                found.setdefault(file_key(path.name, grep), {})[modality] = path
+        label_root = data_args.get(f"{split}_label_data_root")
+        labels = (
+            {file_key(p.name, label_grep): p for p in sorted(Path(label_root).glob(label_grep))}
+            if label_root and Path(label_root).is_dir()
+            else {}
+        )
+        out += [(split, images, labels.get(key)) for key, images in sorted(found.items())]
+    return out
+
+
 def _image_bands(path: Path, bands: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
     """A modality's layer: the chosen bands when it has them, its first three (or one, as grey) otherwise."""
     from geoft.app.raster_layers import raster_size
@@ -213,6 +251,8 @@ def other_predictions(runs: Sequence[Any], image: Path, exclude_run_id: str) -> 
 
 __all__ = [
     "LayerChoice",
+    "is_multimodal",
+    "modality_chips",
     "compare_map",
     "install_side_by_side",
     "layered_map",

@@ -213,3 +213,58 @@ def test_predict_page_draws_a_large_prediction_as_tiles(home: Path) -> None:
     at.toggle(key="pred_compare_on").set_value(True).run()
     assert not at.exception, at.exception
     assert "Drag the handle" in "\n".join(c.value for c in at.caption)
+
+
+def _multimodal_run(home: Path) -> dict:
+    """A multimodal segmentation run (S2 with 4 bands, S1 with 2) with a prediction of its val sample."""
+    import yaml
+
+    from geoft.app.run_store import RunStore
+
+    rng = np.random.default_rng(2)
+    data = home / "data" / "mm"
+    _raster(data / "val" / "S2" / "t1_S2.tif", rng.uniform(0, 255, (4, 64, 64)))
+    _raster(data / "val" / "S1" / "t1_S1.tif", rng.uniform(0, 255, (2, 64, 64)))
+    _raster(data / "val" / "S1" / "t2_S1.tif", rng.uniform(0, 255, (2, 64, 64)))  # no S2: S1 only
+    _raster(data / "val" / "labels" / "t1_mask.tif", rng.integers(0, 2, (1, 64, 64)))
+    args = {
+        "modalities": ["S2", "S1"], "num_classes": 2,
+        "val_data_root": {"S2": str(data / "val" / "S2"), "S1": str(data / "val" / "S1")},
+        "val_label_data_root": str(data / "val" / "labels"), "label_grep": "*_mask.tif",
+        "image_grep": {"S2": "*_S2.tif", "S1": "*_S1.tif"},
+        "dataset_bands": {"S2": ["BLUE", "GREEN", "RED", "NIR"], "S1": ["VV", "VH"]},
+    }  # fmt: skip
+    run_dir = home / "runs" / "mm1"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "best-epoch=00.ckpt").write_bytes(b"not loaded")
+    config = {
+        "data": {"class_path": "geoft.datamodules.GenericMultiModalDataModule", "init_args": args},
+        "model": {"class_path": "geoft.tasks.SemanticSegmentationTask", "init_args": {"class_names": ["a", "b"]}},
+    }  # fmt: skip
+    (run_dir / "submitted_config.yaml").write_text(yaml.safe_dump(config))
+    _raster(run_dir / "predictions" / "t1_S2_best-epoch=00_prediction.tif", rng.integers(0, 2, (1, 64, 64)))
+    RunStore(home / "runs" / "runs.sqlite").add("mm1", "multimodal", run_dir, "cpu", status="completed")
+    return args
+
+
+def test_modality_chips_pair_by_name_key(tmp_path: Path) -> None:
+    from geoft.app.scene_map import modality_chips
+
+    args = _multimodal_run(tmp_path)
+    root = tmp_path / "data" / "mm" / "val"
+    assert modality_chips(args) == [
+        ("val", {"S2": root / "S2" / "t1_S2.tif", "S1": root / "S1" / "t1_S1.tif"}, root / "labels" / "t1_mask.tif"),
+        ("val", {"S1": root / "S1" / "t2_S1.tif"}, None),
+    ]  # fmt: skip
+
+
+def test_predict_page_shows_each_modality_as_a_layer(home: Path) -> None:
+    AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
+    _multimodal_run(home)
+    at = AppTest.from_file(str(REPO / "pages" / "5_Predict.py"), default_timeout=120).run()
+    assert not at.exception, at.exception
+    assert [str(o) for o in at.selectbox(key="pred_chip").options][0] == "val · t1_S2.tif"
+    layers = next(c.value for c in at.caption if c.value.startswith("Layers"))
+    assert "S2 (bands 3, 2, 1)" in layers and "S1 (bands 1, 1, 1)" in layers  # RED, GREEN, BLUE of S2
+    assert "ground truth" in layers and "prediction" in layers
+    assert at.selectbox(key="pred_band_red").format_func(2) == "3: RED"

@@ -4,27 +4,14 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
 from tests.app.app_large_prediction import make_large_runs
+from tests.browser.test_browser_detection_similar import _in_frames, _wait_for
 
 pytestmark = pytest.mark.browser
 TILE_URL = re.compile(r"/app/static/tiles/\w+/(\d+)/\d+/\d+\.png$")
-
-
-def _in_frames(page, selector: str) -> list:
-    return [f for f in page.frames if f.locator(selector).count()]
-
-
-def _wait_for(predicate, timeout_s: float, what: str, server) -> None:
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}\n{server.log_text()[-3000:]}")
 
 
 def test_tile_layer_zooms_and_compare_swipes(page_and_traffic, shoot, settle, publish):
