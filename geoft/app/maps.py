@@ -22,6 +22,7 @@ from geoft.errors import ConfigError, DataError
 LEAFLET_DIR = "leaflet"
 WEB_MERCATOR = "EPSG:3857"
 MAX_LAT = 85.05112878
+BASEMAP_NATIVE_ZOOM = 19  # OpenStreetMap's finest level (and most XYZ servers'); enlarged beyond it
 
 
 def leaflet_source_dir() -> Path:
@@ -164,7 +165,7 @@ def external_urls(element: Any) -> list[str]:
 
 
 class Legend:
-    """A Leaflet control listing class names and colours (rendered into the map script)."""
+    """A Leaflet control on the map: class names and colours, or a colour bar (rendered into the map script)."""
 
     @staticmethod
     def build(names: Sequence[str], colors: Sequence[Sequence[int]], title: str = "Classes") -> Any:
@@ -237,7 +238,13 @@ def offline_map(
         zoom_snap=0.25,
     )
     if tiles:
-        folium.TileLayer(tiles=tiles, attr=tiles_attribution, name="base tiles", max_zoom=22).add_to(m)
+        folium.TileLayer(
+            tiles=tiles,
+            attr=tiles_attribution,
+            name="base map",
+            max_zoom=22,
+            max_native_zoom=BASEMAP_NATIVE_ZOOM,
+        ).add_to(m)
     m.fit_bounds(bounds)
     _strip_cdn_assets(m, js_url, css_url)
     return m

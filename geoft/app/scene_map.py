@@ -161,9 +161,10 @@ def layered_map(
         wgs84_bounds(layers[0].path), js_url, css_url, tiles=base.url, tiles_attribution=base.attribution
     )
     drawn = [add_raster_layer(m, layer, tiles, colors, overlay_limit) for layer in layers]
+    lut = colormap_lut(COLORMAP)
+    stops = [*lut[::32].tolist(), lut[-1].tolist()]
     for layer in drawn:
         if layer.value_range is not None:
-            stops = colormap_lut(COLORMAP)[::32].tolist() + [colormap_lut(COLORMAP)[-1].tolist()]
             Legend.colorbar(layer.name, *layer.value_range, stops).add_to(m)
     has_classes = any(layer.kind == "classes" for layer in layers)
     legend = Legend.build(class_names, colors) if has_classes and class_names else None

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import streamlit as st
 
@@ -28,6 +28,9 @@ from geoft.app.owners import Actor
 from geoft.app.run_store import RunStore
 from geoft.app.settings import AppSettings, load_settings
 from geoft.errors import ConfigError, GeoftError
+
+if TYPE_CHECKING:
+    from geoft.app.raster_layers import TileSource
 
 APP_DIR = Path(__file__).resolve().parents[2]
 
@@ -290,7 +293,7 @@ def _install_static_assets() -> str:
     return str(install_leaflet(APP_DIR / "static"))
 
 
-def tile_source() -> Any:
+def tile_source() -> TileSource:
     """Where the Predict page writes map tiles (``static/tiles``) and the URL they are served at."""
     from geoft.app.raster_layers import TileSource, static_url_prefix
 

@@ -112,6 +112,9 @@ def test_layered_map_has_legends_and_no_external_url(scene: dict[str, Path], tmp
     assert "linear-gradient" in html and "uncertainty" in html  # the colour bar
     assert html.count("geoft-legend") == 2 and "L.tileLayer(" not in html
     assert external_urls(m) == []
+    online = choose_base_map(load_settings({"GEOFT_HOME": str(tmp_path)}), probe=lambda url: True)
+    m, _ = layered_map(layers[:1], JS, CSS, online, None)
+    assert external_urls(m) == [OSM_URL] and "OpenStreetMap contributors" in m.get_root().render()
 
 
 def test_base_map_choice_online_offline_and_none(tmp_path: Path) -> None:
