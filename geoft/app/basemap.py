@@ -7,6 +7,7 @@ probe. Without a base map the map shows Leaflet's offline grey background, and t
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -40,13 +41,25 @@ def sample_tile_url(template: str) -> str:
 
 
 def probe_tiles(template: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
-    """True when the zoom-0 tile of ``template`` answers with a success status within ``timeout_s``."""
-    request = urllib.request.Request(sample_tile_url(template), headers={"User-Agent": USER_AGENT})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 - configured URL
-            return 200 <= response.status < 400
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+    """True when the zoom-0 tile of ``template`` answers with a success status within ``timeout_s``.
+
+    The request runs in a daemon thread: ``urlopen``'s timeout does not cover the name lookup, which
+    can hang for many seconds on a machine without DNS, and the page must not wait for it.
+    """
+    answer: list[bool] = []
+
+    def fetch() -> None:
+        request = urllib.request.Request(sample_tile_url(template), headers={"User-Agent": USER_AGENT})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 - configured URL
+                answer.append(200 <= response.status < 400)
+        except (urllib.error.URLError, OSError, ValueError):
+            answer.append(False)
+
+    worker = threading.Thread(target=fetch, name="geoft-basemap-probe", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    return bool(answer and answer[0])
 
 
 def cached_probe(template: str, probe: Probe = probe_tiles, ttl_s: float = PROBE_TTL_S) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import re
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -141,19 +142,25 @@ def test_base_map_choice_online_offline_and_none(tmp_path: Path) -> None:
 def test_probe_reaches_a_local_tile_server_only() -> None:
     class Tiles(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802
-            self.send_response(200 if self.path == "/0/0/0.png" else 404)
+            if self.path.startswith("/slow/"):
+                time.sleep(5)
+            self.send_response(200 if self.path in ("/0/0/0.png", "/slow/0/0/0.png") else 404)
             self.end_headers()
 
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.HTTPServer(("127.0.0.1", 0), Tiles)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Tiles)
+    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         port = server.server_address[1]
         assert sample_tile_url("http://{s}.x/{z}/{x}/{y}{r}.png") == "http://a.x/0/0/0.png"
         assert probe_tiles(f"http://127.0.0.1:{port}/{{z}}/{{x}}/{{y}}.png")
         assert not probe_tiles(f"http://127.0.0.1:{port}/missing/{{z}}/{{x}}/{{y}}.png")
+        started = time.monotonic()
+        assert not probe_tiles(f"http://127.0.0.1:{port}/slow/{{z}}/{{x}}/{{y}}.png", timeout_s=0.5)
+        assert time.monotonic() - started < 4  # the page does not wait for the 5 s answer
     finally:
         server.shutdown()
     assert not probe_tiles(f"http://127.0.0.1:{port}/{{z}}/{{x}}/{{y}}.png", timeout_s=0.5)  # closed
