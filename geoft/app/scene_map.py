@@ -25,15 +25,25 @@ from geoft.app.raster_layers import (
 )
 from geoft.errors import DataError
 
-UNCERTAINTY_SUFFIX = "_uncertainty.tif"
+# what scene prediction writes beside a class map (``<stem>_<kind>.tif``, geoft.io.scene_outputs), and
+# a generic name for an uncertainty from elsewhere
+UNCERTAINTY_KINDS = ("entropy", "margin", "uncertainty")
+UNCERTAINTY_TITLES = {"entropy": "uncertainty (entropy)", "margin": "uncertainty (margin: low = unsure)"}
 SIDE_BY_SIDE_DIR = "leaflet-side-by-side"
 VENDOR_DIR = Path(__file__).parent / "vendor" / SIDE_BY_SIDE_DIR
 
 
 def uncertainty_path(prediction: Path) -> Path | None:
-    """``<prediction stem>_uncertainty.tif`` beside the prediction, when it exists."""
-    path = Path(prediction).with_name(Path(prediction).stem + UNCERTAINTY_SUFFIX)
-    return path if path.is_file() else None
+    """``<prediction stem>_<entropy|margin|uncertainty>.tif`` beside the prediction, when one exists."""
+    for kind in UNCERTAINTY_KINDS:
+        path = Path(prediction).with_name(f"{Path(prediction).stem}_{kind}.tif")
+        if path.is_file():
+            return path
+    return None
+
+
+def _uncertainty_title(path: Path) -> str:
+    return UNCERTAINTY_TITLES.get(path.stem.rsplit("_", 1)[-1], "uncertainty")
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,11 @@ def run_layers(
         if uncertainty is not None:
             layers.append(
                 RasterLayer(
-                    "uncertainty", uncertainty, "continuous", opacity=choice.uncertainty_opacity, show=False
+                    _uncertainty_title(uncertainty),
+                    uncertainty,
+                    "continuous",
+                    opacity=choice.uncertainty_opacity,
+                    show=False,
                 )
             )
     return layers

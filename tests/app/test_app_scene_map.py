@@ -64,6 +64,12 @@ def test_run_layers_image_truth_prediction_and_uncertainty(scene: dict[str, Path
                           np.random.default_rng(1).uniform(0, 1, (1, 64, 64)), "float32")  # fmt: skip
     layers = run_layers(scene["image"], choice, prediction=scene["pred"])
     assert (layers[-1].name, layers[-1].kind, layers[-1].path) == ("uncertainty", "continuous", uncertainty)
+    uncertainty.unlink()  # what scene prediction writes: <stem>_entropy.tif or <stem>_margin.tif
+    margin = _raster(
+        scene["pred"].with_name("scene_best_prediction_margin.tif"), np.ones((1, 64, 64)), "float32"
+    )
+    layers = run_layers(scene["image"], choice, prediction=scene["pred"])
+    assert (layers[-1].name, layers[-1].path) == ("uncertainty (margin: low = unsure)", margin)
     modal = run_layers(scene["image"], choice, modalities={"S2": scene["image"], "DEM": scene["truth"]})
     assert [(layer.name, layer.bands, layer.show) for layer in modal] == [
         ("S2 (bands 4, 2, 1)", (4, 2, 1), True), ("DEM (bands 1, 1, 1)", (1, 1, 1), False),
@@ -253,7 +259,7 @@ def _multimodal_run(home: Path) -> dict:
     }  # fmt: skip
     (run_dir / "submitted_config.yaml").write_text(yaml.safe_dump(config))
     _raster(run_dir / "predictions" / "t1_S2_best-epoch=00_prediction.tif", rng.integers(0, 2, (1, 64, 64)))
-    _raster(run_dir / "predictions" / "t1_S2_best-epoch=00_prediction_uncertainty.tif",
+    _raster(run_dir / "predictions" / "t1_S2_best-epoch=00_prediction_entropy.tif",
             rng.uniform(0, 1, (1, 64, 64)), "float32")  # fmt: skip
     RunStore(home / "runs" / "runs.sqlite").add("mm1", "multimodal", run_dir, "cpu", status="completed")
     return args
@@ -278,6 +284,6 @@ def test_predict_page_shows_each_modality_as_a_layer(home: Path) -> None:
     assert [str(o) for o in at.selectbox(key="pred_chip").options][0] == "val · t1_S2.tif"
     layers = next(c.value for c in at.caption if c.value.startswith("Layers"))
     assert "S2 (bands 3, 2, 1)" in layers and "S1 (bands 1, 1, 1)" in layers  # RED, GREEN, BLUE of S2
-    assert "ground truth" in layers and "prediction" in layers and "uncertainty" in layers
+    assert "ground truth" in layers and "prediction" in layers and "uncertainty (entropy)" in layers
     assert at.slider(key="pred_unc_opacity").value == 0.7
     assert at.selectbox(key="pred_band_red").format_func(2) == "3: RED"
