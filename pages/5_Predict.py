@@ -19,6 +19,8 @@ from geoft.app.raster_layers import RasterLayer, needs_tiles
 from geoft.app.scene_map import (
     LayerChoice,
     compare_map,
+    drawn_labels_file,
+    drawn_labels_layer,
     is_multimodal,
     layered_map,
     modality_chips,
@@ -133,7 +135,7 @@ def band_choice(image, rgb: list[int]) -> tuple[int, int, int]:
     )
 
 
-def draw_layered_map(layers, key: str, compare=None) -> None:
+def draw_layered_map(layers, key: str, compare=None, vectors=()) -> None:
     """Draw ``layers`` (or the comparison map): tiles written on first view, the page saying how."""
     js, css = leaflet_urls()
     base = choose_base_map(ctx.settings)
@@ -145,7 +147,7 @@ def draw_layered_map(layers, key: str, compare=None) -> None:
         else "Drawing the map..."
     ):
         if compare is None:
-            m, drawn = layered_map(layers, js, css, base, tiles, class_names, colors)
+            m, drawn = layered_map(layers, js, css, base, tiles, class_names, colors, vectors=vectors)
         else:
             m, drawn = compare(js, css, base, tiles), []
     tiled = [d for d in drawn if d.tiled]
@@ -153,7 +155,8 @@ def draw_layered_map(layers, key: str, compare=None) -> None:
         zooms = ", ".join(f"{d.name} (zoom {d.pyramid.min_zoom}–{d.pyramid.max_zoom})" for d in tiled)
         st.caption(f"Drawn as map tiles at full resolution: {zooms}.")
     if drawn:
-        st.caption(f"Layers (switch them at the map's top right): {', '.join(d.name for d in drawn)}.")
+        names = [d.name for d in drawn] + [v.layer_name for v in vectors]
+        st.caption(f"Layers (switch them at the map's top right): {', '.join(names)}.")
     st.caption(base.note)
     show_map(m, key=key)
 
@@ -184,7 +187,11 @@ def show_class_map(image, rgb, out_path: Path) -> None:
         )
         if has_uncertainty:
             st.caption("The uncertainty layer (off at first) is in the layer switch at the top right.")
-        draw_layered_map(layers, key=f"pred_map_{run.id}_{Path(image_path).stem}")
+        drawn_file = drawn_labels_file(ctx.settings.home, Path(image_path))
+        vectors = (
+            [drawn_labels_layer(drawn_file, Path(image_path), class_names, colors)] if drawn_file else []
+        )
+        draw_layered_map(layers, key=f"pred_map_{run.id}_{Path(image_path).stem}", vectors=vectors)
         show_comparison(layers[0], out_path)
     else:
         st.warning("This image has no CRS: no map, only the side-by-side view.")

@@ -145,6 +145,38 @@ def _band_text(path: Path, bands: tuple[int, ...]) -> str:
     return "bands " + ", ".join(map(str, _image_bands(path, bands)[1]))
 
 
+def drawn_labels_file(home: Path, image: Path) -> Path | None:
+    """The shapes drawn over ``image`` on the Teach page (``<app home>/labels/<image stem>.gpkg``), if any."""
+    from geoft.app.uploads import safe_filename
+
+    path = Path(home) / "labels" / f"{safe_filename(Path(image).stem)}.gpkg"
+    return path if path.is_file() else None
+
+
+def drawn_labels_layer(
+    path: Path, image: Path, class_names: Sequence[str], colors: Sequence[Sequence[int]]
+) -> Any:
+    """The drawn shapes as a GeoJSON layer in WGS84, outlined and lightly filled in their class colour."""
+    import folium
+
+    from geoft.app.imagery import hex_color
+    from geoft.datasets.drawn_labels import CLASS_COLUMN, read_drawn_labels
+
+    frame = read_drawn_labels(path, image, class_names).to_crs("EPSG:4326")
+    palette = {name: hex_color(color) for name, color in zip(class_names, colors)}
+
+    def style(feature: dict[str, Any]) -> dict[str, Any]:
+        color = palette.get(str(feature["properties"][CLASS_COLUMN]), "#ffffff")
+        return {"color": color, "weight": 2, "fillColor": color, "fillOpacity": 0.2}
+
+    return folium.GeoJson(
+        frame[[CLASS_COLUMN, "geometry"]].__geo_interface__,
+        name="drawn labels",
+        style_function=style,
+        tooltip=folium.GeoJsonTooltip(fields=[CLASS_COLUMN], aliases=["drawn"]) if len(frame) else None,
+    )
+
+
 def wgs84_bounds(path: Path) -> list[list[float]]:
     """``[[south, west], [north, east]]`` of a georeferenced raster."""
     import rasterio
@@ -166,15 +198,19 @@ def layered_map(
     class_names: Sequence[str] = (),
     colors: Sequence[Sequence[int]] = (),
     overlay_limit: int = OVERLAY_LIMIT,
+    vectors: Sequence[Any] = (),
 ) -> tuple[Any, list[DrawnLayer]]:
-    """A map of ``layers`` over the chosen base map, with the layer switch and legends (classes, and a
-    colour bar per continuous layer). Large rasters are drawn as tiles when ``tiles`` is given."""
+    """A map of ``layers`` (and folium ``vectors`` on top) over the chosen base map, with the layer switch
+    and legends (classes, and a colour bar per continuous layer). Large rasters are drawn as tiles when
+    ``tiles`` is given."""
     from geoft.app.tile_pyramid import colormap_lut
 
     m = offline_map(
         wgs84_bounds(layers[0].path), js_url, css_url, tiles=base.url, tiles_attribution=base.attribution
     )
     drawn = [add_raster_layer(m, layer, tiles, colors, overlay_limit) for layer in layers]
+    for vector in vectors:
+        vector.add_to(m)
     lut = colormap_lut(COLORMAP)
     stops = [*lut[::32].tolist(), lut[-1].tolist()]
     for layer in drawn:
@@ -269,6 +305,8 @@ __all__ = [
     "is_multimodal",
     "modality_chips",
     "compare_map",
+    "drawn_labels_file",
+    "drawn_labels_layer",
     "install_side_by_side",
     "layered_map",
     "other_predictions",

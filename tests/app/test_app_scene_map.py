@@ -286,4 +286,42 @@ def test_predict_page_shows_each_modality_as_a_layer(home: Path) -> None:
     assert "S2 (bands 3, 2, 1)" in layers and "S1 (bands 1, 1, 1)" in layers  # RED, GREEN, BLUE of S2
     assert "ground truth" in layers and "prediction" in layers and "uncertainty (entropy)" in layers
     assert at.slider(key="pred_unc_opacity").value == 0.7
+    assert "drawn labels" not in layers
     assert at.selectbox(key="pred_band_red").format_func(2) == "3: RED"
+    _draw_square(home / "data" / "mm" / "val" / "S2" / "t1_S2.tif", home / "labels" / "t1_S2.gpkg")
+    at.run()
+    assert not at.exception, at.exception
+    assert "drawn labels" in next(c.value for c in at.caption if c.value.startswith("Layers"))
+
+
+def _draw_square(scene: Path, out: Path) -> Path:
+    """One square of class ``b`` inside ``scene``, saved as the Teach page saves drawn shapes."""
+    from rasterio.warp import transform_bounds
+
+    from geoft.datasets.drawn_labels import save_drawn_labels
+
+    with rasterio.open(scene) as src:
+        w, s, e, n = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+    dx, dy = (e - w) / 4, (n - s) / 4
+    ring = [[w + dx, s + dy], [e - dx, s + dy], [e - dx, n - dy], [w + dx, n - dy], [w + dx, s + dy]]
+    feature = {
+        "type": "Feature",
+        "properties": {"class": "b"},
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }
+    return save_drawn_labels([feature], scene, ["a", "b"], out)
+
+
+def test_drawn_labels_layer_in_class_colours(scene: dict[str, Path], tmp_path: Path) -> None:
+    from geoft.app.scene_map import drawn_labels_file, drawn_labels_layer
+
+    assert drawn_labels_file(tmp_path, scene["image"]) is None
+    _draw_square(scene["image"], tmp_path / "labels" / "scene.gpkg")
+    path = drawn_labels_file(tmp_path, scene["image"])
+    assert path == tmp_path / "labels" / "scene.gpkg"
+    layers = run_layers(scene["image"], LayerChoice((0, 1, 2)))
+    offline = choose_base_map(load_settings({"GEOFT_HOME": str(tmp_path)}), probe=lambda url: False)
+    vector = drawn_labels_layer(path, scene["image"], ["a", "b"], COLORS)
+    m, _ = layered_map(layers, JS, CSS, offline, None, ["a", "b"], COLORS, vectors=[vector])
+    html = m.get_root().render()
+    assert "L.geoJson" in html and '"class": "b"' in html and "#ff0000" in html  # class b's colour
