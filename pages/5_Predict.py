@@ -7,14 +7,28 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from geoft.app.basemap import choose_base_map
 from geoft.app.data_summary import config_chips, default_rgb, load_dataset_meta
 from geoft.app.detection_layers import above_score, build_detection_map, read_detections, truth_objects
 from geoft.app.imagery import class_colors, colorize, parse_hex, percentile_stretch
 from geoft.app.jobs import find_checkpoints, run_dataset_root
-from geoft.app.maps import build_scene_map, read_for_display
+from geoft.app.maps import read_for_display
 from geoft.app.paths import confine, relative_label
 from geoft.app.predict import is_detection_run, predict_detections, predict_to_geotiff, run_config
-from geoft.app.ui import guarded, leaflet_urls, setup_page, upload_limit_caption
+from geoft.app.raster_layers import RasterLayer, needs_tiles
+from geoft.app.scene_map import (
+    LayerChoice,
+    compare_map,
+    drawn_labels_file,
+    drawn_labels_layer,
+    is_multimodal,
+    layered_map,
+    modality_chips,
+    other_predictions,
+    run_layers,
+    uncertainty_path,
+)
+from geoft.app.ui import guarded, leaflet_urls, setup_page, tile_source, upload_limit_caption
 from geoft.app.uploads import copy_upload, safe_filename
 from geoft.app.widgets import class_legend, show_map, status_label
 
@@ -67,11 +81,15 @@ checkpoint = options[picked]
 source = st.radio(
     "Image", ["From the run's dataset", "Upload a GeoTIFF scene"], horizontal=True, key="pred_source"
 )
-image_path, truth_path = None, None
+image_path, truth_path, modalities = None, None, None
 if source == "From the run's dataset":
     pairs = []
     with guarded():
-        pairs = [p for p in config_chips(data_args) if confine(p[1], roots)]
+        if is_multimodal(config):  # each modality is its own map layer; the first is the image
+            chips = [(s, next(iter(m.values())), t, m) for s, m, t in modality_chips(data_args)]
+        else:
+            chips = [(s, i, t, None) for s, i, t in config_chips(data_args)]
+        pairs = [p for p in chips if all(confine(i, roots) for i in (p[3] or {p[1]: p[1]}).values())]
     if pairs:
         choice = st.selectbox(
             "Chip",
@@ -79,7 +97,7 @@ if source == "From the run's dataset":
             format_func=lambda i: f"{pairs[i][0]} · {pairs[i][1].name}",
             key="pred_chip",
         )
-        _split, image_path, truth_path = pairs[choice]
+        _split, image_path, truth_path, modalities = pairs[choice]
     else:
         st.caption("The run's dataset is not available here; upload a scene instead.")
 else:
@@ -97,27 +115,115 @@ if image_path is None:
     st.stop()
 
 
+def band_names() -> list[str]:
+    """The image's band names from the config (a multimodal run's: those of the image's modality)."""
+    names = data_args.get("dataset_bands") or []  # the file's bands, in order
+    if isinstance(names, dict):
+        return list(names.get(next(iter(modalities or {}), None)) or [])
+    return list(names)
+
+
+def band_choice(image, rgb: list[int]) -> tuple[int, int, int]:
+    """Three selectboxes: which image bands the map draws as red, green and blue."""
+    count = image.array.shape[0]
+    names = band_names()
+    label = lambda b: f"{b + 1}: {names[b]}" if len(names) == count else f"band {b + 1}"  # noqa: E731
+    columns = st.columns(3)
+    return tuple(
+        column.selectbox(colour, range(count), index=rgb[i], format_func=label, key=f"pred_band_{colour}")
+        for i, (column, colour) in enumerate(zip(columns, ("red", "green", "blue")))
+    )
+
+
+def draw_layered_map(layers, key: str, compare=None, vectors=()) -> None:
+    """Draw ``layers`` (or the comparison map): tiles written on first view, the page saying how."""
+    js, css = leaflet_urls()
+    base = choose_base_map(ctx.settings)
+    tiles = tile_source()
+    large = [layer.name for layer in layers if needs_tiles(layer.path)]
+    with st.spinner(
+        f"Writing map tiles for {', '.join(large)} (once; reused afterwards)..."
+        if large
+        else "Drawing the map..."
+    ):
+        if compare is None:
+            m, drawn = layered_map(layers, js, css, base, tiles, class_names, colors, vectors=vectors)
+        else:
+            m, drawn = compare(js, css, base, tiles), []
+    tiled = [d for d in drawn if d.tiled]
+    if tiled:
+        zooms = ", ".join(f"{d.name} (zoom {d.pyramid.min_zoom}–{d.pyramid.max_zoom})" for d in tiled)
+        st.caption(f"Drawn as map tiles at full resolution: {zooms}.")
+    if drawn:
+        names = [d.name for d in drawn] + [v.layer_name for v in vectors]
+        st.caption(f"Layers (switch them at the map's top right): {', '.join(names)}.")
+    st.caption(base.note)
+    show_map(m, key=key)
+
+
 def show_class_map(image, rgb, out_path: Path) -> None:
-    """Segmentation: the class map and the ground truth over the image, and side by side."""
+    """Segmentation: the layers over a base map, side by side, and the comparison with another run."""
     prediction = read_for_display(out_path)
     truth = read_for_display(truth_path) if truth_path else None
-    opacity = st.slider("Prediction opacity", 0.0, 1.0, 0.6, 0.05, key="pred_opacity")
+    bands = band_choice(image, rgb)
+    has_uncertainty = uncertainty_path(out_path) is not None
+    sliders = st.columns(3 if has_uncertainty else 2)
+    choice = LayerChoice(
+        bands,
+        prediction_opacity=sliders[0].slider("Prediction opacity", 0.0, 1.0, 0.6, 0.05, key="pred_opacity"),
+        truth_opacity=sliders[1].slider(
+            "Ground truth opacity", 0.0, 1.0, 0.6, 0.05, key="pred_truth_opacity"
+        ),
+        uncertainty_opacity=(
+            sliders[2].slider("Uncertainty opacity", 0.0, 1.0, 0.7, 0.05, key="pred_unc_opacity")
+            if has_uncertainty
+            else 0.7
+        ),
+    )
     class_legend(class_names, colors)
     if image.crs is not None:
-        js, css = leaflet_urls()
-        m = build_scene_map(
-            image, rgb, js, css, prediction=prediction, truth=truth, class_names=class_names,
-            colors=colors, opacity=opacity, tiles=ctx.settings.map_tiles,
-        )  # fmt: skip
-        show_map(m, key=f"pred_map_{run.id}_{Path(image_path).stem}")
+        layers = run_layers(
+            Path(image_path), choice, prediction=out_path, truth=truth_path, modalities=modalities
+        )
+        if has_uncertainty:
+            st.caption("The uncertainty layer (off at first) is in the layer switch at the top right.")
+        drawn_file = drawn_labels_file(ctx.settings.home, Path(image_path))
+        vectors = (
+            [drawn_labels_layer(drawn_file, Path(image_path), class_names, colors)] if drawn_file else []
+        )
+        draw_layered_map(layers, key=f"pred_map_{run.id}_{Path(image_path).stem}", vectors=vectors)
+        show_comparison(layers[0], out_path)
     else:
         st.warning("This image has no CRS: no map, only the side-by-side view.")
-    views = [(percentile_stretch(image.array, rgb, nodata=image.nodata), "image")]
+    views = [(percentile_stretch(image.array, list(bands), nodata=image.nodata), "image")]
     if truth is not None:
         views.append((colorize(truth.array[0].astype(np.int64), colors)[..., :3], "ground truth"))
     views.append((colorize(prediction.array[0].astype(np.int64), colors)[..., :3], "prediction"))
     for column, (pixels, caption) in zip(st.columns(len(views)), views):
         column.image(pixels, caption=caption, width="stretch")
+
+
+def show_comparison(image_layer, out_path: Path) -> None:
+    """Swipe between this run's prediction and another run's prediction of the same image."""
+    others = other_predictions(ctx.store.list(), Path(image_path), run.id)
+    st.subheader("Compare with another run")
+    if not others:
+        st.caption(
+            "No other run has predicted this image yet: predict it with another run to swipe between them."
+        )
+        return
+    other = st.selectbox("Other run's prediction", list(others), key="pred_compare")
+    if not st.toggle("Show the swipe comparison", key="pred_compare_on"):
+        return
+    mine = RasterLayer(f"{run.name} (left)", out_path, "classes", opacity=0.8)
+    theirs = RasterLayer(f"{other} (right)", others[other], "classes", opacity=0.8)
+    st.caption("Drag the handle in the middle of the map: left of it this run, right of it the other.")
+    draw_layered_map(
+        [mine, theirs], key=f"pred_compare_map_{run.id}_{Path(image_path).stem}",
+        compare=lambda js, css, base, tiles: compare_map(
+            image_layer, mine, theirs, js, css, base, tiles, colors, class_names
+        ),
+    )  # fmt: skip
 
 
 def show_detections(image, rgb, out_path: Path) -> None:
@@ -138,10 +244,12 @@ def show_detections(image, rgb, out_path: Path) -> None:
     class_legend(class_names, colors)
     if image.crs is not None and detections.crs is not None:
         js, css = leaflet_urls()
+        base = choose_base_map(ctx.settings)
         m = build_detection_map(
             image, rgb, js, css, detections, class_names, colors, score_threshold=threshold, truth=truth,
-            tiles=ctx.settings.map_tiles,
+            tiles=base.url, tiles_attribution=base.attribution,
         )  # fmt: skip
+        st.caption(base.note)
         show_map(m, key=f"pred_map_{run.id}_{Path(image_path).stem}")
     else:
         st.warning("This image has no CRS: no map, only the table of detections.")
@@ -176,7 +284,7 @@ if st.button("Predict", type="primary", key="pred_go") or out_path.is_file():
                 )
             bar.empty()
     if out_path.is_file():
-        rgb = list(meta.get("rgb_indices") or default_rgb(list(data_args.get("dataset_bands") or [])))
+        rgb = list(meta.get("rgb_indices") or default_rgb(band_names()))
         with guarded():
             image = read_for_display(image_path)
             rgb = [min(b, image.array.shape[0] - 1) for b in rgb]

@@ -150,10 +150,13 @@ def build_detection_map(
     truth: Any | None = None,
     tiles: str | None = None,
     max_size: int = 1024,
+    tiles_attribution: str = "configured tiles",
 ) -> Any:
     """An offline map: the image as RGB base layer, the ground truth (when given) and the detections
     scoring at least ``score_threshold`` as class-coloured layers, and a class legend."""
-    m = image_base_map(image, rgb_bands, js_url, css_url, tiles=tiles, max_size=max_size)
+    m = image_base_map(
+        image, rgb_bands, js_url, css_url, tiles=tiles, max_size=max_size, tiles_attribution=tiles_attribution
+    )
     if truth is not None:
         detection_layer(truth, colors, "ground truth", truth=True).add_to(m)
     shown = above_score(detections, score_threshold)

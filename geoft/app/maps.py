@@ -22,6 +22,7 @@ from geoft.errors import ConfigError, DataError
 LEAFLET_DIR = "leaflet"
 WEB_MERCATOR = "EPSG:3857"
 MAX_LAT = 85.05112878
+BASEMAP_NATIVE_ZOOM = 19  # OpenStreetMap's finest level (and most XYZ servers'); enlarged beyond it
 
 
 def leaflet_source_dir() -> Path:
@@ -119,9 +120,20 @@ def _strip_cdn_assets(element: Any, js_url: str, css_url: str) -> None:
         js = getattr(child, "default_js", None)
         css = getattr(child, "default_css", None)
         if js is not None:
-            child.default_js = [("leaflet", js_url)] if any(n == "leaflet" for n, _ in js) else []
+            child.default_js = _local_assets(js, "leaflet", js_url)
         if css is not None:
-            child.default_css = [("leaflet_css", css_url)] if any(n == "leaflet_css" for n, _ in css) else []
+            child.default_css = _local_assets(css, "leaflet_css", css_url)
+
+
+def _local_assets(
+    assets: list[tuple[str, str]], leaflet_name: str, leaflet_url: str
+) -> list[tuple[str, str]]:
+    """Leaflet at its local URL, other assets already served by this app kept, external ones dropped."""
+    return [
+        (name, leaflet_url if name == leaflet_name else url)
+        for name, url in assets
+        if name == leaflet_name or not re.match(r"^(https?:)?//", url)
+    ]
 
 
 def _descendants(element: Any) -> list[Any]:
@@ -153,19 +165,34 @@ def external_urls(element: Any) -> list[str]:
 
 
 class Legend:
-    """A Leaflet control listing class names and colours (rendered into the map script)."""
+    """A Leaflet control on the map: class names and colours, or a colour bar (rendered into the map script)."""
 
     @staticmethod
     def build(names: Sequence[str], colors: Sequence[Sequence[int]], title: str = "Classes") -> Any:
-        from branca.element import MacroElement
-        from jinja2 import Template
-
         rows = "".join(
             f"<div><span style='display:inline-block;width:12px;height:12px;margin-right:4px;"
             f"background:{hex_color(c)};border:1px solid #333'></span>{_escape(n)}</div>"
             for n, c in zip(names, colors)
         )
-        html = f"<div style='background:white;padding:6px;border-radius:4px;font:12px sans-serif'><b>{_escape(title)}</b>{rows}</div>"
+        return Legend.from_html(f"<b>{_escape(title)}</b>{rows}")
+
+    @staticmethod
+    def colorbar(title: str, low: float, high: float, colors: Sequence[Sequence[int]]) -> Any:
+        """A colour bar from ``low`` to ``high`` through ``colors`` (a continuous colour map's stops)."""
+        stops = ",".join(hex_color(c) for c in colors)
+        bar = f"<div style='width:160px;height:10px;background:linear-gradient(to right,{stops})'></div>"
+        ends = f"<div style='display:flex;justify-content:space-between'><span>{low:.3g}</span><span>{high:.3g}</span></div>"
+        return Legend.from_html(f"<b>{_escape(title)}</b>{bar}{ends}")
+
+    @staticmethod
+    def from_html(body: str) -> Any:
+        """A bottom-right control showing ``body`` (trusted HTML) on a white card."""
+        from branca.element import MacroElement
+        from jinja2 import Template
+
+        html = (
+            f"<div style='background:white;padding:6px;border-radius:4px;font:12px sans-serif'>{body}</div>"
+        )
         element = MacroElement()
         element._name = "Legend"
         element._template = Template(
@@ -211,7 +238,13 @@ def offline_map(
         zoom_snap=0.25,
     )
     if tiles:
-        folium.TileLayer(tiles=tiles, attr=tiles_attribution, name="base tiles", max_zoom=22).add_to(m)
+        folium.TileLayer(
+            tiles=tiles,
+            attr=tiles_attribution,
+            name="base map",
+            max_zoom=22,
+            max_native_zoom=BASEMAP_NATIVE_ZOOM,
+        ).add_to(m)
     m.fit_bounds(bounds)
     _strip_cdn_assets(m, js_url, css_url)
     return m
@@ -280,10 +313,11 @@ def image_base_map(
     css_url: str,
     tiles: str | None = None,
     max_size: int = 1024,
+    tiles_attribution: str = "configured tiles",
 ) -> Any:
     """An offline map fitted to ``image``, with the image as its RGB base layer (nodata transparent)."""
     rgba, bounds = rgb_pixels(image, rgb_bands, max_size=max_size)
-    m = offline_map(bounds, js_url, css_url, tiles=tiles)
+    m = offline_map(bounds, js_url, css_url, tiles=tiles, tiles_attribution=tiles_attribution)
     add_overlay(m, rgba, bounds, name="image (RGB)", opacity=1.0)
     return m
 

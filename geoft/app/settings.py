@@ -8,7 +8,9 @@
 | ``GEOFT_APP_PASSWORD`` | unset | shared password; unset means no login |
 | ``GEOFT_ADMINS`` | unset | comma-separated user names (OIDC email, or the name typed at the password login) who may stop, resume and delete every user's runs |
 | ``GEOFT_MAX_JOBS_PER_USER`` | unset (no limit) | at most this many running jobs per logged-in user; further ones queue |
-| ``GEOFT_MAP_TILES`` | unset | optional base tile URL template (e.g. a local tile server); none by default |
+| ``GEOFT_MAP_TILES`` | unset | optional base tile URL template of the Data, home and Similar maps (e.g. a local tile server) |
+| ``GEOFT_BASEMAP_URL`` | OpenStreetMap | base map of the Predict page (XYZ URL template), drawn when this server reaches it; ``none``: never |
+| ``GEOFT_BASEMAP_ATTRIBUTION`` | OpenStreetMap's | the base map's attribution line |
 | ``GEOFT_DEMO_EPOCHS`` / ``GEOFT_DEMO_CHIPS`` / ``GEOFT_DEMO_SIZE`` | 3 / 32 / 64 | size of the demo training (about a minute from click to map on 2 CPU cores) |
 """
 
@@ -20,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from geoft.errors import ConfigError
+
+OSM_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
 
 
 def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
@@ -35,6 +40,21 @@ def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _basemap_url(env: Mapping[str, str]) -> str | None:
+    """``GEOFT_BASEMAP_URL`` (``none``/``off``: no base map); unset: ``GEOFT_MAP_TILES``, else OpenStreetMap."""
+    raw = (env.get("GEOFT_BASEMAP_URL") or "").strip()
+    if raw.lower() in ("none", "off", "false", "0"):
+        return None
+    if not raw:
+        return env.get("GEOFT_MAP_TILES") or OSM_URL
+    if "{z}" not in raw or "{x}" not in raw or "{y}" not in raw:
+        raise ConfigError(
+            f"GEOFT_BASEMAP_URL={raw!r} is not a tile URL template",
+            hint="give one with {z}, {x} and {y}, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png, or none",
+        )
+    return raw
+
+
 @dataclass(frozen=True)
 class AppSettings:
     """Where the app keeps things, and what it may touch."""
@@ -46,6 +66,8 @@ class AppSettings:
     admins: tuple[str, ...] = ()
     max_jobs_per_user: int | None = None
     map_tiles: str | None = None
+    basemap_url: str | None = OSM_URL
+    basemap_attribution: str = OSM_ATTRIBUTION
     demo_epochs: int = 3
     demo_chips: int = 32
     demo_size: int = 64
@@ -95,6 +117,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AppSettings:
         admins=tuple(name.strip() for name in (env.get("GEOFT_ADMINS") or "").split(",") if name.strip()),
         max_jobs_per_user=_int_env(env, "GEOFT_MAX_JOBS_PER_USER", 0) or None,
         map_tiles=env.get("GEOFT_MAP_TILES") or None,
+        basemap_url=_basemap_url(env),
+        basemap_attribution=env.get("GEOFT_BASEMAP_ATTRIBUTION")
+        or (OSM_ATTRIBUTION if _basemap_url(env) == OSM_URL else "base map"),
         demo_epochs=_int_env(env, "GEOFT_DEMO_EPOCHS", 3),
         demo_chips=_int_env(env, "GEOFT_DEMO_CHIPS", 32),
         demo_size=_int_env(env, "GEOFT_DEMO_SIZE", 64),

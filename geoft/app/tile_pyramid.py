@@ -287,4 +287,33 @@ def stretch_style(low: Sequence[float], high: Sequence[float]) -> TileStyle:
     return draw
 
 
-__all__ = ["TilePyramid", "class_style", "native_zoom", "stretch_style", "write_tile_pyramid"]
+def colormap_lut(name: str = "viridis") -> np.ndarray:
+    """A matplotlib colour map as a ``[256, 3]`` uint8 lookup table."""
+    import matplotlib
+
+    return (matplotlib.colormaps[name](np.linspace(0.0, 1.0, 256))[:, :3] * 255).round().astype(np.uint8)
+
+
+def colormap_style(low: float, high: float, name: str = "viridis") -> TileStyle:
+    """One band (e.g. an uncertainty) drawn through a colour map between ``low`` and ``high``."""
+    lut = colormap_lut(name)
+    span = max(float(high) - float(low), 1e-9)
+
+    def draw(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        scaled = (values[0].astype(np.float32) - float(low)) / span
+        finite = valid & np.isfinite(scaled)
+        index = (np.nan_to_num(scaled).clip(0.0, 1.0) * 255).astype(np.uint8)
+        return np.dstack([lut[index], np.where(finite, 255, 0).astype(np.uint8)])
+
+    return draw
+
+
+__all__ = [
+    "TilePyramid",
+    "class_style",
+    "colormap_lut",
+    "colormap_style",
+    "native_zoom",
+    "stretch_style",
+    "write_tile_pyramid",
+]

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import streamlit as st
 
@@ -28,6 +28,9 @@ from geoft.app.owners import Actor
 from geoft.app.run_store import RunStore
 from geoft.app.settings import AppSettings, load_settings
 from geoft.errors import ConfigError, GeoftError
+
+if TYPE_CHECKING:
+    from geoft.app.raster_layers import TileSource
 
 APP_DIR = Path(__file__).resolve().parents[2]
 
@@ -282,8 +285,19 @@ def _restore_dataset(settings: AppSettings) -> None:
 @st.cache_resource(show_spinner=False)
 def _install_static_assets() -> str:
     from geoft.app.maps import install_leaflet
+    from geoft.app.raster_layers import TILES_DIR, prune_tile_cache
+    from geoft.app.scene_map import install_side_by_side
 
+    install_side_by_side(APP_DIR / "static")
+    prune_tile_cache(APP_DIR / "static" / TILES_DIR)  # pyramids of deleted or rewritten rasters
     return str(install_leaflet(APP_DIR / "static"))
+
+
+def tile_source() -> TileSource:
+    """Where the Predict page writes map tiles (``static/tiles``) and the URL they are served at."""
+    from geoft.app.raster_layers import TileSource, static_url_prefix
+
+    return TileSource(APP_DIR / "static", static_url_prefix(st.get_option("server.baseUrlPath") or ""))
 
 
 def leaflet_urls() -> tuple[str, str]:

@@ -59,3 +59,4 @@ def use_home(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
     monkeypatch.setenv("GEOFT_HOME", str(home))
     for name in ("GEOFT_DATA_ROOTS", "GEOFT_RUNS_ROOT", "GEOFT_APP_PASSWORD"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GEOFT_BASEMAP_URL", "none")  # no base-map probe leaves the machine

@@ -14,4 +14,5 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("GEOFT_DATA_ROOTS", raising=False)
     monkeypatch.delenv("GEOFT_RUNS_ROOT", raising=False)
     monkeypatch.delenv("GEOFT_APP_PASSWORD", raising=False)
+    monkeypatch.setenv("GEOFT_BASEMAP_URL", "none")  # no request leaves the machine in tests
     return tmp_path / "home"

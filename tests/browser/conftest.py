@@ -66,6 +66,7 @@ def start_server(home: Path, extra_env: dict[str, str] | None = None) -> AppServ
         "GEOFT_DEMO_EPOCHS": "2",
         "GEOFT_DEMO_CHIPS": "8",
         "GEOFT_DEMO_SIZE": "32",
+        "GEOFT_BASEMAP_URL": "none",  # no base-map probe or tile request leaves the machine
         **(extra_env or {}),
     }
     env.pop("GEOFT_DATA_ROOTS", None)
