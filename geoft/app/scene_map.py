@@ -147,9 +147,9 @@ def _band_text(path: Path, bands: tuple[int, ...]) -> str:
 
 def drawn_labels_file(home: Path, image: Path) -> Path | None:
     """The shapes drawn over ``image`` on the Teach page (``<app home>/labels/<image stem>.gpkg``), if any."""
-    from geoft.app.uploads import safe_filename
+    from geoft.app.teaching import labels_path
 
-    path = Path(home) / "labels" / f"{safe_filename(Path(image).stem)}.gpkg"
+    path = labels_path(home, image)
     return path if path.is_file() else None
 
 
