@@ -73,6 +73,9 @@ if dataset:
             summary = summarize_scalar(Path(dataset), meta.get("labels_file"))
             st.caption(f"{summary.image_count} images with a value in {summary.labels_file_name}.")
             paths = scalar_datamodule_paths(summary)
+        elif kind == TaskKind.REGRESSION:  # value rasters pair with the images as masks do
+            summary = segmentation_pairing(Path(dataset), meta, read_classes=False)
+            paths = datamodule_paths(summary)
         else:
             layout = detect_modalities(Path(dataset), meta.get("modalities"))
             layout = layout if layout is not None and reads_modalities(layout, meta) else None
@@ -232,6 +235,8 @@ if kind == TaskKind.SEGMENTATION:
         f"class {i}" for i in range(max(2, (max(values) + 1) if values else 2))
     ]
     classes_text = st.text_input("Classes (comma-separated)", ", ".join(default_classes), key="model_classes")
+if kind in (TaskKind.SEGMENTATION, TaskKind.REGRESSION):
+    suggested = suggested if kind == TaskKind.SEGMENTATION else meta.get("ignore_index")
     use_ignore = i1.checkbox("Ignore a label value", value=suggested is not None, key="model_use_ignore")
     ignore_index = i2.number_input(
         "Ignored label value",
@@ -241,6 +246,9 @@ if kind == TaskKind.SEGMENTATION:
         help="pixels with this label count in no loss and no metric (e.g. -1 or 255 for 'no data')",
         disabled=not use_ignore,
     )
+if kind == TaskKind.REGRESSION:
+    classes_text = ""
+    st.caption("Predicts one value per pixel from the target rasters (paired as masks are).")
 elif detecting:
     default_classes = summary.class_names if summary else ["object"]
     classes_text = st.text_input(
@@ -249,7 +257,7 @@ elif detecting:
         key="model_classes_detection",
         help="in the annotations' class order; the background class is added inside the detector",
     )
-else:
+elif kind == TaskKind.SCALAR_REGRESSION:
     classes_text = ""
     value_names = summary.value_names if summary and len(summary.value_names) > 1 else None
     st.caption(

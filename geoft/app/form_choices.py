@@ -1,7 +1,7 @@
 """What the Model page's form holds: the model, data and training choices, and the presets per task.
 
 Presets are combinations known to train: Prithvi + UPerNet, Prithvi + UNet and timm ResNet + smp U-Net
-for segmentation; Faster R-CNN on a ResNet or on Prithvi tiny (through the FPN neck the detection factory
+for segmentation and for one value per pixel; Faster R-CNN on a ResNet or on Prithvi tiny (through the FPN neck the detection factory
 adds) for object detection; Prithvi tiny or a ResNet with a regression head for one value per image.
 """
 
@@ -16,6 +16,7 @@ from geoft.task_kinds import TaskKind
 # the kinds of labels the app trains on, as the Data page names them
 APP_KINDS: dict[TaskKind, str] = {
     TaskKind.SEGMENTATION: "Segmentation masks (one class per pixel)",
+    TaskKind.REGRESSION: "Value rasters (one value per pixel)",
     TaskKind.OBJECT_DETECTION: "Object annotations (boxes or polygons)",
     TaskKind.SCALAR_REGRESSION: "One value per image (a labels file)",
 }
@@ -85,6 +86,13 @@ DETECTION_PRESETS: dict[str, ModelChoice] = {
     # necks None: the factory adds SelectIndices, ReshapeTokensToImage, the pyramid and the FPN neck
     "Faster R-CNN + Prithvi tiny (FPN neck)": ModelChoice(**_DETECTION),
 }
+_PIXELWISE = {"kind": TaskKind.REGRESSION, "loss": "mse"}
+PIXELWISE_PRESETS: dict[str, ModelChoice] = {
+    "Prithvi tiny + UPerNet (one value per pixel)": ModelChoice(**_PIXELWISE),
+    "ResNet18 (timm) + U-Net (smp, one value per pixel)": ModelChoice(
+        backbone="timm_resnet18", band_arg="in_chans", decoder="smp_Unet", decoder_args={}, **_PIXELWISE
+    ),
+}
 SCALAR_PRESETS: dict[str, ModelChoice] = {
     "Prithvi tiny + regression head": ModelChoice(**_SCALAR),
     "ResNet18 (timm) + regression head": ModelChoice(
@@ -93,11 +101,13 @@ SCALAR_PRESETS: dict[str, ModelChoice] = {
 }
 TASK_PRESETS: dict[TaskKind, dict[str, ModelChoice]] = {
     TaskKind.SEGMENTATION: PRESETS,
+    TaskKind.REGRESSION: PIXELWISE_PRESETS,
     TaskKind.OBJECT_DETECTION: DETECTION_PRESETS,
     TaskKind.SCALAR_REGRESSION: SCALAR_PRESETS,
 }
 LOSSES: dict[TaskKind, list[str]] = {
     TaskKind.SEGMENTATION: ["ce", "dice", "focal", "jaccard", "lovasz"],
+    TaskKind.REGRESSION: ["mse", "mae", "rmse", "huber"],
     TaskKind.SCALAR_REGRESSION: ["mse", "mae", "rmse", "huber"],
     TaskKind.OBJECT_DETECTION: [],  # torchvision's detectors bring their own losses
 }

@@ -105,7 +105,7 @@ def _lora(model: ModelChoice) -> dict[str, Any]:
 
 
 def encoder_decoder_args(model: ModelChoice, data: DataChoice, num_classes: int | None) -> dict[str, Any]:
-    """``model_args`` for the encoder-decoder factory (segmentation, scalar regression)."""
+    """``model_args`` for the encoder-decoder factory (segmentation, pixel-wise and scalar regression)."""
     args: dict[str, Any] = {
         **backbone_args(model, data),
         "decoder": model.decoder,
@@ -155,6 +155,22 @@ def segmentation_sections(data: DataChoice, model: ModelChoice, train: TrainChoi
     if "rgb_indices" in init:
         task["rgb_indices"] = list(init["rgb_indices"])
     if data.ignore_index is not None:
+        task["ignore_index"] = data.ignore_index
+        init["ignore_index"] = data.ignore_index
+    return init, task
+
+
+def pixelwise_regression_sections(data: DataChoice, model: ModelChoice, train: TrainChoice) -> Sections:
+    init = {**image_data_args(data, train), **copy.deepcopy(data.extra)}
+    task: dict[str, Any] = {
+        "model_factory": "EncoderDecoderFactory",
+        "model_args": encoder_decoder_args(model, data, None),
+        "loss": model.loss,
+        **_common_task_args(model),
+    }
+    if "rgb_indices" in init:
+        task["rgb_indices"] = list(init["rgb_indices"])
+    if data.ignore_index is not None:  # target pixels with this value count in no loss and no metric
         task["ignore_index"] = data.ignore_index
         init["ignore_index"] = data.ignore_index
     return init, task
@@ -221,6 +237,10 @@ CLASSES: dict[TaskKind, tuple[str, str]] = {  # datamodule and task
         "geoft.datamodules.GenericNonGeoSegmentationDataModule",
         "geoft.tasks.SemanticSegmentationTask",
     ),
+    TaskKind.REGRESSION: (
+        "geoft.datamodules.GenericNonGeoPixelwiseRegressionDataModule",
+        "geoft.tasks.PixelwiseRegressionTask",
+    ),
     TaskKind.OBJECT_DETECTION: (
         "geoft.datamodules.GenericObjectDetectionDataModule",
         "geoft.tasks.ObjectDetectionTask",
@@ -232,6 +252,7 @@ CLASSES: dict[TaskKind, tuple[str, str]] = {  # datamodule and task
 }
 BUILDERS: dict[TaskKind, Callable[[DataChoice, ModelChoice, TrainChoice], Sections]] = {
     TaskKind.SEGMENTATION: segmentation_sections,
+    TaskKind.REGRESSION: pixelwise_regression_sections,
     TaskKind.OBJECT_DETECTION: detection_sections,
     TaskKind.SCALAR_REGRESSION: scalar_regression_sections,
 }
