@@ -14,6 +14,7 @@ from geoft.app.backbone_choice import (
     label,
     registry_names,
 )
+from geoft.app.classification_data import classification_datamodule_paths, summarize_classification
 from geoft.app.data_summary import (
     canonical_band_names,
     class_values,
@@ -73,6 +74,10 @@ if dataset:
             summary = summarize_scalar(Path(dataset), meta.get("labels_file"))
             st.caption(f"{summary.image_count} images with a value in {summary.labels_file_name}.")
             paths = scalar_datamodule_paths(summary)
+        elif kind == TaskKind.CLASSIFICATION:
+            summary = summarize_classification(Path(dataset), meta.get("labels_file"))
+            st.caption(f"{summary.image_count} images in {len(summary.class_names)} classes.")
+            paths = classification_datamodule_paths(summary)
         elif kind == TaskKind.REGRESSION:  # value rasters pair with the images as masks do
             summary = segmentation_pairing(Path(dataset), meta, read_classes=False)
             paths = datamodule_paths(summary)
@@ -124,7 +129,7 @@ if detecting:
 else:
     framework = preset.framework
     decoder = c2.selectbox(
-        "Decoder" if kind == TaskKind.SEGMENTATION else "Decoder (before the regression head)",
+        "Decoder" if kind.pixelwise else "Decoder (before the image-level head)",
         decoder_options,
         index=decoder_options.index(preset.decoder) if preset.decoder in decoder_options else 0,
         key=f"model_decoder_{kind.value}",
@@ -256,6 +261,11 @@ elif detecting:
         ", ".join(default_classes),
         key="model_classes_detection",
         help="in the annotations' class order; the background class is added inside the detector",
+    )
+elif kind == TaskKind.CLASSIFICATION:
+    default_classes = summary.class_names if summary else ["class 0", "class 1"]
+    classes_text = st.text_input(
+        "Classes (comma-separated)", ", ".join(default_classes), key="model_classes_image"
     )
 elif kind == TaskKind.SCALAR_REGRESSION:
     classes_text = ""

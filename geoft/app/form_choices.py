@@ -2,7 +2,8 @@
 
 Presets are combinations known to train: Prithvi + UPerNet, Prithvi + UNet and timm ResNet + smp U-Net
 for segmentation and for one value per pixel; Faster R-CNN on a ResNet or on Prithvi tiny (through the FPN neck the detection factory
-adds) for object detection; Prithvi tiny or a ResNet with a regression head for one value per image.
+adds) for object detection; Prithvi tiny or a ResNet with a regression head for one value per image, and with a linear
+classification head for one class per image.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ APP_KINDS: dict[TaskKind, str] = {
     TaskKind.REGRESSION: "Value rasters (one value per pixel)",
     TaskKind.OBJECT_DETECTION: "Object annotations (boxes or polygons)",
     TaskKind.SCALAR_REGRESSION: "One value per image (a labels file)",
+    TaskKind.CLASSIFICATION: "One class per image (class folders or a labels file)",
 }
 
 
@@ -99,16 +101,30 @@ SCALAR_PRESETS: dict[str, ModelChoice] = {
         backbone="timm_resnet18", band_arg="in_chans", **_SCALAR
     ),
 }
+_CLASSIFICATION = {
+    "kind": TaskKind.CLASSIFICATION,
+    "decoder": "IdentityDecoder",
+    "decoder_args": {},
+    "loss": "ce",
+}
+CLASSIFICATION_PRESETS: dict[str, ModelChoice] = {
+    "Prithvi tiny + linear head": ModelChoice(**_CLASSIFICATION),
+    "ResNet18 (timm) + linear head": ModelChoice(
+        backbone="timm_resnet18", band_arg="in_chans", **_CLASSIFICATION
+    ),
+}
 TASK_PRESETS: dict[TaskKind, dict[str, ModelChoice]] = {
     TaskKind.SEGMENTATION: PRESETS,
     TaskKind.REGRESSION: PIXELWISE_PRESETS,
     TaskKind.OBJECT_DETECTION: DETECTION_PRESETS,
     TaskKind.SCALAR_REGRESSION: SCALAR_PRESETS,
+    TaskKind.CLASSIFICATION: CLASSIFICATION_PRESETS,
 }
 LOSSES: dict[TaskKind, list[str]] = {
     TaskKind.SEGMENTATION: ["ce", "dice", "focal", "jaccard", "lovasz"],
     TaskKind.REGRESSION: ["mse", "mae", "rmse", "huber"],
     TaskKind.SCALAR_REGRESSION: ["mse", "mae", "rmse", "huber"],
+    TaskKind.CLASSIFICATION: ["ce", "bce", "focal"],
     TaskKind.OBJECT_DETECTION: [],  # torchvision's detectors bring their own losses
 }
 DETECTION_FRAMEWORKS = ["faster-rcnn", "retinanet", "fcos"]
@@ -132,6 +148,7 @@ class DataChoice:
     no_data_replace: float | None = None  # value for image nodata pixels (None: they are an error)
     rgb_bands: list[str] | None = None  # red, green, blue (names in ``bands``) for previews
     extra: dict[str, Any] = field(default_factory=dict)
+    # classification: the split folders hold one sub-folder per class, or a labels file (``*_labels_file``)
     # scalar regression: one name per value of a labels-file row (None: one unnamed value)
     value_names: list[str] | None = None
     # several modalities: every band of each modality's files, and the model's bands of each, in order

@@ -13,6 +13,7 @@ import yaml
 from geoft.app.config_safety import check_class_paths
 from geoft.app.form_choices import (
     APP_KINDS,
+    CLASSIFICATION_PRESETS,
     DETECTION_FRAMEWORKS,
     DETECTION_PRESETS,
     LOSSES,
@@ -36,6 +37,7 @@ from geoft.errors import ConfigError
 
 __all__ = [
     "APP_KINDS",
+    "CLASSIFICATION_PRESETS",
     "DETECTION_FRAMEWORKS",
     "DETECTION_PRESETS",
     "LOSSES",

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from geoft.app.classification_data import ClassificationSummary, summarize_classification
 from geoft.app.data_summary import DatasetSummary, default_rgb, save_dataset_meta
 from geoft.app.data_summary import summarize as summarize_dataset
 from geoft.app.detection_data import DetectionSummary, boxes_preview, summarize_detection
@@ -59,6 +60,16 @@ def _saved_choice(
         with guarded():
             save_dataset_meta(home, root, {**meta, meta_key: picked})
             st.rerun()
+
+
+def _labels_file_choice(
+    found: list[str], chosen: str | None, home: Path, root: Path, meta: dict[str, Any]
+) -> bool:
+    """A choice among several labels files (saved with the dataset); False when there is one or none."""
+    if len(found) < 2:
+        return False
+    _saved_choice("Labels file", found, chosen, "labels_file", home, root, meta)
+    return True
 
 
 def detection_panel(home: Path, root: Path, meta: dict[str, Any]) -> DetectionSummary | None:
@@ -141,17 +152,7 @@ def scalar_panel(home: Path, root: Path, meta: dict[str, Any]) -> ScalarSummary 
         summary = summarize_scalar(root, meta.get("labels_file"))
     if summary is None:
         return None
-    if len(summary.labels_files_found) > 1:
-        _saved_choice(
-            "Labels file",
-            summary.labels_files_found,
-            summary.labels_file_name,
-            "labels_file",
-            home,
-            root,
-            meta,
-        )
-    elif summary.labels_file_name:
+    if not _labels_file_choice(summary.labels_files_found, summary.labels_file_name, home, root, meta):
         st.caption(f"Labels file: `{summary.labels_file_name}` in each split folder.")
     _problems(root, summary.problems, summary.warnings)
     low, high = summary.value_range or (None, None)
@@ -172,6 +173,33 @@ def scalar_panel(home: Path, root: Path, meta: dict[str, Any]) -> ScalarSummary 
         st.caption("Distribution of the values")
         counts = pd.cut(values, bins=min(20, len(values))).value_counts().sort_index()
         st.bar_chart(pd.Series(counts.values, index=[f"{i.mid:.3g}" for i in counts.index], name="images"))
+    return summary
+
+
+def classification_panel(home: Path, root: Path, meta: dict[str, Any]) -> ClassificationSummary | None:
+    """Where the labels come from, images, classes and images per class of a classification dataset."""
+    summary = None
+    with guarded():
+        summary = summarize_classification(root, meta.get("labels_file"))
+    if summary is None:
+        return None
+    _labels_file_choice(summary.labels_files_found, summary.labels_file_name, home, root, meta)
+    by_file = any(s.labels_file for s in summary.splits)
+    st.caption(
+        f"Labels: `{summary.labels_file_name}` in each split folder."
+        if by_file
+        else "Labels: one sub-folder per class in each split folder."
+    )
+    _problems(root, summary.problems, summary.warnings)
+    c = st.columns(4)
+    c[0].metric("Images", summary.image_count)
+    c[1].metric("Classes", len(summary.class_names))
+    c[2].metric("Smallest class", min(summary.class_counts.values(), default=0))
+    c[3].metric("Size", f"{summary.size[0]}×{summary.size[1]}" if summary.size else "-")
+    st.markdown("**Splits:** " + ", ".join(f"{name} {count}" for name, count in summary.split_sizes.items()))
+    st.subheader("Classes")
+    counts = summary.class_counts
+    st.dataframe(pd.DataFrame({"class": list(counts), "images": list(counts.values())}), hide_index=True)
     return summary
 
 
