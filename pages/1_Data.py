@@ -144,6 +144,7 @@ if picked_kind != TaskKind.SEGMENTATION:
             TaskKind.SCALAR_REGRESSION: scalar_panel,
             TaskKind.REGRESSION: pixel_values_panel,
             TaskKind.CLASSIFICATION: classification_panel,
+            TaskKind.MULTILABEL_CLASSIFICATION: classification_panel,
         }[picked_kind]
         panel(settings.home, folder, meta)
     st.stop()

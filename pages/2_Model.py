@@ -14,7 +14,6 @@ from geoft.app.backbone_choice import (
     label,
     registry_names,
 )
-from geoft.app.classification_data import classification_datamodule_paths, summarize_classification
 from geoft.app.data_summary import (
     canonical_band_names,
     class_values,
@@ -24,7 +23,6 @@ from geoft.app.data_summary import (
     load_dataset_meta,
     suggested_ignore_index,
 )
-from geoft.app.detection_data import detection_datamodule_paths, summarize_detection
 from geoft.app.forms import (
     APP_KINDS,
     DETECTION_FRAMEWORKS,
@@ -41,7 +39,7 @@ from geoft.app.forms import (
 from geoft.app.fusion_panel import fitting_options, fusion_method, modality_inputs
 from geoft.app.modality_layout import detect_modalities, reads_modalities
 from geoft.app.paths import confine
-from geoft.app.scalar_data import scalar_datamodule_paths, summarize_scalar
+from geoft.app.task_files import CLASSIFICATION_KINDS, image_level_files
 from geoft.app.task_panels import segmentation_pairing
 from geoft.app.ui import guarded, setup_page, upload_limit_caption
 from geoft.app.uploads import copy_upload, safe_filename
@@ -64,20 +62,10 @@ else:
 if dataset:
     meta = load_dataset_meta(ctx.settings.home, Path(dataset))
     with guarded():
-        if kind == TaskKind.OBJECT_DETECTION:
-            summary = summarize_detection(Path(dataset), meta.get("label_format"), meta.get("class_names"))
-            st.caption(
-                f"{summary.image_count} images, {summary.object_count} objects ({summary.label_format} annotations)."
-            )
-            paths = detection_datamodule_paths(summary)
-        elif kind == TaskKind.SCALAR_REGRESSION:
-            summary = summarize_scalar(Path(dataset), meta.get("labels_file"))
-            st.caption(f"{summary.image_count} images with a value in {summary.labels_file_name}.")
-            paths = scalar_datamodule_paths(summary)
-        elif kind == TaskKind.CLASSIFICATION:
-            summary = summarize_classification(Path(dataset), meta.get("labels_file"))
-            st.caption(f"{summary.image_count} images in {len(summary.class_names)} classes.")
-            paths = classification_datamodule_paths(summary)
+        found = image_level_files(kind, Path(dataset), meta)
+        if found is not None:  # labels that are no rasters
+            summary, paths, caption = found
+            st.caption(caption)
         elif kind == TaskKind.REGRESSION:  # value rasters pair with the images as masks do
             summary = segmentation_pairing(Path(dataset), meta, read_classes=False)
             paths = datamodule_paths(summary)
@@ -262,7 +250,7 @@ elif detecting:
         key="model_classes_detection",
         help="in the annotations' class order; the background class is added inside the detector",
     )
-elif kind == TaskKind.CLASSIFICATION:
+elif kind in CLASSIFICATION_KINDS:
     default_classes = summary.class_names if summary else ["class 0", "class 1"]
     classes_text = st.text_input(
         "Classes (comma-separated)", ", ".join(default_classes), key="model_classes_image"

@@ -21,6 +21,7 @@ APP_KINDS: dict[TaskKind, str] = {
     TaskKind.OBJECT_DETECTION: "Object annotations (boxes or polygons)",
     TaskKind.SCALAR_REGRESSION: "One value per image (a labels file)",
     TaskKind.CLASSIFICATION: "One class per image (class folders or a labels file)",
+    TaskKind.MULTILABEL_CLASSIFICATION: "Several classes per image (a labels file)",
 }
 
 
@@ -113,18 +114,24 @@ CLASSIFICATION_PRESETS: dict[str, ModelChoice] = {
         backbone="timm_resnet18", band_arg="in_chans", **_CLASSIFICATION
     ),
 }
+_MULTILABEL = {**_CLASSIFICATION, "kind": TaskKind.MULTILABEL_CLASSIFICATION, "loss": "bce"}
+MULTILABEL_PRESETS: dict[str, ModelChoice] = {
+    name: ModelChoice(**{**preset.__dict__, **_MULTILABEL}) for name, preset in CLASSIFICATION_PRESETS.items()
+}
 TASK_PRESETS: dict[TaskKind, dict[str, ModelChoice]] = {
     TaskKind.SEGMENTATION: PRESETS,
     TaskKind.REGRESSION: PIXELWISE_PRESETS,
     TaskKind.OBJECT_DETECTION: DETECTION_PRESETS,
     TaskKind.SCALAR_REGRESSION: SCALAR_PRESETS,
     TaskKind.CLASSIFICATION: CLASSIFICATION_PRESETS,
+    TaskKind.MULTILABEL_CLASSIFICATION: MULTILABEL_PRESETS,
 }
 LOSSES: dict[TaskKind, list[str]] = {
     TaskKind.SEGMENTATION: ["ce", "dice", "focal", "jaccard", "lovasz"],
     TaskKind.REGRESSION: ["mse", "mae", "rmse", "huber"],
     TaskKind.SCALAR_REGRESSION: ["mse", "mae", "rmse", "huber"],
     TaskKind.CLASSIFICATION: ["ce", "bce", "focal"],
+    TaskKind.MULTILABEL_CLASSIFICATION: ["bce", "balanced_bce"],
     TaskKind.OBJECT_DETECTION: [],  # torchvision's detectors bring their own losses
 }
 DETECTION_FRAMEWORKS = ["faster-rcnn", "retinanet", "fcos"]

@@ -182,6 +182,8 @@ def classification_sections(data: DataChoice, model: ModelChoice, train: TrainCh
     if len(data.class_names) < 2:
         raise ConfigError("classification needs at least two classes", hint="name every class")
     init = {**image_data_args(data, train), **_class_args(data), **copy.deepcopy(data.extra)}
+    if model.kind == TaskKind.MULTILABEL_CLASSIFICATION:
+        init["multi_label"] = True
     return init, _encoder_decoder_task(model, data, init, len(data.class_names))
 
 
@@ -254,6 +256,10 @@ CLASSES: dict[TaskKind, tuple[str, str]] = {  # datamodule and task
         "geoft.datamodules.GenericNonGeoClassificationDataModule",
         "geoft.tasks.ClassificationTask",
     ),
+    TaskKind.MULTILABEL_CLASSIFICATION: (
+        "geoft.datamodules.GenericNonGeoClassificationDataModule",
+        "geoft.tasks.MultiLabelClassificationTask",
+    ),
     TaskKind.OBJECT_DETECTION: (
         "geoft.datamodules.GenericObjectDetectionDataModule",
         "geoft.tasks.ObjectDetectionTask",
@@ -267,6 +273,7 @@ BUILDERS: dict[TaskKind, Callable[[DataChoice, ModelChoice, TrainChoice], Sectio
     TaskKind.SEGMENTATION: segmentation_sections,
     TaskKind.REGRESSION: pixelwise_regression_sections,
     TaskKind.CLASSIFICATION: classification_sections,
+    TaskKind.MULTILABEL_CLASSIFICATION: classification_sections,
     TaskKind.OBJECT_DETECTION: detection_sections,
     TaskKind.SCALAR_REGRESSION: scalar_regression_sections,
 }

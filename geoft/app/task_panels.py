@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from geoft.app.classification_data import ClassificationSummary, summarize_classification
-from geoft.app.data_summary import DatasetSummary, default_rgb, save_dataset_meta
+from geoft.app.data_summary import DatasetSummary, dataset_kind, default_rgb, save_dataset_meta
 from geoft.app.data_summary import summarize as summarize_dataset
 from geoft.app.detection_data import DetectionSummary, boxes_preview, summarize_detection
 from geoft.app.imagery import class_colors
@@ -21,6 +21,7 @@ from geoft.app.scalar_data import ScalarSummary, summarize_scalar
 from geoft.app.ui import escape_markdown, guarded
 from geoft.app.widgets import class_legend
 from geoft.errors import ConfigError
+from geoft.task_kinds import TaskKind
 
 FORMAT_NAMES = {
     "vector": "GeoJSON / GeoPackage per chip",
@@ -177,10 +178,12 @@ def scalar_panel(home: Path, root: Path, meta: dict[str, Any]) -> ScalarSummary 
 
 
 def classification_panel(home: Path, root: Path, meta: dict[str, Any]) -> ClassificationSummary | None:
-    """Where the labels come from, images, classes and images per class of a classification dataset."""
+    """Where the labels come from, images, classes and images per class of a (multi-label) classification
+    dataset (an image of several classes counts once in each)."""
     summary = None
     with guarded():
-        summary = summarize_classification(root, meta.get("labels_file"))
+        multi = dataset_kind(meta) == TaskKind.MULTILABEL_CLASSIFICATION
+        summary = summarize_classification(root, meta.get("labels_file"), multi_label=multi)
     if summary is None:
         return None
     _labels_file_choice(summary.labels_files_found, summary.labels_file_name, home, root, meta)

@@ -13,6 +13,7 @@ from rasterio.transform import from_origin
 from geoft.app.classification_data import classification_datamodule_paths, summarize_classification
 from geoft.app.forms import (
     CLASSIFICATION_PRESETS,
+    MULTILABEL_PRESETS,
     DataChoice,
     TrainChoice,
     build_config,
@@ -121,5 +122,64 @@ def test_class_folders_on_the_data_and_model_pages(home: Path):
     assert config["model"]["class_path"] == "geoft.tasks.ClassificationTask"
     assert config["model"]["init_args"]["class_names"] == ["forest", "water"]
     assert config["data"]["init_args"]["train_data_root"].endswith("scenes/train")
+    model.button(key="model_check").click().run()
+    assert not model.exception and "output [2, 2]" in texts(model, "success"), texts(model, "error")
+
+
+def make_multilabel(root: Path) -> Path:
+    """train/ and val/ image folders with a labels file of one or two classes per image."""
+    rows = {
+        "train": ["a,forest", "b,forest,water", "c,water", "d,forest,water"],
+        "val": ["e,water", "f,forest"],
+    }
+    for split, lines in rows.items():
+        for i, line in enumerate(lines):
+            write_chip(root / split / "images" / f"{line.split(',')[0]}.tif", 0, seed=i)
+        (root / split / "labels.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_several_classes_per_image_count_in_each_class_and_train(tmp_path: Path):
+    root = make_multilabel(tmp_path / "tags")
+    single = summarize_classification(root)
+    assert any("multi_label" in p for p in single.problems), single.problems  # two classes, one allowed
+    summary = summarize_classification(root, multi_label=True)
+    assert not summary.problems, summary.problems
+    assert summary.class_counts == {"forest": 4, "water": 4} and summary.image_count == 6
+    data = DataChoice(str(root), classification_datamodule_paths(summary), summary.class_names, HLS)
+    for preset in MULTILABEL_PRESETS.values():
+        config = build_config(data, preset, TrainChoice())
+        assert config["model"]["class_path"] == "geoft.tasks.MultiLabelClassificationTask"
+        assert (
+            config["data"]["init_args"]["multi_label"] is True
+            and config["model"]["init_args"]["loss"] == "bce"
+        )
+        assert config_from_yaml(config_to_yaml(config)) == config
+        assert task_kind_of(config) == TaskKind.MULTILABEL_CLASSIFICATION
+    config = build_config(data, MULTILABEL_PRESETS["ResNet18 (timm) + linear head"], TrainChoice())
+    metrics = fit_two_steps(config, tmp_path)
+    assert {"val/Accuracy", "val/F1_Score", "val/AUROC"} <= set(metrics), sorted(metrics)
+
+
+def test_several_classes_per_image_on_the_data_and_model_pages(home: Path):
+    from tests.app.test_app_task_pages import built_config, labels_radio, page, texts, use_folder
+
+    make_multilabel(home / "data" / "tags")
+    at = page("pages/1_Data.py")
+    use_folder(at, "tags")
+    labels_radio(at).set_value(TaskKind.MULTILABEL_CLASSIFICATION).run()
+    assert not at.exception, at.exception
+    (classes,) = [d.value for d in at.dataframe if "images" in d.value.columns]
+    assert classes["images"].tolist() == [4, 4] and not at.error, texts(at, "error")
+    model = page("pages/2_Model.py", {"geoft_dataset": at.session_state["geoft_dataset"]})
+    assert not model.exception, model.exception
+    assert model.selectbox(key="model_loss_multilabel_classification").options == ["bce", "balanced_bce"]
+    model.selectbox(key="model_preset_multilabel_classification").set_value(
+        "ResNet18 (timm) + linear head"
+    ).run()
+    model.radio(key="model_weights").set_value("None: random weights").run()
+    config = built_config(model)
+    assert config["model"]["class_path"] == "geoft.tasks.MultiLabelClassificationTask"
+    assert config["data"]["init_args"]["train_labels_file"].endswith("tags/train/labels.csv")
     model.button(key="model_check").click().run()
     assert not model.exception and "output [2, 2]" in texts(model, "success"), texts(model, "error")
