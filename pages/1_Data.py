@@ -1,5 +1,5 @@
-"""Data: choose, upload or generate a dataset; say what its labels are (masks, object annotations, one value
-per image); summary, gallery, classes, a check of every file and statistics."""
+"""Data: choose, upload or generate a dataset; say what its labels are (masks, object annotations, value
+rasters, one value or class per image); summary, gallery, classes, a check of every file and statistics."""
 
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from geoft.app.form_choices import APP_KINDS
 from geoft.app.imagery import class_colors, colorize, hex_color, parse_hex, percentile_stretch
 from geoft.app.modality_panel import modality_panel
 from geoft.app.paths import confine, list_subdirs, relative_label
-from geoft.app.task_panels import detection_panel, scalar_panel
+from geoft.app.task_panels import classification_panel, detection_panel, pixel_values_panel, scalar_panel
 from geoft.app.ui import escape_markdown, guarded, remember_dataset, setup_page, upload_limit_caption
 from geoft.app.uploads import dataset_root_of, extract_dataset_zip, safe_filename, save_files
 from geoft.task_kinds import TaskKind
@@ -139,7 +139,13 @@ if picked_kind != kind:
 if picked_kind != TaskKind.SEGMENTATION:
     with guarded():
         folder = confine(dataset, roots, must_exist=True)
-        panel = detection_panel if picked_kind == TaskKind.OBJECT_DETECTION else scalar_panel
+        panel = {
+            TaskKind.OBJECT_DETECTION: detection_panel,
+            TaskKind.SCALAR_REGRESSION: scalar_panel,
+            TaskKind.REGRESSION: pixel_values_panel,
+            TaskKind.CLASSIFICATION: classification_panel,
+            TaskKind.MULTILABEL_CLASSIFICATION: classification_panel,
+        }[picked_kind]
         panel(settings.home, folder, meta)
     st.stop()
 with guarded():

@@ -23,7 +23,6 @@ from geoft.app.data_summary import (
     load_dataset_meta,
     suggested_ignore_index,
 )
-from geoft.app.detection_data import detection_datamodule_paths, summarize_detection
 from geoft.app.forms import (
     APP_KINDS,
     DETECTION_FRAMEWORKS,
@@ -40,7 +39,7 @@ from geoft.app.forms import (
 from geoft.app.fusion_panel import fitting_options, fusion_method, modality_inputs
 from geoft.app.modality_layout import detect_modalities, reads_modalities
 from geoft.app.paths import confine
-from geoft.app.scalar_data import scalar_datamodule_paths, summarize_scalar
+from geoft.app.task_files import CLASSIFICATION_KINDS, image_level_files
 from geoft.app.task_panels import segmentation_pairing
 from geoft.app.ui import guarded, setup_page, upload_limit_caption
 from geoft.app.uploads import copy_upload, safe_filename
@@ -63,16 +62,13 @@ else:
 if dataset:
     meta = load_dataset_meta(ctx.settings.home, Path(dataset))
     with guarded():
-        if kind == TaskKind.OBJECT_DETECTION:
-            summary = summarize_detection(Path(dataset), meta.get("label_format"), meta.get("class_names"))
-            st.caption(
-                f"{summary.image_count} images, {summary.object_count} objects ({summary.label_format} annotations)."
-            )
-            paths = detection_datamodule_paths(summary)
-        elif kind == TaskKind.SCALAR_REGRESSION:
-            summary = summarize_scalar(Path(dataset), meta.get("labels_file"))
-            st.caption(f"{summary.image_count} images with a value in {summary.labels_file_name}.")
-            paths = scalar_datamodule_paths(summary)
+        found = image_level_files(kind, Path(dataset), meta)
+        if found is not None:  # labels that are no rasters
+            summary, paths, caption = found
+            st.caption(caption)
+        elif kind == TaskKind.REGRESSION:  # value rasters pair with the images as masks do
+            summary = segmentation_pairing(Path(dataset), meta, read_classes=False)
+            paths = datamodule_paths(summary)
         else:
             layout = detect_modalities(Path(dataset), meta.get("modalities"))
             layout = layout if layout is not None and reads_modalities(layout, meta) else None
@@ -121,7 +117,7 @@ if detecting:
 else:
     framework = preset.framework
     decoder = c2.selectbox(
-        "Decoder" if kind == TaskKind.SEGMENTATION else "Decoder (before the regression head)",
+        "Decoder" if kind.pixelwise else "Decoder (before the image-level head)",
         decoder_options,
         index=decoder_options.index(preset.decoder) if preset.decoder in decoder_options else 0,
         key=f"model_decoder_{kind.value}",
@@ -232,6 +228,8 @@ if kind == TaskKind.SEGMENTATION:
         f"class {i}" for i in range(max(2, (max(values) + 1) if values else 2))
     ]
     classes_text = st.text_input("Classes (comma-separated)", ", ".join(default_classes), key="model_classes")
+if kind in (TaskKind.SEGMENTATION, TaskKind.REGRESSION):
+    suggested = suggested if kind == TaskKind.SEGMENTATION else meta.get("ignore_index")
     use_ignore = i1.checkbox("Ignore a label value", value=suggested is not None, key="model_use_ignore")
     ignore_index = i2.number_input(
         "Ignored label value",
@@ -241,6 +239,9 @@ if kind == TaskKind.SEGMENTATION:
         help="pixels with this label count in no loss and no metric (e.g. -1 or 255 for 'no data')",
         disabled=not use_ignore,
     )
+if kind == TaskKind.REGRESSION:
+    classes_text = ""
+    st.caption("Predicts one value per pixel from the target rasters (paired as masks are).")
 elif detecting:
     default_classes = summary.class_names if summary else ["object"]
     classes_text = st.text_input(
@@ -249,7 +250,12 @@ elif detecting:
         key="model_classes_detection",
         help="in the annotations' class order; the background class is added inside the detector",
     )
-else:
+elif kind in CLASSIFICATION_KINDS:
+    default_classes = summary.class_names if summary else ["class 0", "class 1"]
+    classes_text = st.text_input(
+        "Classes (comma-separated)", ", ".join(default_classes), key="model_classes_image"
+    )
+elif kind == TaskKind.SCALAR_REGRESSION:
     classes_text = ""
     value_names = summary.value_names if summary and len(summary.value_names) > 1 else None
     st.caption(

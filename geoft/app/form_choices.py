@@ -1,8 +1,9 @@
 """What the Model page's form holds: the model, data and training choices, and the presets per task.
 
 Presets are combinations known to train: Prithvi + UPerNet, Prithvi + UNet and timm ResNet + smp U-Net
-for segmentation; Faster R-CNN on a ResNet or on Prithvi tiny (through the FPN neck the detection factory
-adds) for object detection; Prithvi tiny or a ResNet with a regression head for one value per image.
+for segmentation and for one value per pixel; Faster R-CNN on a ResNet or on Prithvi tiny (through the FPN neck the detection factory
+adds) for object detection; Prithvi tiny or a ResNet with a regression head for one value per image, and with a linear
+classification head for one class per image.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from geoft.task_kinds import TaskKind
 # the kinds of labels the app trains on, as the Data page names them
 APP_KINDS: dict[TaskKind, str] = {
     TaskKind.SEGMENTATION: "Segmentation masks (one class per pixel)",
+    TaskKind.REGRESSION: "Value rasters (one value per pixel)",
     TaskKind.OBJECT_DETECTION: "Object annotations (boxes or polygons)",
     TaskKind.SCALAR_REGRESSION: "One value per image (a labels file)",
+    TaskKind.CLASSIFICATION: "One class per image (class folders or a labels file)",
+    TaskKind.MULTILABEL_CLASSIFICATION: "Several classes per image (a labels file)",
 }
 
 
@@ -85,20 +89,49 @@ DETECTION_PRESETS: dict[str, ModelChoice] = {
     # necks None: the factory adds SelectIndices, ReshapeTokensToImage, the pyramid and the FPN neck
     "Faster R-CNN + Prithvi tiny (FPN neck)": ModelChoice(**_DETECTION),
 }
+_PIXELWISE = {"kind": TaskKind.REGRESSION, "loss": "mse"}
+PIXELWISE_PRESETS: dict[str, ModelChoice] = {
+    "Prithvi tiny + UPerNet (one value per pixel)": ModelChoice(**_PIXELWISE),
+    "ResNet18 (timm) + U-Net (smp, one value per pixel)": ModelChoice(
+        backbone="timm_resnet18", band_arg="in_chans", decoder="smp_Unet", decoder_args={}, **_PIXELWISE
+    ),
+}
 SCALAR_PRESETS: dict[str, ModelChoice] = {
     "Prithvi tiny + regression head": ModelChoice(**_SCALAR),
     "ResNet18 (timm) + regression head": ModelChoice(
         backbone="timm_resnet18", band_arg="in_chans", **_SCALAR
     ),
 }
+_CLASSIFICATION = {
+    "kind": TaskKind.CLASSIFICATION,
+    "decoder": "IdentityDecoder",
+    "decoder_args": {},
+    "loss": "ce",
+}
+CLASSIFICATION_PRESETS: dict[str, ModelChoice] = {
+    "Prithvi tiny + linear head": ModelChoice(**_CLASSIFICATION),
+    "ResNet18 (timm) + linear head": ModelChoice(
+        backbone="timm_resnet18", band_arg="in_chans", **_CLASSIFICATION
+    ),
+}
+_MULTILABEL = {**_CLASSIFICATION, "kind": TaskKind.MULTILABEL_CLASSIFICATION, "loss": "bce"}
+MULTILABEL_PRESETS: dict[str, ModelChoice] = {
+    name: ModelChoice(**{**preset.__dict__, **_MULTILABEL}) for name, preset in CLASSIFICATION_PRESETS.items()
+}
 TASK_PRESETS: dict[TaskKind, dict[str, ModelChoice]] = {
     TaskKind.SEGMENTATION: PRESETS,
+    TaskKind.REGRESSION: PIXELWISE_PRESETS,
     TaskKind.OBJECT_DETECTION: DETECTION_PRESETS,
     TaskKind.SCALAR_REGRESSION: SCALAR_PRESETS,
+    TaskKind.CLASSIFICATION: CLASSIFICATION_PRESETS,
+    TaskKind.MULTILABEL_CLASSIFICATION: MULTILABEL_PRESETS,
 }
 LOSSES: dict[TaskKind, list[str]] = {
     TaskKind.SEGMENTATION: ["ce", "dice", "focal", "jaccard", "lovasz"],
+    TaskKind.REGRESSION: ["mse", "mae", "rmse", "huber"],
     TaskKind.SCALAR_REGRESSION: ["mse", "mae", "rmse", "huber"],
+    TaskKind.CLASSIFICATION: ["ce", "bce", "focal"],
+    TaskKind.MULTILABEL_CLASSIFICATION: ["bce", "balanced_bce"],
     TaskKind.OBJECT_DETECTION: [],  # torchvision's detectors bring their own losses
 }
 DETECTION_FRAMEWORKS = ["faster-rcnn", "retinanet", "fcos"]
@@ -122,6 +155,7 @@ class DataChoice:
     no_data_replace: float | None = None  # value for image nodata pixels (None: they are an error)
     rgb_bands: list[str] | None = None  # red, green, blue (names in ``bands``) for previews
     extra: dict[str, Any] = field(default_factory=dict)
+    # classification: the split folders hold one sub-folder per class, or a labels file (``*_labels_file``)
     # scalar regression: one name per value of a labels-file row (None: one unnamed value)
     value_names: list[str] | None = None
     # several modalities: every band of each modality's files, and the model's bands of each, in order

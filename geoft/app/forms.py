@@ -13,9 +13,12 @@ import yaml
 from geoft.app.config_safety import check_class_paths
 from geoft.app.form_choices import (
     APP_KINDS,
+    CLASSIFICATION_PRESETS,
     DETECTION_FRAMEWORKS,
     DETECTION_PRESETS,
     LOSSES,
+    MULTILABEL_PRESETS,
+    PIXELWISE_PRESETS,
     PRESETS,
     SCALAR_PRESETS,
     TASK_PRESETS,
@@ -35,9 +38,12 @@ from geoft.errors import ConfigError
 
 __all__ = [
     "APP_KINDS",
+    "CLASSIFICATION_PRESETS",
     "DETECTION_FRAMEWORKS",
     "DETECTION_PRESETS",
     "LOSSES",
+    "MULTILABEL_PRESETS",
+    "PIXELWISE_PRESETS",
     "PRESETS",
     "SCALAR_PRESETS",
     "TASK_PRESETS",

@@ -105,7 +105,7 @@ def _lora(model: ModelChoice) -> dict[str, Any]:
 
 
 def encoder_decoder_args(model: ModelChoice, data: DataChoice, num_classes: int | None) -> dict[str, Any]:
-    """``model_args`` for the encoder-decoder factory (segmentation, scalar regression)."""
+    """``model_args`` for the encoder-decoder factory (segmentation, pixel-wise and scalar regression)."""
     args: dict[str, Any] = {
         **backbone_args(model, data),
         "decoder": model.decoder,
@@ -134,6 +134,23 @@ def _common_task_args(model: ModelChoice) -> dict[str, Any]:
     }
 
 
+def _encoder_decoder_task(
+    model: ModelChoice, data: DataChoice, init: dict[str, Any], num_classes: int | None
+) -> dict[str, Any]:
+    """The task of an encoder-decoder model: its ``model_args``, loss, optimizer, classes, RGB bands."""
+    task: dict[str, Any] = {
+        "model_factory": "EncoderDecoderFactory",
+        "model_args": encoder_decoder_args(model, data, num_classes),
+        "loss": model.loss,
+        **_common_task_args(model),
+    }
+    if num_classes is not None:
+        task["class_names"] = list(data.class_names)
+    if "rgb_indices" in init:
+        task["rgb_indices"] = list(init["rgb_indices"])
+    return task
+
+
 def segmentation_sections(data: DataChoice, model: ModelChoice, train: TrainChoice) -> Sections:
     if len(data.class_names) < 2:
         raise ConfigError(
@@ -145,19 +162,29 @@ def segmentation_sections(data: DataChoice, model: ModelChoice, train: TrainChoi
         else multimodal_image_args(data, model, train)
     )
     init = {**images, **_class_args(data), **copy.deepcopy(data.extra)}
-    task: dict[str, Any] = {
-        "model_factory": "EncoderDecoderFactory",
-        "model_args": encoder_decoder_args(model, data, len(data.class_names)),
-        "loss": model.loss,
-        **_common_task_args(model),
-        "class_names": list(data.class_names),
-    }
-    if "rgb_indices" in init:
-        task["rgb_indices"] = list(init["rgb_indices"])
+    task = _encoder_decoder_task(model, data, init, len(data.class_names))
     if data.ignore_index is not None:
         task["ignore_index"] = data.ignore_index
         init["ignore_index"] = data.ignore_index
     return init, task
+
+
+def pixelwise_regression_sections(data: DataChoice, model: ModelChoice, train: TrainChoice) -> Sections:
+    init = {**image_data_args(data, train), **copy.deepcopy(data.extra)}
+    task = _encoder_decoder_task(model, data, init, None)
+    if data.ignore_index is not None:  # target pixels with this value count in no loss and no metric
+        task["ignore_index"] = data.ignore_index
+        init["ignore_index"] = data.ignore_index
+    return init, task
+
+
+def classification_sections(data: DataChoice, model: ModelChoice, train: TrainChoice) -> Sections:
+    if len(data.class_names) < 2:
+        raise ConfigError("classification needs at least two classes", hint="name every class")
+    init = {**image_data_args(data, train), **_class_args(data), **copy.deepcopy(data.extra)}
+    if model.kind == TaskKind.MULTILABEL_CLASSIFICATION:
+        init["multi_label"] = True
+    return init, _encoder_decoder_task(model, data, init, len(data.class_names))
 
 
 def detection_sections(data: DataChoice, model: ModelChoice, train: TrainChoice) -> Sections:
@@ -221,6 +248,18 @@ CLASSES: dict[TaskKind, tuple[str, str]] = {  # datamodule and task
         "geoft.datamodules.GenericNonGeoSegmentationDataModule",
         "geoft.tasks.SemanticSegmentationTask",
     ),
+    TaskKind.REGRESSION: (
+        "geoft.datamodules.GenericNonGeoPixelwiseRegressionDataModule",
+        "geoft.tasks.PixelwiseRegressionTask",
+    ),
+    TaskKind.CLASSIFICATION: (
+        "geoft.datamodules.GenericNonGeoClassificationDataModule",
+        "geoft.tasks.ClassificationTask",
+    ),
+    TaskKind.MULTILABEL_CLASSIFICATION: (
+        "geoft.datamodules.GenericNonGeoClassificationDataModule",
+        "geoft.tasks.MultiLabelClassificationTask",
+    ),
     TaskKind.OBJECT_DETECTION: (
         "geoft.datamodules.GenericObjectDetectionDataModule",
         "geoft.tasks.ObjectDetectionTask",
@@ -232,6 +271,9 @@ CLASSES: dict[TaskKind, tuple[str, str]] = {  # datamodule and task
 }
 BUILDERS: dict[TaskKind, Callable[[DataChoice, ModelChoice, TrainChoice], Sections]] = {
     TaskKind.SEGMENTATION: segmentation_sections,
+    TaskKind.REGRESSION: pixelwise_regression_sections,
+    TaskKind.CLASSIFICATION: classification_sections,
+    TaskKind.MULTILABEL_CLASSIFICATION: classification_sections,
     TaskKind.OBJECT_DETECTION: detection_sections,
     TaskKind.SCALAR_REGRESSION: scalar_regression_sections,
 }

@@ -1,5 +1,5 @@
 """Which of a run's metrics the Runs page shows first, whatever its task: IoU for segmentation, mAP for
-object detection, RMSE/MAE/R² for scalar regression; and per-class AP of detection runs."""
+object detection, RMSE/MAE/R² for pixel-wise and scalar regression; and per-class AP of detection runs."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The Data page's panels for object annotations and for one value per image (Streamlit; the reading is
-:mod:`geoft.app.detection_data` and :mod:`geoft.app.scalar_data`, tested without Streamlit)."""
+"""The Data page's panels for object annotations, one value per image and one value per pixel (Streamlit;
+the reading is :mod:`geoft.app.detection_data`, :mod:`geoft.app.scalar_data` and
+:mod:`geoft.app.pixelwise_data`, tested without Streamlit)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,17 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from geoft.app.data_summary import DatasetSummary, default_rgb, save_dataset_meta, summarize
+from geoft.app.classification_data import ClassificationSummary, summarize_classification
+from geoft.app.data_summary import DatasetSummary, dataset_kind, default_rgb, save_dataset_meta
+from geoft.app.data_summary import summarize as summarize_dataset
 from geoft.app.detection_data import DetectionSummary, boxes_preview, summarize_detection
 from geoft.app.imagery import class_colors
+from geoft.app.pixelwise_data import summarize_pixel_values
 from geoft.app.scalar_data import ScalarSummary, summarize_scalar
 from geoft.app.ui import escape_markdown, guarded
 from geoft.app.widgets import class_legend
 from geoft.errors import ConfigError
+from geoft.task_kinds import TaskKind
 
 FORMAT_NAMES = {
     "vector": "GeoJSON / GeoPackage per chip",
@@ -56,6 +61,16 @@ def _saved_choice(
         with guarded():
             save_dataset_meta(home, root, {**meta, meta_key: picked})
             st.rerun()
+
+
+def _labels_file_choice(
+    found: list[str], chosen: str | None, home: Path, root: Path, meta: dict[str, Any]
+) -> bool:
+    """A choice among several labels files (saved with the dataset); False when there is one or none."""
+    if len(found) < 2:
+        return False
+    _saved_choice("Labels file", found, chosen, "labels_file", home, root, meta)
+    return True
 
 
 def detection_panel(home: Path, root: Path, meta: dict[str, Any]) -> DetectionSummary | None:
@@ -138,17 +153,7 @@ def scalar_panel(home: Path, root: Path, meta: dict[str, Any]) -> ScalarSummary 
         summary = summarize_scalar(root, meta.get("labels_file"))
     if summary is None:
         return None
-    if len(summary.labels_files_found) > 1:
-        _saved_choice(
-            "Labels file",
-            summary.labels_files_found,
-            summary.labels_file_name,
-            "labels_file",
-            home,
-            root,
-            meta,
-        )
-    elif summary.labels_file_name:
+    if not _labels_file_choice(summary.labels_files_found, summary.labels_file_name, home, root, meta):
         st.caption(f"Labels file: `{summary.labels_file_name}` in each split folder.")
     _problems(root, summary.problems, summary.warnings)
     low, high = summary.value_range or (None, None)
@@ -172,8 +177,43 @@ def scalar_panel(home: Path, root: Path, meta: dict[str, Any]) -> ScalarSummary 
     return summary
 
 
-def segmentation_pairing(root: Path, meta: dict[str, Any]) -> DatasetSummary:
-    """The Model page's image and label suffixes (as on the Data page) and the pairs they give."""
+def classification_panel(home: Path, root: Path, meta: dict[str, Any]) -> ClassificationSummary | None:
+    """Where the labels come from, images, classes and images per class of a (multi-label) classification
+    dataset (an image of several classes counts once in each)."""
+    summary = None
+    with guarded():
+        multi = dataset_kind(meta) == TaskKind.MULTILABEL_CLASSIFICATION
+        summary = summarize_classification(root, meta.get("labels_file"), multi_label=multi)
+    if summary is None:
+        return None
+    _labels_file_choice(summary.labels_files_found, summary.labels_file_name, home, root, meta)
+    by_file = any(s.labels_file for s in summary.splits)
+    st.caption(
+        f"Labels: `{summary.labels_file_name}` in each split folder."
+        if by_file
+        else "Labels: one sub-folder per class in each split folder."
+    )
+    _problems(root, summary.problems, summary.warnings)
+    c = st.columns(4)
+    c[0].metric("Images", summary.image_count)
+    c[1].metric("Classes", len(summary.class_names))
+    c[2].metric("Smallest class", min(summary.class_counts.values(), default=0))
+    c[3].metric("Size", f"{summary.size[0]}×{summary.size[1]}" if summary.size else "-")
+    st.markdown("**Splits:** " + ", ".join(f"{name} {count}" for name, count in summary.split_sizes.items()))
+    st.subheader("Classes")
+    counts = summary.class_counts
+    st.dataframe(pd.DataFrame({"class": list(counts), "images": list(counts.values())}), hide_index=True)
+    return summary
+
+
+def segmentation_pairing(root: Path, meta: dict[str, Any], read_classes: bool = True) -> DatasetSummary:
+    """The Model page's image and label suffixes (as on the Data page) and the pairs they give;
+    ``read_classes=False`` for value rasters, whose pixels are no class indices."""
+    reads = 64 if read_classes else 0
+
+    def summarize(root: Path, image_suffix: str | None, label_suffix: str | None) -> DatasetSummary:
+        return summarize_dataset(root, reads, image_suffix=image_suffix, label_suffix=label_suffix)
+
     detected = summarize(root, image_suffix=meta.get("image_suffix"), label_suffix=meta.get("label_suffix"))
     s1, s2 = st.columns(2)
     image_suffix = s1.text_input(
@@ -183,4 +223,46 @@ def segmentation_pairing(root: Path, meta: dict[str, Any]) -> DatasetSummary:
     same = (image_suffix, label_suffix) == (detected.pairing.image_suffix, detected.pairing.label_suffix)
     summary = detected if same else summarize(root, image_suffix=image_suffix, label_suffix=label_suffix)
     st.caption(summary.pairing.explain() + f" {summary.chip_count} pairs.")
+    return summary
+
+
+def pixel_values_panel(home: Path, root: Path, meta: dict[str, Any]) -> DatasetSummary | None:
+    """Pairing, counts, value range and histogram of a pixel-wise regression dataset."""
+    summary = None
+    with guarded():
+        # the class histogram of masks does not apply: value rasters are read below
+        summary = summarize_dataset(
+            root,
+            max_label_reads=0,
+            image_suffix=meta.get("image_suffix"),
+            label_suffix=meta.get("label_suffix"),
+        )
+    if summary is None:
+        return None
+    st.caption(summary.pairing.explain())
+    values = summarize_pixel_values(summary)
+    warnings = [w for w in summary.warnings if not w.startswith("class histogram")]
+    if values.rasters_read < values.rasters_total:
+        warnings.append(
+            f"values from a sample of {values.rasters_read} of {values.rasters_total} target rasters"
+        )
+    if values.missing_pixels:
+        warnings.append(
+            f"{values.missing_pixels} target pixels are NaN or nodata: tick 'Ignore a label value' on the "
+            "Model page so they count in no loss and no metric"
+        )
+    _problems(root, summary.problems + values.problems, warnings)
+    c = st.columns(5)
+    c[0].metric("Image/target pairs", summary.chip_count)
+    c[1].metric("Minimum", "-" if values.low is None else f"{values.low:.4g}")
+    c[2].metric("Maximum", "-" if values.high is None else f"{values.high:.4g}")
+    c[3].metric("Mean", "-" if values.mean is None else f"{values.mean:.4g}")
+    c[4].metric("Size", f"{summary.size[0]}×{summary.size[1]}" if summary.size else "-")
+    st.markdown(
+        f"**CRS:** `{summary.crs or 'none'}` · **Missing target pixels (NaN/nodata):** {values.missing_pixels}"
+    )
+    if values.counts:
+        st.caption("Distribution of the target values (pixels)")
+        mids = [f"{(a + b) / 2:.3g}" for a, b in zip(values.edges[:-1], values.edges[1:])]
+        st.bar_chart(pd.Series(values.counts, index=mids, name="pixels"))
     return summary
