@@ -55,9 +55,23 @@ def sen1floods11_tiles(real_data: Path, tmp_path: Path) -> Path:
     return cut_sen1floods11_tiles(real_data, tmp_path / "sen1floods11_tiles")
 
 
-# make test hands whole files to two workers in collection order (xdist --dist loadfile). The load
-# test is the longest file (about 3.5 minutes); collected last it ran alone at the end, so it goes first.
-LONGEST_FIRST = ("tests/browser/test_browser_load.py",)
+# make test hands whole files to two workers in collection order (xdist --dist loadfile). Collected in
+# their usual order, a long file handed out late ran alone at the end; the longest files go first
+# (longest first, as measured with --durations), so the two workers finish close together.
+LONGEST_FIRST = (
+    "tests/browser/test_browser_load.py",  # beside it, a file without a browser: its pages are its own
+    "tests/tasks/test_task_detection_quality.py",
+    "tests/browser/test_browser_real_journey.py",
+    "tests/browser/test_browser_detection.py",
+    "tests/browser/test_browser_reliability.py",
+    "tests/browser/test_browser_demo.py",
+    "tests/tasks/test_task_teach_app_real.py",
+    "tests/browser/test_browser_sweep.py",
+    "tests/browser/test_browser_pages.py",
+    "tests/app/test_app_task_pages.py",
+    "tests/tasks/test_task_drawn_labels_real.py",
+    "tests/scaleout/test_scaleout_ddp_cpu.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -14,10 +14,12 @@ PAGES = [
     ("Train", "train", "No runs yet."),
     ("Runs", "runs", "No runs yet."),
     ("Predict", "predict", "No trained run with a checkpoint yet"),
+    ("Similar", "similar", "No trained run with a checkpoint yet"),
+    ("Teach", "teach", "Path of the GeoTIFF"),
 ]
 
 
-def test_every_page_renders_offline(page_and_traffic, shoot, settle):
+def test_every_page_renders_offline(page_and_traffic, shoot, settle, publish):
     page, traffic, server = page_and_traffic
     for path, name, marker in PAGES:
         page.goto(f"{server.url}/{path}")
@@ -28,6 +30,8 @@ def test_every_page_renders_offline(page_and_traffic, shoot, settle):
         shoot(page, f"page-{name}")
     assert traffic.external == [], traffic.external
     assert traffic.local_count > 10
+    # the Model page's picture is the one with the demo dataset chosen (test_data_page_with_demo_dataset)
+    publish(*(f"page-{name}" for _, name, _ in PAGES if name != "model"))
 
 
 def test_data_page_with_demo_dataset(page_and_traffic, shoot, settle, publish):
