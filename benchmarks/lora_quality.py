@@ -41,6 +41,7 @@ from benchmarks.precision_real import (  # noqa: E402
     quiet_trainer,
     real_data_root,
     sen1floods11_datamodule,
+    water_task,
 )
 from benchmarks.scenes import cut_into_quadrant_tiles  # noqa: E402
 
@@ -70,7 +71,7 @@ def pretrain_encoder(tiles: Path, out: Path, epochs: int, seed: int = 0) -> tupl
         lr=1e-3,
         optimizer="AdamW",
         scheduler="WarmupCosine",
-        # total_iters given: ReconstructionTask counts a step schedule's length in epochs
+        # the schedule's length in steps, as the fine-tuning runs count theirs
         scheduler_hparams={
             "warmup_iters": min(12, STEPS_PER_EPOCH * epochs - 1),
             "total_iters": STEPS_PER_EPOCH * epochs,
@@ -89,7 +90,6 @@ def fine_tune(tiles: Path, mode: str, encoder: Path | None, seed: int, epochs: i
     import torch
 
     from geoft.models.peft import parameter_counts
-    from geoft.tasks import SemanticSegmentationTask
 
     lightning.seed_everything(seed, verbose=False)
     model_args: dict[str, Any] = {
@@ -97,26 +97,12 @@ def fine_tune(tiles: Path, mode: str, encoder: Path | None, seed: int, epochs: i
         "backbone_pretrained": False,
         "backbone_bands": USED_BANDS,
         "backbone_img_size": TILE,
-        "decoder": "UperNetDecoder",
-        "decoder_channels": 64,
-        "num_classes": 2,
     }
     if encoder is not None:
         model_args.update(backbone_ckpt_path=str(encoder), backbone_pretrained_bands=USED_BANDS)
     if mode == "lora":
         model_args["peft_config"] = LORA
-    task = SemanticSegmentationTask(
-        model_factory="EncoderDecoderFactory",
-        model_args=model_args,
-        loss="ce",
-        ignore_index=-1,
-        class_names=["not_water", "water"],
-        optimizer="AdamW",
-        lr=1e-3,
-        scheduler="WarmupCosine",
-        scheduler_hparams={"warmup_iters": min(12, STEPS_PER_EPOCH * epochs - 1), "interval": "step"},
-        freeze_backbone=mode == "frozen",
-    )
+    task = water_task(model_args, epochs, freeze_backbone=mode == "frozen")
     trainable, frozen = parameter_counts(task.model)
     datamodule = sen1floods11_datamodule(tiles, tiles / "stats")
     trainer = quiet_trainer(epochs, "32-true")

@@ -93,7 +93,7 @@ def quiet_trainer(epochs: int, precision: str) -> Any:
     )
 
 
-def water_task(model_args: dict[str, Any], epochs: int) -> Any:
+def water_task(model_args: dict[str, Any], epochs: int, freeze_backbone: bool = False) -> Any:
     """The water segmentation task of these benchmarks around ``model_args`` (6 steps per epoch)."""
     from geoft.tasks import SemanticSegmentationTask
 
@@ -107,6 +107,7 @@ def water_task(model_args: dict[str, Any], epochs: int) -> Any:
         lr=1e-3,
         scheduler="WarmupCosine",
         scheduler_hparams={"warmup_iters": min(12, 6 * epochs - 1), "interval": "step"},  # 6 steps/epoch
+        freeze_backbone=freeze_backbone,
     )
 
 
