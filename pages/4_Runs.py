@@ -9,7 +9,7 @@ from geoft.app.jobs import checkpoint_sizes
 from geoft.app.owners import owner_label
 from geoft.app.progress import best_and_last, find_metrics_file, format_duration, read_metrics
 from geoft.app.run_views import confusion_heatmap, confusion_long, worst_chips_gallery
-from geoft.app.sweep_jobs import is_sweep
+from geoft.app.sweep_command import is_sweep
 from geoft.app.sweep_panel import sweep_view
 from geoft.app.task_metrics import per_class_ap, run_task_kind, table_metrics
 from geoft.app.ui import guarded, setup_page

@@ -41,6 +41,7 @@ from geoft.app.run_store import (
     RunStore,
     new_run_id,
 )
+from geoft.app.sweep_command import geoft_sweep_command, is_sweep
 from geoft.errors import ConfigError
 from geoft.runs.folder import RunDir
 
@@ -48,9 +49,7 @@ CommandFactory = Callable[[RunRecord], list[str]]
 
 
 def job_command(run: RunRecord) -> list[str]:
-    """A sweep job's ``geoft sweep`` (:mod:`geoft.app.sweep_jobs`), else ``geoft fit``."""
-    from geoft.app.sweep_jobs import geoft_sweep_command, is_sweep
-
+    """A sweep job's ``geoft sweep`` (:mod:`geoft.app.sweep_command`), else ``geoft fit``."""
     return geoft_sweep_command(run) if is_sweep(run) else geoft_fit_command(run)
 
 

@@ -7,32 +7,31 @@ ends ``study.optimize``). Its run folder holds the submitted config, ``space.yam
 number of trials and epochs per trial) and the study's journal (``study.journal``, study name = run id);
 the trials' run folders are ``trial-NNNN/`` inside it, since a sweep's trials go to
 ``<runs root>/<study name>/``. Trials are read from the study (:mod:`geoft.app.sweep_results`) rather than
-added as rows of their own, so the queue never sees two jobs where one process trains.
+added as rows of their own, so the queue never sees two jobs where one process trains. The job's files and
+its command, which the queue needs, are in :mod:`geoft.app.sweep_command`.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from geoft.app.run_store import RunRecord
+from geoft.app.sweep_command import (
+    SPACE_FILE,
+    SWEEP_FILE,
+    SWEEP_TAG,
+)
 from geoft.errors import ConfigError
 from geoft.sweeps.space import Parameter, check_space, parse_space
 
 if TYPE_CHECKING:
     from geoft.app.jobs import JobRunner
 
-SWEEP_TAG = "sweep"
-SPACE_FILE = "space.yaml"
-SWEEP_FILE = "sweep.json"
-JOURNAL_FILE = "study.journal"
-BEST_FILE = "best.yaml"
 WHERE = "the sweep space"
 
 LR = "model.init_args.lr"
@@ -42,31 +41,6 @@ DECODER = "model.init_args.model_args.decoder"
 LORA_RANK = "model.init_args.model_args.peft_config.peft_config_kwargs.r"
 FREEZE_BACKBONE = "model.init_args.freeze_backbone"
 FREEZE_DECODER = "model.init_args.freeze_decoder"
-
-
-def is_sweep(run: RunRecord) -> bool:
-    return SWEEP_TAG in run.tags
-
-
-def journal_path(run: RunRecord) -> Path:
-    return run.run_dir / JOURNAL_FILE
-
-
-def sweep_settings(run: RunRecord) -> dict[str, Any]:
-    """``{"trials": N, "max_epochs": E or None}`` of a sweep job."""
-    return json.loads((run.run_dir / SWEEP_FILE).read_text())
-
-
-def geoft_sweep_command(run: RunRecord) -> list[str]:
-    """``geoft sweep`` on the job's folder; a resumed sweep loads its study and runs its trials again."""
-    settings = sweep_settings(run)
-    argv = [sys.executable, "-m", "geoft.cli", "sweep", "-c", str(run.submitted_config_path)]
-    argv += ["--space", str(run.run_dir / SPACE_FILE), "--trials", str(settings["trials"])]
-    argv += ["--study_name", run.id, "--storage", str(journal_path(run))]
-    argv += ["--best_config", str(run.run_dir / BEST_FILE)]
-    if settings.get("max_epochs"):
-        argv += ["--max_epochs", str(settings["max_epochs"])]
-    return argv
 
 
 def _numbers(text: str, label: str) -> list[int]:

@@ -12,7 +12,7 @@ import pandas as pd
 import yaml
 
 from geoft.app.run_store import RunRecord
-from geoft.app.sweep_jobs import journal_path
+from geoft.app.sweep_command import journal_path
 from geoft.sweeps.space import apply
 from geoft.sweeps.study import open_storage
 

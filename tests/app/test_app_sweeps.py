@@ -18,14 +18,13 @@ from geoft.app.owners import Actor
 from geoft.app.processes import pid_alive, process_start_ticks
 from geoft.app.run_store import COMPLETED, QUEUED, RUNNING, STOPPED, RunStore
 from geoft.app.run_views import confusion_long
+from geoft.app.sweep_command import is_sweep, journal_path
 from geoft.app.sweep_jobs import (
     BATCH_SIZE,
     FREEZE_BACKBONE,
     LR,
     SpaceForm,
     checked_space,
-    is_sweep,
-    journal_path,
     submit_sweep,
 )
 from geoft.app.sweep_results import best_config, load_results, parallel_frame
