@@ -23,6 +23,7 @@ from geoft.app.data_summary import (
     load_dataset_meta,
     suggested_ignore_index,
 )
+from geoft.app.form_from_config import apply_form, fill_form, loaded_caption, widget_fill
 from geoft.app.forms import (
     APP_KINDS,
     DETECTION_FRAMEWORKS,
@@ -49,6 +50,7 @@ from geoft.task_kinds import TaskKind
 ctx = setup_page("Model")
 st.title("Model")
 roots = list(ctx.settings.allowed_roots)
+st.session_state.update(st.session_state.pop("model_fill_pending", {}))  # an uploaded config's values
 
 
 backbones, necks, decoders = st.cache_data(show_spinner=False)(registry_names)()
@@ -276,8 +278,10 @@ no_data_replace = i4.number_input(
 
 st.subheader("Training")
 c3, c4, c5, c6 = st.columns(4)
-freeze_backbone = c3.checkbox("Freeze backbone", value=preset.freeze_backbone)
-freeze_decoder = c3.checkbox("Freeze necks" if detecting else "Freeze decoder", value=False)
+freeze_backbone = c3.checkbox("Freeze backbone", value=preset.freeze_backbone, key="model_freeze_backbone")
+freeze_decoder = c3.checkbox(
+    "Freeze necks" if detecting else "Freeze decoder", value=False, key="model_freeze_decoder"
+)
 lora = (
     False
     if detecting  # the detection factory has no adapters
@@ -295,50 +299,78 @@ loss = (
     if LOSSES[kind]
     else ""
 )
-optimizer = c5.selectbox("Optimizer", ["AdamW", "Adam", "SGD"], key="model_opt")
+optimizers = ["AdamW", "Adam", "SGD"]
+optimizer = c5.selectbox("Optimizer", optimizers, key="model_opt")
 lr = c6.number_input("Learning rate", value=preset.lr, format="%.5f", key="model_lr")
 
 config = None
-with guarded():
-    model = ModelChoice(
-        backbone=backbone,
-        necks=None if auto_necks else [preset_necks.get(n, {"name": n}) for n in neck_chain],
-        band_arg=band_argument(backbone),
-        decoder=decoder,
-        decoder_args=dict(preset.decoder_args) if decoder == preset.decoder else {},
-        head_dropout=float(head_dropout),
-        backbone_pretrained=pretrained,
-        backbone_args=backbone_args,
-        freeze_backbone=freeze_backbone,
-        freeze_decoder=freeze_decoder,
-        lora_rank=int(lora_rank) if lora else None,
-        lora_alpha=int(lora_alpha),
-        loss=loss,
-        optimizer=optimizer,
-        lr=float(lr),
-        kind=kind,
-        framework=framework,
-        framework_args=dict(preset.framework_args),
-        anchor_sizes=preset.anchor_sizes,
-        fusion=modalities.fusion if modalities else None,
-    )
-    means, stds = band_statistics(meta.get("statistics"), dataset_bands, bands)
-    data = DataChoice(
-        root=str(dataset or ""),
-        paths=paths,
-        class_names=[c.strip() for c in classes_text.split(",") if c.strip()],
-        bands=bands,
-        dataset_bands=dataset_bands,
-        means=means,
-        stds=stds,
-        ignore_index=int(ignore_index) if use_ignore else None,
-        no_data_replace=float(no_data_replace) if replace_nodata else None,
-        rgb_bands=rgb,
-        value_names=value_names,
-        modality_bands=modalities.bands if modalities else None,
-        modality_dataset_bands=modalities.dataset_bands if modalities else None,
-    )
-    config = build_config(data, model, TrainChoice())
+loaded = st.session_state.get("model_loaded")  # a config file filled the form: it is the base
+if loaded is not None:
+    with guarded():
+        config = apply_form(
+            loaded["config"],
+            loaded["shown"],
+            {
+                "backbone": backbone,
+                "decoder": decoder,
+                "necks": None if auto_necks else list(neck_chain),
+                "head_dropout": float(head_dropout),
+                "backbone_pretrained": pretrained
+                if weights in (weight_options[0], weight_options[-1])
+                else None,
+                "lora_rank": int(lora_rank) if lora else None,
+                "lora_alpha": int(lora_alpha),
+                "loss": loss,
+                "optimizer": optimizer,
+                "lr": float(lr),
+                "freeze_backbone": freeze_backbone,
+                "freeze_decoder": freeze_decoder,
+                "class_names": [c.strip() for c in classes_text.split(",") if c.strip()],
+                "ignore_index": int(ignore_index) if use_ignore else None,
+            },
+        )
+    st.caption(loaded["caption"])
+else:  # the config is built from the form alone
+    with guarded():
+        model = ModelChoice(
+            backbone=backbone,
+            necks=None if auto_necks else [preset_necks.get(n, {"name": n}) for n in neck_chain],
+            band_arg=band_argument(backbone),
+            decoder=decoder,
+            decoder_args=dict(preset.decoder_args) if decoder == preset.decoder else {},
+            head_dropout=float(head_dropout),
+            backbone_pretrained=pretrained,
+            backbone_args=backbone_args,
+            freeze_backbone=freeze_backbone,
+            freeze_decoder=freeze_decoder,
+            lora_rank=int(lora_rank) if lora else None,
+            lora_alpha=int(lora_alpha),
+            loss=loss,
+            optimizer=optimizer,
+            lr=float(lr),
+            kind=kind,
+            framework=framework,
+            framework_args=dict(preset.framework_args),
+            anchor_sizes=preset.anchor_sizes,
+            fusion=modalities.fusion if modalities else None,
+        )
+        means, stds = band_statistics(meta.get("statistics"), dataset_bands, bands)
+        data = DataChoice(
+            root=str(dataset or ""),
+            paths=paths,
+            class_names=[c.strip() for c in classes_text.split(",") if c.strip()],
+            bands=bands,
+            dataset_bands=dataset_bands,
+            means=means,
+            stds=stds,
+            ignore_index=int(ignore_index) if use_ignore else None,
+            no_data_replace=float(no_data_replace) if replace_nodata else None,
+            rgb_bands=rgb,
+            value_names=value_names,
+            modality_bands=modalities.bands if modalities else None,
+            modality_dataset_bands=modalities.dataset_bands if modalities else None,
+        )
+        config = build_config(data, model, TrainChoice())
 
 if config is not None:
     b1, b2 = st.columns(2)
@@ -373,12 +405,44 @@ uploaded = st.file_uploader("Upload a YAML config instead", type=["yaml", "yml"]
 upload_limit_caption()
 if uploaded is not None:
     with guarded():
-        candidate = config_from_yaml(uploaded.getvalue())
-        if show_check(candidate, roots):
-            config = candidate
+        if (loaded or {}).get("source") != (uploaded.name, uploaded.size):
+            fill = fill_form(config_from_yaml(uploaded.getvalue()))
+            fill_kind = fill.kind or kind
+            if dataset and fill_kind != kind:
+                st.warning(f"{uploaded.name} is a {fill_kind.value} config; the dataset is {kind.value}.")
+            preset_key = f"model_preset_{fill_kind.value}"
+            widgets = widget_fill(
+                fill,
+                fill_kind,
+                st.session_state.get(preset_key) or next(iter(TASK_PRESETS[fill_kind])),
+                {
+                    "backbone": backbone_options,
+                    "decoder": decoder_options,
+                    "necks": sorted(set(necks) | set(preset_necks)),
+                    "loss": LOSSES[fill_kind],
+                    "optimizer": optimizers,
+                },
+                weight_options,
+            )
+            # widgets drawn in this run cannot change: their values are set at the top of the next run
+            st.session_state["model_fill_pending"] = {
+                **widgets.state,
+                **({} if dataset else {"model_task": fill_kind}),
+            }
+            st.session_state["model_loaded"] = {
+                "source": (uploaded.name, uploaded.size),
+                "config": fill.config,
+                "shown": widgets.shown,
+                "caption": loaded_caption(uploaded.name, fill, widgets),
+            }
+            st.rerun()
+        if config is not None and show_check(config, roots):
             st.session_state["geoft_config"] = config
             st.session_state.pop("geoft_config_dataset", None)
             st.success("Uploaded config checked and selected for training.")
+elif loaded is not None:  # the file was removed: the form builds the config again
+    st.session_state.pop("model_loaded")
+    st.rerun()
 if config is not None:
     text = config_to_yaml(config)
     st.code(text, language="yaml")

@@ -49,6 +49,7 @@ class FormFill:
 
     kind: TaskKind | None
     values: dict[str, Any]
+    config: dict[str, Any]  # the loaded config, the base the form's edits apply to
     kept: list[str] = field(default_factory=list)  # dotted keys kept from the file, not in the form
 
 
@@ -84,7 +85,7 @@ def fill_form(config: dict[str, Any]) -> FormFill:
     values["necks"] = None if necks is None else [n.get("name") if isinstance(n, dict) else n for n in necks]
     if values["class_names"] is None:
         values["class_names"] = copy.deepcopy(_get(config, FIELDS["class_names"][1]))
-    return FormFill(kind=task_kind_of(config), values=values, kept=_kept_keys(config))
+    return FormFill(task_kind_of(config), values, copy.deepcopy(config), _kept_keys(config))
 
 
 def _kept_keys(config: dict[str, Any]) -> list[str]:
@@ -116,7 +117,9 @@ def apply_form(base: dict[str, Any], filled: dict[str, Any], current: dict[str, 
     """``base`` with the form fields the user changed (``current`` differs from ``filled``) written in."""
     config = copy.deepcopy(base)
     for name, paths in FIELDS.items():
-        if name not in current or current[name] == filled.get(name):
+        if name not in current or name not in filled or current[name] == filled[name]:
+            continue
+        if name == "lora_alpha" and not current.get("lora_rank"):
             continue
         value = copy.deepcopy(current[name])
         if name == "necks" and value is not None:  # a neck the file had keeps its arguments
@@ -137,3 +140,93 @@ def apply_form(base: dict[str, Any], filled: dict[str, Any], current: dict[str, 
                 if _get(config, (*section, "num_classes")) is not None:
                     _set(config, (*section, "num_classes"), len(value))
     return config
+
+
+@dataclass
+class WidgetFill:
+    """The Model page's widget values of a :class:`FormFill`: ``state`` by widget key, ``shown`` the form
+    values those widgets will hold (what edits are compared against), ``hidden`` fields no widget can show."""
+
+    state: dict[str, Any]
+    shown: dict[str, Any]
+    hidden: list[str]
+
+
+def widget_fill(
+    fill: FormFill,
+    kind: TaskKind,
+    preset_name: str,
+    options: dict[str, list[str]],
+    weight_options: list[str],
+) -> WidgetFill:
+    """Widget keys of the Model page (as it names them for ``kind`` and ``preset_name``) set to ``fill``'s
+    values; ``options`` are the page's choices per field (backbone, decoder, necks, loss, optimizer)."""
+    v, state, shown, hidden = fill.values, {}, {}, []
+
+    def show(name: str, key: str, value: Any, widget_value: Any = None) -> None:
+        state[key] = value if widget_value is None else widget_value
+        shown[name] = value
+
+    if v["backbone"] in options["backbone"]:
+        show("backbone", f"model_backbone_{preset_name}", v["backbone"])
+        state["model_timm"] = ""
+    elif v["backbone"]:
+        show("backbone", "model_timm", v["backbone"])
+    if v["decoder"] in options["decoder"]:
+        show("decoder", f"model_decoder_{kind.value}", v["decoder"])
+    if v["necks"] is None or all(n in options["necks"] for n in v["necks"]):
+        state[f"model_auto_necks_{preset_name}"] = v["necks"] is None
+        if v["necks"] is not None:
+            state[f"model_necks_{preset_name}"] = list(v["necks"])
+        shown["necks"] = v["necks"]
+    show("head_dropout", "model_head_dropout", float(v["head_dropout"] or 0.0))
+    if (
+        v["backbone_pretrained"] is not None
+        or "model.init_args.model_args.backbone_ckpt_path" not in fill.kept
+    ):
+        show(
+            "backbone_pretrained",
+            "model_weights",
+            bool(v["backbone_pretrained"]),
+            weight_options[0] if v["backbone_pretrained"] else weight_options[-1],
+        )
+    state["model_lora"] = bool(v["lora_rank"])
+    shown["lora_rank"] = int(v["lora_rank"]) if v["lora_rank"] else None
+    state["model_lora_rank"] = int(v["lora_rank"] or 8)
+    show("lora_alpha", "model_lora_alpha", int(v["lora_alpha"] or 16))
+    if v["loss"] in options["loss"]:
+        show("loss", f"model_loss_{kind.value}", v["loss"])
+    if v["optimizer"] in options["optimizer"]:
+        show("optimizer", "model_opt", v["optimizer"])
+    if isinstance(v["lr"], (int, float)):
+        show("lr", "model_lr", float(v["lr"]))
+    show("freeze_backbone", "model_freeze_backbone", bool(v["freeze_backbone"]))
+    show("freeze_decoder", "model_freeze_decoder", bool(v["freeze_decoder"]))
+    classes_key = CLASSES_KEYS.get(kind)
+    if classes_key and v["class_names"]:
+        show("class_names", classes_key, list(v["class_names"]), ", ".join(map(str, v["class_names"])))
+    if kind in (TaskKind.SEGMENTATION, TaskKind.REGRESSION):
+        state["model_use_ignore"] = v["ignore_index"] is not None
+        if v["ignore_index"] is not None:
+            state["model_ignore_index"] = int(v["ignore_index"])
+        shown["ignore_index"] = v["ignore_index"]
+    hidden = [name for name in FIELDS if name not in shown and v.get(name) is not None]
+    return WidgetFill(state=state, shown=shown, hidden=hidden)
+
+
+# the classes' text input of each kind on the Model page
+CLASSES_KEYS = {
+    TaskKind.SEGMENTATION: "model_classes",
+    TaskKind.OBJECT_DETECTION: "model_classes_detection",
+    TaskKind.CLASSIFICATION: "model_classes_image",
+    TaskKind.MULTILABEL_CLASSIFICATION: "model_classes_image",
+}
+
+
+def loaded_caption(name: str, fill: FormFill, widgets: WidgetFill) -> str:
+    """The page's line under the form: which file filled it and what stayed outside the form."""
+    outside = fill.kept + [".".join(FIELDS[f][0]) for f in widgets.hidden]
+    text = f"The form shows {name}; unchanged fields keep the file's values."
+    if outside:
+        text += " Kept from the file, not in the form: " + ", ".join(outside) + "."
+    return text + " Epochs, batch size and precision are set on the Train page."
