@@ -45,6 +45,7 @@ from geoft.app.task_panels import segmentation_pairing
 from geoft.app.ui import guarded, setup_page, upload_limit_caption
 from geoft.app.uploads import copy_upload, safe_filename
 from geoft.app.widgets import show_check
+from geoft.errors import ConfigError
 from geoft.task_kinds import TaskKind
 
 ctx = setup_page("Model")
@@ -409,7 +410,10 @@ if uploaded is not None:
             fill = fill_form(config_from_yaml(uploaded.getvalue()))
             fill_kind = fill.kind or kind
             if dataset and fill_kind != kind:
-                st.warning(f"{uploaded.name} is a {fill_kind.value} config; the dataset is {kind.value}.")
+                raise ConfigError(
+                    f"{uploaded.name} is a {fill_kind.value} config, the dataset chosen is {kind.value}",
+                    hint="upload a config of the dataset's task, or choose its dataset on the Data page",
+                )
             preset_key = f"model_preset_{fill_kind.value}"
             widgets = widget_fill(
                 fill,

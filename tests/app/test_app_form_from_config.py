@@ -177,3 +177,20 @@ def test_dropping_a_neck_keeps_the_others_arguments_and_lora_off_removes_it():
         {"name": "ReshapeTokensToImage"},
     ]
     assert "peft_config" not in args
+
+
+def test_values_no_widget_can_show_are_named_and_never_written():
+    from geoft.app.form_from_config import loaded_caption, widget_fill
+
+    fill = fill_form(TERRATORCH_SEGMENTATION)
+    options = {"backbone": ["prithvi_eo_tiny"], "decoder": ["UNetDecoder"], "necks": [], "loss": ["ce"]}
+    widgets = widget_fill(
+        fill, TaskKind.SEGMENTATION, "p", {**options, "optimizer": ["AdamW"]}, ["pub", "none"]
+    )
+    assert widgets.state["model_timm"] == "prithvi_eo_v2_300"  # any backbone name fits the free-text field
+    assert set(widgets.hidden) == {"decoder", "necks", "loss"}
+    caption = loaded_caption("tt.yaml", fill, widgets)
+    assert "model.init_args.model_args.decoder" in caption and "model.init_args.loss" in caption
+    # the page's widgets hold something else for the hidden fields: the file's values stay
+    current = {**widgets.shown, "decoder": "UNetDecoder", "necks": None, "loss": "ce"}
+    assert apply_form(TERRATORCH_SEGMENTATION, widgets.shown, current) == TERRATORCH_SEGMENTATION
