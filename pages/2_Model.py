@@ -305,6 +305,7 @@ optimizer = c5.selectbox("Optimizer", optimizers, key="model_opt")
 lr = c6.number_input("Learning rate", value=preset.lr, format="%.5f", key="model_lr")
 
 config = None
+class_names = [c.strip() for c in classes_text.split(",") if c.strip()]
 loaded = st.session_state.get("model_loaded")  # a config file filled the form: it is the base
 if loaded is not None:
     with guarded():
@@ -326,7 +327,7 @@ if loaded is not None:
                 "lr": float(lr),
                 "freeze_backbone": freeze_backbone,
                 "freeze_decoder": freeze_decoder,
-                "class_names": [c.strip() for c in classes_text.split(",") if c.strip()],
+                "class_names": class_names,
                 "ignore_index": int(ignore_index) if use_ignore else None,
             },
         )
@@ -359,7 +360,7 @@ else:  # the config is built from the form alone
         data = DataChoice(
             root=str(dataset or ""),
             paths=paths,
-            class_names=[c.strip() for c in classes_text.split(",") if c.strip()],
+            class_names=class_names,
             bands=bands,
             dataset_bands=dataset_bands,
             means=means,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from geoft.app.task_builders import task_kind_of
+from geoft.config.dotted import set_dotted
 from geoft.task_kinds import TaskKind
 
 _TASK = ("model", "init_args")
@@ -63,13 +64,11 @@ def _get(config: dict[str, Any], path: tuple[str, ...]) -> Any:
 
 
 def _set(config: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    node = config
-    for key in path[:-1]:
-        node = node.setdefault(key, {})
-    if value is None:
-        node.pop(path[-1], None)
-    else:
-        node[path[-1]] = value
+    """Set ``path`` to ``value``; ``None`` removes the key."""
+    if value is not None:
+        set_dotted(config, ".".join(path), value)
+    elif isinstance(parent := _get(config, path[:-1]), dict):
+        parent.pop(path[-1], None)
 
 
 def _short(name: Any) -> Any:
@@ -92,7 +91,6 @@ def _kept_keys(config: dict[str, Any]) -> list[str]:
     held = {path[:4] for paths in FIELDS.values() for path in paths}
     held |= {tuple(k.split(".")) for k in TRAIN_PAGE_KEYS}
     held |= {("model", "class_path"), ("data", "class_path"), ("model", "init_args", "model_factory")}
-    held |= {(*_ARGS, "peft_config"), (*_LORA[:-1], "method"), (*_LORA[:-1], "peft_config_kwargs")}
     kept = [key for key in config if key not in ("model", "data", "trainer")]
     for section in _LISTED:
         node = _get(config, section)
@@ -100,7 +98,7 @@ def _kept_keys(config: dict[str, Any]) -> list[str]:
             continue
         for key in node:
             path = (*section, key)
-            if path in held or any(path == s for s in _LISTED):
+            if path in held or path in _LISTED:
                 continue
             kept.append(".".join(path))
     # keys of LoRA's settings other than its rank and alpha

@@ -24,6 +24,7 @@ from typing import Any
 import optuna
 
 from geoft.config.checks import check_config
+from geoft.config.dotted import set_dotted
 from geoft.config.loading import load_config
 from geoft.errors import ConfigError
 
@@ -114,23 +115,6 @@ def parse_space(raw: Mapping[str, Any] | None, where: str) -> list[Parameter]:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where} must map dotted config keys to parameters, got {type(raw).__name__}")
     return [_parameter(key, spec, where) for key, spec in raw.items()]
-
-
-def set_dotted(config: dict[str, Any], key: str, value: Any) -> None:
-    """``config[a][b][c] = value`` for ``key`` ``a.b.c``, creating missing mappings."""
-    parts = key.split(".")
-    node = config
-    for depth, part in enumerate(parts[:-1]):
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            where = ".".join(parts[: depth + 1])
-            raise ConfigError(
-                f"{key}: {where} is {child!r} in the config, not a mapping to set {parts[depth + 1]!r} in"
-            )
-        node = child
-    node[parts[-1]] = value
 
 
 def apply(config: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
