@@ -3,7 +3,6 @@ and (GEOFT_REAL_DATA) on the Sen1Floods11 chip's S2Hand/S1Hand/LabelHand files."
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -144,9 +143,8 @@ def test_a_flat_folder_stays_one_stack_until_its_modalities_are_chosen(home: Pat
     assert built(both)["data"]["class_path"] == "geoft.datamodules.GenericMultiModalDataModule"
 
 
-@pytest.mark.skipif(not os.environ.get("GEOFT_REAL_DATA"), reason="GEOFT_REAL_DATA not set")
-def test_real_sen1floods11_chip_is_seen_as_s2_and_s1(home: Path):
-    cut_sen1floods11_tiles(Path(os.environ["GEOFT_REAL_DATA"]), home / "data" / "sen1floods11", tile=128)
+def test_real_sen1floods11_chip_is_seen_as_s2_and_s1(home: Path, real_data: Path):
+    cut_sen1floods11_tiles(real_data, home / "data" / "sen1floods11", tile=128)
     at = data_page("sen1floods11")
     rows = modality_rows(at)
     assert set(rows) == {"S2L1C", "S1GRD"}  # 13 Sentinel-2 bands (L1C) and VV, VH
